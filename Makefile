@@ -1,0 +1,40 @@
+# captum-infocam: every target creates .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint docs bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[$*]"
+	touch $@
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(VENV)/.installed-bench
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .ruff_cache

@@ -1,0 +1,108 @@
+"""Class priors: validation and construction of the prior ``pi`` over the classes.
+
+Every estimator in the package that needs a class prior accepts it in the same forms:
+``None`` (uniform), or a sequence / tensor of ``K`` non-negative probabilities or counts,
+which are normalised to sum to one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+ClassPrior = Tensor | Sequence[float] | None
+"""A class prior as accepted by the public API: ``None`` (uniform), probabilities or counts."""
+
+__all__ = ["ClassPrior", "as_class_prior", "class_prior_from_labels"]
+
+
+def as_class_prior(
+    class_prior: ClassPrior,
+    num_classes: int,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    name: str = "class_prior",
+) -> Tensor:
+    r"""Validate a class prior and return it as a normalised probability vector.
+
+    Args:
+        class_prior (Tensor, sequence of float or None): ``None`` for the uniform prior
+            :math:`\pi_k = 1/K`, or ``K`` non-negative, finite probabilities or counts
+            (normalised to sum to one). A tensor may live on any device.
+        num_classes (int): the number of classes ``K`` the prior must cover.
+        device (torch.device, optional): device of the returned tensor. Default: the
+            prior's own device (CPU for ``None`` and sequences).
+        dtype (torch.dtype, optional): floating dtype of the returned tensor.
+            Default: ``torch.float32``.
+        name (str, optional): argument name used in error messages. Default: ``"class_prior"``.
+
+    Returns:
+        *Tensor* of shape ``(K,)``: the prior, summing to one.
+
+    Raises:
+        ValueError: if the prior has the wrong length, a negative or non-finite entry, or
+            sums to zero.
+
+    Examples::
+
+        >>> as_class_prior([5000, 10000, 15000], 3)
+        tensor([0.1667, 0.3333, 0.5000])
+        >>> as_class_prior(None, 4)
+        tensor([0.2500, 0.2500, 0.2500, 0.2500])
+    """
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if class_prior is None:
+        return torch.full((num_classes,), 1.0 / num_classes, device=device, dtype=dtype)
+    prior = torch.as_tensor(class_prior, device=device).to(dtype)
+    if prior.dim() != 1 or prior.numel() != num_classes:
+        raise ValueError(
+            f"{name} must hold one entry per class ({num_classes}), got shape {tuple(prior.shape)}"
+        )
+    # One synchronisation: priors are validated once, not per pixel.
+    invalid = torch.stack([(~torch.isfinite(prior)).any(), (prior < 0).any(), prior.sum() <= 0])
+    non_finite, negative, zero_sum = invalid.tolist()
+    if non_finite:
+        raise ValueError(f"{name} must be finite, got {prior.tolist()}")
+    if negative:
+        raise ValueError(f"{name} must be non-negative, got {prior.tolist()}")
+    if zero_sum:
+        raise ValueError(f"{name} must have a positive sum, got {prior.tolist()}")
+    return prior / prior.sum()
+
+
+def class_prior_from_labels(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:
+    r"""Empirical class prior of a set of integer labels.
+
+    Args:
+        labels (Tensor or sequence of int): class indices in ``[0, num_classes)``.
+        num_classes (int): the number of classes ``K``.
+
+    Returns:
+        *Tensor* of shape ``(K,)`` and dtype float32 on the labels' device: the share of
+        each class among the labels.
+
+    Raises:
+        ValueError: if ``labels`` is empty or holds an index outside ``[0, num_classes)``.
+
+    Examples::
+
+        >>> class_prior_from_labels(torch.tensor([0, 1, 1, 2]), 3)
+        tensor([0.2500, 0.5000, 0.2500])
+    """
+    labels = torch.as_tensor(labels)
+    if labels.numel() == 0:
+        raise ValueError("labels must not be empty")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    labels = labels.reshape(-1).long()
+    low, high = torch.aminmax(labels)
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got values in [{int(low)}, {int(high)}]"
+        )
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return counts / counts.sum()
