@@ -7,14 +7,12 @@ CAM-family maps need the head's weight ``W`` of shape ``(K, C)`` and bias ``b`` 
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor, nn
 
 __all__ = ["Classifier", "find_classifier", "head_parameters"]
 
-Classifier = Union[nn.Linear, nn.Conv2d, tuple[Tensor, Union[Tensor, None]]]
+Classifier = nn.Linear | nn.Conv2d | tuple[Tensor, Tensor | None]
 """A classifier head: ``nn.Linear``, 1x1 ``nn.Conv2d`` or a ``(weight, bias)`` pair."""
 
 

@@ -166,7 +166,7 @@ def test_inputs_are_not_mutated():
     copies = [t.clone() for t in (activations, weight, bias, target)]
     maps.info_cam(activations, weight, bias, target, "least_likely", 3)
     maps.pmi_map(activations, weight, bias, target, [1, 2, 3, 4, 5], 2)
-    for original, copy in zip((activations, weight, bias, target), copies):
+    for original, copy in zip((activations, weight, bias, target), copies, strict=True):
         assert torch.equal(original, copy)
 
 
