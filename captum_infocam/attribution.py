@@ -25,22 +25,6 @@ __all__ = ["ClassActivationMap", "InfoCAM", "LayerPMI"]
 
 TargetLike = int | Sequence[int] | Tensor | None
 
-_COMMON_ARGS = """
-            inputs (Tensor or tuple[Tensor, ...]): input of ``forward_func``; a tuple when it
-                        takes several tensors. Dimension 0 indexes the examples.
-            target (int, list[int], Tensor or None, optional): the class explained for each
-                        example: an int for all examples, a list or 1-D tensor of ``N`` ints, a
-                        0-d tensor, or ``None`` for each example's top-1 class. Default: None
-            additional_forward_args (Any, optional): further arguments of ``forward_func``,
-                        passed after ``inputs`` (a single object or a tuple). Default: None
-            attribute_to_layer_input (bool, optional): explain the layer's input instead of its
-                        output. Default: False"""
-
-
-def _document(method: Callable) -> Callable:
-    method.__doc__ = method.__doc__.replace("{common_args}", _COMMON_ARGS.strip("\n"))
-    return method
-
 
 class _Evaluation(NamedTuple):
     activations: Tensor  # (N, C, h, w)
@@ -156,7 +140,9 @@ class _HeadAttribution(LayerAttribution):
         if weight.shape[0] != logits.shape[1]:
             raise ValueError(
                 f"the classifier has {weight.shape[0]} classes but forward_func returns "
-                f"{logits.shape[1]} logits"
+                f"{logits.shape[1]} logits: it is not the model's output layer. CAM-style maps "
+                "need a global-average-pooling + linear head; pass classifier=, or use "
+                "InfoGradCam, the gradient form, for other heads"
             )
         evaluation = _Evaluation(activations, logits, weight, bias, _format_target(target, logits))
         _check_gap_head(evaluation)
@@ -194,7 +180,6 @@ class ClassActivationMap(_HeadAttribution):
         torch.Size([2, 1, 7, 7])
     """
 
-    @_document
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],
@@ -205,20 +190,28 @@ class ClassActivationMap(_HeadAttribution):
     ) -> Tensor:
         r"""Class activation map of each example's target class.
 
-                Args:
-        {common_args}
-                    relu_attributions (bool, optional): keep only the positive part of the map.
-                                Default: False
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): input of ``forward_func``; a tuple when it
+                takes several tensors. Dimension 0 indexes the examples.
+            target (int, list[int], Tensor or None, optional): the class explained for each
+                example: an int for all examples, a list or 1-D tensor of ``N`` ints, a 0-d
+                tensor, or ``None`` for each example's top-1 class. Default: None
+            additional_forward_args (Any, optional): further arguments of ``forward_func``,
+                passed after ``inputs`` (a single object or a tuple). Default: None
+            attribute_to_layer_input (bool, optional): explain the layer's input instead of its
+                output. Default: False
+            relu_attributions (bool, optional): keep only the positive part of the map.
+                Default: False
 
-                Returns:
-                    *Tensor* of shape ``(N, 1, h, w)``: :math:`M_y` at the layer's resolution, in logit
-                    units. Upsample it with :meth:`~captum.attr.LayerAttribution.interpolate`.
+        Returns:
+            *Tensor* of shape ``(N, 1, h, w)``: :math:`M_y` at the layer's resolution, in logit
+            units. Upsample it with :meth:`~captum.attr.LayerAttribution.interpolate`.
 
-                Examples::
+        Examples::
 
-                    >>> cam = ClassActivationMap(model, model.layer4)
-                    >>> maps = cam.attribute(images, target=labels)
-                    >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
+            >>> cam = ClassActivationMap(model, model.layer4)
+            >>> maps = cam.attribute(images, target=labels)
+            >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
@@ -265,7 +258,6 @@ class InfoCAM(_HeadAttribution):
         torch.Size([2, 1, 7, 7])
     """
 
-    @_document
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],
@@ -278,29 +270,37 @@ class InfoCAM(_HeadAttribution):
     ) -> Tensor:
         r"""infoCAM map of each example's target class, in nats.
 
-                Args:
-        {common_args}
-                    contrast (str, optional): what the target's information is compared with:
-                                ``"mean"`` (the mean over the other classes, as in the paper),
-                                ``"least_likely"`` (the other class with the lowest image-level logit,
-                                as in the authors' scripts) or ``"none"`` (no contrast: regional CAM
-                                with bias). Default: ``"mean"``
-                    region_size (int or None, optional): side ``s`` of the window the head is applied
-                                to. Odd windows are centred; an even window reaches ``s/2 - 1``
-                                positions up/left and ``s/2`` down/right (PyTorch's
-                                ``padding="same"``); windows are clipped at the border. ``1`` explains
-                                single positions and ``None`` the whole map (a constant map equal to
-                                the image-level information difference). The authors used 3 on 8x8
-                                Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
-                    relu_attributions (bool, optional): keep only the positive part. Default: False
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): input of ``forward_func``; a tuple when it
+                takes several tensors. Dimension 0 indexes the examples.
+            target (int, list[int], Tensor or None, optional): the class explained for each
+                example: an int for all examples, a list or 1-D tensor of ``N`` ints, a 0-d
+                tensor, or ``None`` for each example's top-1 class. Default: None
+            additional_forward_args (Any, optional): further arguments of ``forward_func``,
+                passed after ``inputs`` (a single object or a tuple). Default: None
+            attribute_to_layer_input (bool, optional): explain the layer's input instead of its
+                output. Default: False
+            contrast (str, optional): what the target's information is compared with:
+                ``"mean"`` (the mean over the other classes, as in the paper),
+                ``"least_likely"`` (the other class with the lowest image-level logit,
+                as in the authors' scripts) or ``"none"`` (no contrast: regional CAM
+                with bias). Default: ``"mean"``
+            region_size (int or None, optional): side ``s`` of the window the head is applied
+                to. Odd windows are centred; an even window reaches ``s/2 - 1``
+                positions up/left and ``s/2`` down/right (PyTorch's
+                ``padding="same"``); windows are clipped at the border. ``1`` explains
+                single positions and ``None`` the whole map (a constant map equal to
+                the image-level information difference). The authors used 3 on 8x8
+                Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+            relu_attributions (bool, optional): keep only the positive part. Default: False
 
-                Returns:
-                    *Tensor* of shape ``(N, 1, h, w)``: infoCAM at the layer's resolution, in nats.
+        Returns:
+            *Tensor* of shape ``(N, 1, h, w)``: infoCAM at the layer's resolution, in nats.
 
-                Examples::
+        Examples::
 
-                    >>> info_cam = InfoCAM(model, model.layer4)
-                    >>> maps = info_cam.attribute(images, target=labels, region_size=5)
+            >>> info_cam = InfoCAM(model, model.layer4)
+            >>> maps = info_cam.attribute(images, target=labels, region_size=5)
         """
         if contrast not in maps.CONTRASTS:
             raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
@@ -367,7 +367,6 @@ class LayerPMI(_HeadAttribution):
             class_prior = as_class_prior(prior, prior.numel(), device=prior.device)
         self.class_prior = class_prior
 
-    @_document
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],
@@ -379,19 +378,27 @@ class LayerPMI(_HeadAttribution):
     ) -> Tensor:
         r"""Pointwise mutual information map of each example's target class, in nats.
 
-                Args:
-        {common_args}
-                    region_size (int or None, optional): side ``s`` of the window the head is applied
-                                to; the conventions of :meth:`InfoCAM.attribute`. Default: 3
-                    relu_attributions (bool, optional): keep only the positive part. Default: False
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): input of ``forward_func``; a tuple when it
+                takes several tensors. Dimension 0 indexes the examples.
+            target (int, list[int], Tensor or None, optional): the class explained for each
+                example: an int for all examples, a list or 1-D tensor of ``N`` ints, a 0-d
+                tensor, or ``None`` for each example's top-1 class. Default: None
+            additional_forward_args (Any, optional): further arguments of ``forward_func``,
+                passed after ``inputs`` (a single object or a tuple). Default: None
+            attribute_to_layer_input (bool, optional): explain the layer's input instead of its
+                output. Default: False
+            region_size (int or None, optional): side ``s`` of the window the head is applied
+                to; the conventions of :meth:`InfoCAM.attribute`. Default: 3
+            relu_attributions (bool, optional): keep only the positive part. Default: False
 
-                Returns:
-                    *Tensor* of shape ``(N, 1, h, w)``: :math:`\mathrm{PMI}_y` in nats.
+        Returns:
+            *Tensor* of shape ``(N, 1, h, w)``: :math:`\mathrm{PMI}_y` in nats.
 
-                Examples::
+        Examples::
 
-                    >>> pmi = LayerPMI(model, model.layer4, class_prior=train_counts)
-                    >>> maps = pmi.attribute(images, target=labels)
+            >>> pmi = LayerPMI(model, model.layer4, class_prior=train_counts)
+            >>> maps = pmi.attribute(images, target=labels)
         """
         maps._check_region_size(region_size)
         evaluation = self._evaluate(
