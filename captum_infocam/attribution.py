@@ -47,27 +47,32 @@ def _format_target(target: TargetLike, logits: Tensor) -> Tensor:
     if target.dtype.is_floating_point or target.dtype == torch.bool:
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
     if target.dim() == 0:
-        return target.long().expand(num_examples)
+        target = target.expand(num_examples)
     if target.dim() != 1 or target.shape[0] != num_examples:
         raise ValueError(
             f"target must be an int or hold one class per example ({num_examples}), "
             f"got shape {tuple(target.shape)}"
         )
-    return target.long()
+    return maps._check_target(target, num_examples, logits.shape[1])
 
 
 def _check_gap_head(evaluation: _Evaluation) -> None:
-    """Check that ``logits == W mean(A) + b``: the maps are exact only for GAP + linear heads."""
-    activations, logits, weight, bias, _ = evaluation
+    """Check ``z_y == w_y . mean(A) + b_y`` for the targets: maps are exact for GAP + linear heads.
+
+    Checking the explained logits only keeps the cost at O(N C); a head that is not linear in
+    the pooled activations breaks the identity for every class, so nothing is lost.
+    """
+    activations, logits, weight, bias, target = evaluation
     dtype = maps._compute_dtype(activations, weight, logits)
-    pooled = activations.to(dtype).mean(dim=(2, 3))
-    weight, bias = weight.to(dtype), bias.to(dtype)
-    predicted = pooled @ weight.T + bias
-    # Rounding bound of the head's dot products in the coarsest dtype involved.
+    pooled = activations.mean(dim=(2, 3), dtype=dtype)
+    weight_y, bias_y = weight[target].to(dtype), bias[target].to(dtype)
+    predicted = (pooled * weight_y).sum(dim=1) + bias_y
+    # Rounding bound of the dot products in the coarsest dtype involved.
     coarsest = max((activations.dtype, logits.dtype), key=lambda d: torch.finfo(d).eps)
-    scale = pooled.abs() @ weight.abs().T + bias.abs() + 1e-6
+    scale = (pooled.abs() * weight_y.abs()).sum(dim=1) + bias_y.abs() + 1e-6
     tolerance = torch.finfo(coarsest).eps ** 0.5 * scale
-    if not bool(((predicted - logits.to(dtype)).abs() <= tolerance).all()):
+    logit_y = logits.gather(1, target[:, None])[:, 0].to(dtype)
+    if not bool(((predicted - logit_y).abs() <= tolerance).all()):
         raise ValueError(
             "the model's logits are not a linear function of the global average of the layer's "
             "activations (logits != W mean(A) + b), so CAM-style maps would not explain them. "
