@@ -7,7 +7,7 @@ model's logits together (no backward pass), then calls the pure functions of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -20,10 +20,9 @@ from captum_infocam import maps
 from captum_infocam.heads import Classifier, find_classifier, head_parameters
 from captum_infocam.maps import Contrast
 from captum_infocam.priors import ClassPrior, as_class_prior
+from captum_infocam.targets import TargetLike, format_target
 
 __all__ = ["ClassActivationMap", "InfoCAM", "LayerPMI"]
-
-TargetLike = int | Sequence[int] | Tensor | None
 
 
 class _Evaluation(NamedTuple):
@@ -32,28 +31,6 @@ class _Evaluation(NamedTuple):
     weight: Tensor  # (K, C)
     bias: Tensor  # (K,)
     target: Tensor  # (N,)
-
-
-def _format_target(target: TargetLike, logits: Tensor) -> Tensor:
-    """Captum's target forms as a tensor of ``N`` class indices on the logits' device."""
-    num_examples = logits.shape[0]
-    if target is None:
-        return logits.argmax(dim=1)
-    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
-        raise TypeError(
-            f"target must be an int, a list of ints, a tensor of ints or None, got {target!r}"
-        )
-    target = torch.as_tensor(target, device=logits.device)
-    if target.dtype.is_floating_point or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if target.dim() == 0:
-        target = target.expand(num_examples)
-    if target.dim() != 1 or target.shape[0] != num_examples:
-        raise ValueError(
-            f"target must be an int or hold one class per example ({num_examples}), "
-            f"got shape {tuple(target.shape)}"
-        )
-    return maps._check_target(target, num_examples, logits.shape[1])
 
 
 def _check_gap_head(evaluation: _Evaluation) -> None:
@@ -149,7 +126,7 @@ class _HeadAttribution(LayerAttribution):
                 "need a global-average-pooling + linear head; pass classifier=, or use "
                 "InfoGradCam, the gradient form, for other heads"
             )
-        evaluation = _Evaluation(activations, logits, weight, bias, _format_target(target, logits))
+        evaluation = _Evaluation(activations, logits, weight, bias, format_target(target, logits))
         _check_gap_head(evaluation)
         return evaluation
 

@@ -1,0 +1,60 @@
+"""Captum's target forms (int, list, tensor, None) turned into one class index per example.
+
+Shared by every attribution of the package so that they all read ``target`` the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from captum_infocam import maps
+
+__all__ = ["TargetLike", "format_target"]
+
+TargetLike = int | Sequence[int] | Tensor | None
+"""A Captum classification target: an int, ``N`` ints, a 0-d or 1-d integer tensor, or None."""
+
+
+def format_target(target: TargetLike, logits: Tensor) -> Tensor:
+    """Captum's target forms as a tensor of ``N`` class indices on the logits' device.
+
+    Args:
+        target (int, list[int], Tensor or None): an int (or 0-d tensor) for every example, a
+            list or 1-D tensor of ``N`` ints, or ``None`` for each example's top-1 class.
+        logits (Tensor): the model's logits of shape ``(N, K)``.
+
+    Returns:
+        *Tensor* of dtype ``torch.long`` and shape ``(N,)``, checked to lie in ``[0, K)``.
+
+    Raises:
+        TypeError: if ``target`` is not one of the forms above or is not integer.
+        ValueError: if it holds the wrong number of classes or a class outside ``[0, K)``.
+
+    Examples::
+
+        >>> format_target(3, torch.zeros(2, 5))
+        tensor([3, 3])
+        >>> format_target(None, torch.tensor([[0.0, 1.0], [2.0, 1.0]]))
+        tensor([1, 0])
+    """
+    num_examples = logits.shape[0]
+    if target is None:
+        return logits.argmax(dim=1)
+    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
+        raise TypeError(
+            f"target must be an int, a list of ints, a tensor of ints or None, got {target!r}"
+        )
+    target = torch.as_tensor(target, device=logits.device)
+    if target.dtype.is_floating_point or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if target.dim() == 0:
+        target = target.expand(num_examples)
+    if target.dim() != 1 or target.shape[0] != num_examples:
+        raise ValueError(
+            f"target must be an int or hold one class per example ({num_examples}), "
+            f"got shape {tuple(target.shape)}"
+        )
+    return maps._check_target(target, num_examples, logits.shape[1])
