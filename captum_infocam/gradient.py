@@ -1,0 +1,390 @@
+r"""infoCAM for any differentiable head: the gradient form.
+
+CAM-style maps (:class:`~captum_infocam.ClassActivationMap`, :class:`~captum_infocam.InfoCAM`)
+read the classifier weights and are exact only when the explained layer feeds global average
+pooling and a linear head. The gradient form needs neither: it differentiates the *contrast
+logit*
+
+.. math::
+
+    c_y(x) = z_y(x) - \frac{1}{K-1} \sum_{k \neq y} z_k(x)
+
+(or :math:`z_y - z_{k^*}` for the least likely other class :math:`k^*`, or :math:`z_y` alone)
+with respect to the layer's activations :math:`A \in \mathbb{R}^{C \times h \times w}` in one
+backward pass, and weights the channels by the spatial means of that gradient, as Grad-CAM does:
+
+.. math::
+
+    \alpha_c = \frac{1}{hw} \sum_{i,j} \frac{\partial c_y}{\partial A_c(i,j)}, \qquad
+    \mathrm{infoGradCAM}_y(i,j) = \operatorname{mean}_{(u,v) \in R(i,j)}
+    \; hw \sum_c \alpha_c A_c(u,v).
+
+Because gradients are linear, the gradient of the contrast logit is the contrast of the
+classes' gradients, so one backward pass serves every contrast. On a GAP + linear model
+:math:`\partial c_y / \partial A_c(i,j) = \tilde w_c / (hw)` for the contrast weights
+:math:`\tilde w` of :func:`~captum_infocam.maps.contrast_weights`, and the map equals
+:func:`~captum_infocam.maps.info_cam` minus the bias contrast :math:`\tilde b` at every position,
+for every window size. For other heads (fully connected, MLP, attention pooling, the CLS token
+of a vision transformer) it is the first-order (linearised) infoCAM, in logit units (nats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
+from captum.attr import GradientAttribution, LayerAttribution
+from captum.log import log_usage
+from torch import Tensor, nn
+
+from captum_infocam import maps
+from captum_infocam.maps import Contrast
+from captum_infocam.targets import TargetLike, format_target
+
+__all__ = ["GridSpec", "InfoGradCam", "contrast_logit", "grad_cam_map", "tokens_to_grid"]
+
+GridSpec = tuple[int, int] | Callable[[Tensor], Tensor]
+"""How a layer's output becomes an ``(N, C, h, w)`` grid: a token grid ``(h, w)`` or a function."""
+
+
+def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") -> Tensor:
+    r"""Each example's target logit minus the logit(s) of the contrast classes.
+
+    * ``"mean"``: :math:`z_y - \frac{1}{K-1} \sum_{k \neq y} z_k`;
+    * ``"least_likely"``: :math:`z_y - z_{k^*}`, :math:`k^*` the other class with the lowest
+      logit;
+    * ``"none"``: :math:`z_y`.
+
+    The contrast is the one of :func:`~captum_infocam.maps.contrast_weights` applied to the
+    logits, so :func:`~captum_infocam.maps.info_cam` with ``region_size=None`` equals it on a
+    GAP + linear model. Differentiable in ``logits``; computed in at least float32. Costs
+    :math:`O(N^2 + NK)` (an ``N x N`` intermediate), negligible next to a forward pass.
+
+    Args:
+        logits (Tensor): logits of shape ``(N, K)``.
+        target (Tensor): integer class indices of shape ``(N,)``.
+        contrast (str, optional): ``"mean"``, ``"least_likely"`` or ``"none"``.
+            Default: ``"mean"``
+
+    Returns:
+        *Tensor* of shape ``(N,)``: the contrast logits, in nats.
+
+    Examples::
+
+        >>> logits = torch.tensor([[3.0, 1.0, 2.0]])
+        >>> contrast_logit(logits, torch.tensor([0]))
+        tensor([1.5000])
+        >>> contrast_logit(logits, torch.tensor([0]), "least_likely")
+        tensor([2.])
+    """
+    if not isinstance(logits, Tensor) or logits.dim() != 2:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a tensor of shape (N, K), got {shape}")
+    logits = logits.to(maps._compute_dtype(logits))
+    target = maps._check_target(target, logits.shape[0], logits.shape[1])
+    # Row n of contrast_weights(W) is c_n @ W, with c_n the contrast vector of example n over the
+    # classes. With W = logits^T (classes x examples), entry (n, n) is c_n . z_n.
+    weights, _ = maps.contrast_weights(logits.T, None, target, contrast, logits.detach())
+    return weights.diagonal()
+
+
+def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None = 3) -> Tensor:
+    r"""Gradient-weighted channel sum :math:`hw \sum_c \alpha_c A_c`, averaged over windows.
+
+    With :math:`\alpha_c = \operatorname{mean}_{ij} G_c(i,j)` for the gradient :math:`G` of a
+    score with respect to the activations :math:`A`. The factor :math:`hw` puts the map in the
+    score's units: on a GAP + linear model, with :math:`G` the gradient of
+    :func:`contrast_logit`, the map is :func:`~captum_infocam.maps.info_cam` minus the bias
+    contrast. ``region_size=1`` gives ``h * w`` times Captum's
+    :class:`~captum.attr.LayerGradCam`. One channel reduction and one box filter; half precision
+    is accumulated in float32.
+
+    Args:
+        activations (Tensor): activations of shape ``(N, C, h, w)``.
+        gradients (Tensor): the score's gradient with respect to ``activations``, same shape.
+        region_size (int or None, optional): side of the window the map is averaged over; see
+            :func:`~captum_infocam.maps.region_mean`. Default: 3
+
+    Returns:
+        *Tensor* of shape ``(N, 1, h, w)`` in the score's units, dtype at least float32.
+
+    Examples::
+
+        >>> activations, gradients = torch.randn(2, 8, 7, 7), torch.randn(2, 8, 7, 7)
+        >>> grad_cam_map(activations, gradients, region_size=1).shape
+        torch.Size([2, 1, 7, 7])
+    """
+    maps._check_activations(activations)
+    if not isinstance(gradients, Tensor) or gradients.shape != activations.shape:
+        shape = tuple(gradients.shape) if isinstance(gradients, Tensor) else type(gradients)
+        raise ValueError(
+            f"gradients must have the activations' shape {tuple(activations.shape)}, got {shape}"
+        )
+    maps._check_region_size(region_size)
+    dtype = maps._compute_dtype(activations, gradients)
+    channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, without rounding
+    return maps.region_mean(maps._weighted_channel_sum(activations, channel_weights), region_size)
+
+
+def tokens_to_grid(tokens: Tensor, height: int, width: int) -> Tensor:
+    r"""Vision-transformer tokens ``(N, L, D)`` as a grid ``(N, D, height, width)``.
+
+    The last ``height * width`` tokens are the patches in row-major order; the leading
+    ``L - height * width`` tokens (class token, distillation or register tokens) are dropped.
+    Returns a view, no copy.
+
+    Args:
+        tokens (Tensor): tokens of shape ``(N, L, D)``, batch first.
+        height (int): rows of the patch grid.
+        width (int): columns of the patch grid.
+
+    Returns:
+        *Tensor* of shape ``(N, D, height, width)``.
+
+    Examples::
+
+        >>> tokens = torch.randn(2, 1 + 14 * 14, 768)  # class token + 14 x 14 patches
+        >>> tokens_to_grid(tokens, 14, 14).shape
+        torch.Size([2, 768, 14, 14])
+    """
+    if not isinstance(tokens, Tensor) or tokens.dim() != 3:
+        shape = tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__
+        raise ValueError(
+            f"reshape=({height}, {width}) needs tokens of shape (N, L, D), batch first, got "
+            f"{shape}; pass a function as reshape for other layouts"
+        )
+    if tokens.shape[1] < height * width:
+        raise ValueError(
+            f"reshape=({height}, {width}) needs at least {height * width} tokens, the layer "
+            f"gives {tokens.shape[1]}"
+        )
+    patches = tokens[:, tokens.shape[1] - height * width :]
+    return patches.unflatten(1, (height, width)).permute(0, 3, 1, 2)
+
+
+def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | None:
+    """Check ``reshape`` and turn a ``(h, w)`` spec into a function."""
+    if reshape is None or callable(reshape):
+        return reshape
+    if (
+        isinstance(reshape, tuple)
+        and len(reshape) == 2
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in reshape)
+    ):
+        height, width = reshape
+        return lambda tokens: tokens_to_grid(tokens, height, width)
+    raise TypeError(
+        "reshape must be None, a (height, width) tuple of positive ints or a function mapping "
+        f"the layer's output to (N, C, h, w), got {reshape!r}"
+    )
+
+
+class InfoGradCam(LayerAttribution, GradientAttribution):
+    r"""infoCAM for any differentiable head: the gradient form.
+
+    One backward pass of the contrast logit :math:`c_y` (:func:`contrast_logit`), Grad-CAM
+    channel weights :math:`\alpha_c = \operatorname{mean}_{ij} \partial c_y / \partial A_c(i,j)`
+    and the window mean of :math:`hw \sum_c \alpha_c A_c`:
+
+    .. math::
+
+        \mathrm{infoGradCAM}_y(i,j) = \operatorname{mean}_{(u,v) \in R(i,j)}
+        \; hw \sum_c \alpha_c A_c(u,v).
+
+    On a global-average-pooling + linear model this is exactly
+    :class:`~captum_infocam.InfoCAM` minus the bias contrast :math:`\tilde b` (a constant per
+    example), for every contrast and window; with ``contrast="none"`` and ``region_size=1`` it
+    is ``h * w`` times Captum's :class:`~captum.attr.LayerGradCam`. For other heads (fully
+    connected, MLP, transformer class token) it is the first-order infoCAM, in logit units.
+
+    The gradient is taken with respect to the layer's real output: a forward hook replaces it
+    by a detached copy that requires grad, so the model's parameters and inputs get no
+    gradients and nothing upstream of the layer is recorded (the part of the forward before
+    the layer runs without autograd). The hook is removed even when the forward raises, and the
+    method works under :func:`torch.no_grad` and :func:`torch.inference_mode`.
+
+    The backward pass differentiates the sum of the examples' contrast logits, so each example
+    gets its own gradient as long as the model treats examples independently; a model that mixes
+    the batch (BatchNorm in train mode) mixes the maps too: call ``model.eval()`` first.
+
+    Args:
+        forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
+        layer (nn.Module): the layer to explain: a convolutional layer with output
+            ``(N, C, h, w)``, or any layer whose output ``reshape`` turns into one.
+        reshape (tuple[int, int] or Callable, optional): how the layer's output becomes a grid
+            ``(N, C, h, w)``. ``None``: it already is one. ``(h, w)``: batch-first
+            transformer tokens ``(N, L, D)`` whose last ``h * w`` tokens are the patches in
+            row-major order; leading class, distillation or register tokens are dropped
+            (:func:`tokens_to_grid`). A function: applied to the layer's output *and* to its
+            gradient, so it must only select and rearrange entries (slicing, ``reshape``,
+            ``permute``), e.g. ``lambda t: t.permute(0, 3, 1, 2)`` for a channels-last
+            ``(N, h, w, C)`` Swin stage, or
+            ``lambda t: tokens_to_grid(t.transpose(0, 1), 14, 14)`` for sequence-first tokens.
+            Default: None
+
+    Examples::
+
+        >>> from torchvision.models import vgg11, vit_b_16
+        >>> vgg = vgg11(weights=None).eval()  # fully connected head
+        >>> grad_cam = InfoGradCam(vgg, vgg.features[-2])  # the last convolution's ReLU
+        >>> grad_cam.attribute(torch.randn(2, 3, 224, 224), target=[1, 7]).shape
+        torch.Size([2, 1, 14, 14])
+        >>> vit = vit_b_16(weights=None).eval()  # class-token head, 14 x 14 patches
+        >>> grad_cam = InfoGradCam(vit, vit.encoder.layers[-1], reshape=(14, 14))
+        >>> grad_cam.attribute(torch.randn(1, 3, 224, 224), target=3).shape
+        torch.Size([1, 1, 14, 14])
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: nn.Module,
+        reshape: GridSpec | None = None,
+    ) -> None:
+        if not isinstance(layer, nn.Module):
+            raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
+        self.reshape = reshape
+        self._to_grid = _grid_function(reshape)
+        LayerAttribution.__init__(self, forward_func, layer)
+        GradientAttribution.__init__(self, forward_func)
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        target: TargetLike = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        contrast: Contrast = "mean",
+        region_size: int | None = 3,
+        relu_attributions: bool = False,
+    ) -> Tensor:
+        r"""Gradient-form infoCAM map of each example's target class, in logit units (nats).
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): input of ``forward_func``; a tuple when it
+                takes several tensors. Dimension 0 indexes the examples.
+            target (int, list[int], Tensor or None, optional): the class explained for each
+                example: an int for all examples, a list or 1-D tensor of ``N`` ints, a 0-d
+                tensor, or ``None`` for each example's top-1 class. Default: None
+            additional_forward_args (Any, optional): further arguments of ``forward_func``,
+                passed after ``inputs`` (a single object or a tuple). Default: None
+            attribute_to_layer_input (bool, optional): explain the layer's input instead of its
+                output. Default: False
+            contrast (str, optional): the score differentiated: ``"mean"``
+                (:math:`z_y` minus the mean of the other logits, as in the paper),
+                ``"least_likely"`` (:math:`z_y` minus the lowest other logit, as in the
+                authors' scripts) or ``"none"`` (:math:`z_y`, Grad-CAM scaled by
+                ``h * w``). Default: ``"mean"``
+            region_size (int or None, optional): side ``s`` of the window the map is averaged
+                over, with the conventions of :meth:`InfoCAM.attribute
+                <captum_infocam.InfoCAM.attribute>`: ``1`` for single positions, ``None`` for
+                the whole map. Default: 3
+            relu_attributions (bool, optional): keep only the positive part. Default: False
+
+        Returns:
+            *Tensor* of shape ``(N, 1, h, w)``: the map at the layer's (grid) resolution, in
+            the logits' units, dtype at least float32 (float32 under autocast). Upsample it
+            with :meth:`~captum.attr.LayerAttribution.interpolate` or
+            :func:`~captum_infocam.resampling.upsample_to_input`.
+
+        Examples::
+
+            >>> grad_cam = InfoGradCam(model, model.layer4)
+            >>> maps = grad_cam.attribute(images, target=labels, contrast="least_likely")
+            >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
+        """
+        if contrast not in maps.CONTRASTS:
+            raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
+        maps._check_region_size(region_size)
+        activations, gradients = self._activations_and_gradients(
+            inputs, target, additional_forward_args, attribute_to_layer_input, contrast
+        )
+        attributions = grad_cam_map(activations, gradients, region_size).contiguous()
+        return F.relu(attributions) if relu_attributions else attributions
+
+    def _activations_and_gradients(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        target: TargetLike,
+        additional_forward_args: Any,
+        attribute_to_layer_input: bool,
+        contrast: Contrast,
+    ) -> tuple[Tensor, Tensor]:
+        """One forward pass with the layer's value swapped for a leaf, one backward pass."""
+        inputs = _format_tensor_into_tuples(inputs)
+        additional_forward_args = _format_additional_forward_args(additional_forward_args) or ()
+        where = "input" if attribute_to_layer_input else "output"
+        leaves: list[Tensor | None] = []
+
+        def as_leaf(value: Any) -> Tensor | None:
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                leaves.append(None)
+                return None
+            leaf = value.detach().requires_grad_()
+            leaves.append(leaf)
+            # Record the graph from the layer on only: the forward started without autograd.
+            torch.set_grad_enabled(True)
+            return leaf.clone()  # in-place operations downstream must not touch the leaf
+
+        def replace_input(module: nn.Module, args: tuple) -> tuple | None:
+            replaced = as_leaf(args[0]) if args else None
+            return None if replaced is None else (replaced, *args[1:])
+
+        def replace_output(module: nn.Module, args: tuple, output: Any) -> Tensor | None:
+            return as_leaf(output)
+
+        if attribute_to_layer_input:
+            handle = self.layer.register_forward_pre_hook(replace_input)
+        else:
+            handle = self.layer.register_forward_hook(replace_output)
+        # inference_mode(False) lets the method run inside torch.inference_mode(); no_grad keeps
+        # the part of the forward before the layer off the graph (the hook turns grad on), and
+        # leaving it restores the caller's grad mode.
+        with torch.inference_mode(False):
+            try:
+                with torch.no_grad():
+                    logits = self.forward_func(*inputs, *additional_forward_args)
+            finally:
+                handle.remove()
+            if len(leaves) != 1:
+                raise ValueError(
+                    f"the layer ran {len(leaves)} times in one forward pass; explain a layer "
+                    "that runs exactly once"
+                )
+            leaf = leaves[0]
+            if leaf is None:
+                raise ValueError(
+                    f"the layer's {where} must be a floating-point tensor to be explained"
+                )
+            if not isinstance(logits, Tensor) or logits.dim() != 2:
+                got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits)
+                raise ValueError(f"forward_func must return logits of shape (N, K), got {got}")
+            target = format_target(target, logits.detach())
+            with torch.enable_grad():
+                score = contrast_logit(logits, target, contrast).sum()
+            gradient = None
+            if score.requires_grad:
+                (gradient,) = torch.autograd.grad(score, leaf, allow_unused=True)
+            if gradient is None:
+                raise ValueError(
+                    f"the model's logits do not depend on the layer's {where}: explain a layer "
+                    "on the path to the output"
+                )
+            activations = leaf.detach()
+        if self._to_grid is not None:
+            activations, gradient = self._to_grid(activations), self._to_grid(gradient)
+        if activations.dim() != 4 or gradient.shape != activations.shape:
+            hint = (
+                "pass reshape=(h, w) for transformer tokens or a function for other layouts"
+                if self._to_grid is None
+                else "reshape must map it to (N, C, h, w)"
+            )
+            raise ValueError(
+                f"the layer's {where} must be a grid N x C x h x w, got "
+                f"{tuple(activations.shape)}: {hint}"
+            )
+        return activations, gradient
