@@ -1,0 +1,174 @@
+r"""Layer attributions in the input's shape, for Captum's input-space tools.
+
+Layer maps have the explained layer's resolution and one channel, ``(N, 1, h, w)``, and a layer
+attribution returns one tensor whatever the inputs. Captum's metrics expect what its input
+attribution methods return:
+
+* :func:`~captum.metrics.infidelity` multiplies attributions with input perturbations, so it
+  needs them in the input's shape ``(N, C, H, W)``: :func:`upsample_to_input`;
+* :func:`~captum.metrics.sensitivity_max` always calls the explanation function with a *tuple* of
+  inputs and iterates over the result as over a tuple of per-input attributions, so a layer
+  method's plain tensor is misread whenever ``N > 1`` (this holds for Captum's own
+  :class:`~captum.attr.LayerGradCam` too): :func:`as_input_attribution` wraps the method so that
+  it answers a tuple with a tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, overload
+
+import torch.nn.functional as F
+from captum.attr import Attribution
+from torch import Tensor
+
+__all__ = ["UPSAMPLING_MODES", "as_input_attribution", "upsample_to_input"]
+
+UPSAMPLING_MODES: tuple[str, ...] = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+
+
+@overload
+def upsample_to_input(
+    attributions: Tensor, inputs: Tensor, mode: str = ..., split_channels: bool = ...
+) -> Tensor: ...
+
+
+@overload
+def upsample_to_input(
+    attributions: Tensor,
+    inputs: tuple[Tensor, ...],
+    mode: str = ...,
+    split_channels: bool = ...,
+) -> tuple[Tensor, ...]: ...
+
+
+def upsample_to_input(
+    attributions: Tensor,
+    inputs: Tensor | tuple[Tensor, ...],
+    mode: str = "bilinear",
+    split_channels: bool = False,
+) -> Tensor | tuple[Tensor, ...]:
+    r"""Upsample layer attributions to the input's height, width and channel count.
+
+    The map is interpolated to each input's ``(H, W)`` and repeated over its ``C`` channels, so
+    every colour channel of a pixel gets the pixel's value. With ``split_channels=True`` each
+    channel gets the value divided by ``C`` instead, so that the channels of a pixel sum to it:
+
+    .. math::
+
+        \sum_{c=1}^{C} \mathrm{out}_c(u, v) = \mathrm{up}(M)(u, v).
+
+    Captum's :func:`~captum.metrics.infidelity` compares :math:`\sum \mathrm{attr} \cdot I` with
+    the change of the output under the perturbation :math:`I`, so the scale matters unless it is
+    called with ``normalize=True``. For a tuple of inputs, one upsampled map is returned per
+    input, as Captum expects.
+
+    Args:
+        attributions (Tensor): layer attributions of shape ``(N, 1, h, w)``, or ``(N, C, h, w)``
+            with the input's channel count (then only resized).
+        inputs (Tensor or tuple[Tensor, ...]): the model's image inputs, each ``(N, C, H, W)``.
+        mode (str, optional): interpolation mode of :func:`torch.nn.functional.interpolate`:
+            one of ``"nearest"``, ``"nearest-exact"``, ``"bilinear"``, ``"bicubic"``,
+            ``"area"``. Default: ``"bilinear"``
+        split_channels (bool, optional): divide a single-channel map by the channel count so
+            the channels sum to it. Default: False
+
+    Returns:
+        *Tensor* or *tuple[Tensor, ...]*: attributions of each input's shape, in the
+        attributions' dtype, on their device; a tuple exactly when ``inputs`` is one.
+
+    Examples::
+
+        >>> maps = torch.randn(2, 1, 7, 7)
+        >>> upsample_to_input(maps, torch.randn(2, 3, 224, 224)).shape
+        torch.Size([2, 3, 224, 224])
+        >>> from captum.metrics import infidelity
+        >>> scores = infidelity(model, perturb, images, upsample_to_input(maps, images), target=y)
+    """
+    if not isinstance(attributions, Tensor) or attributions.dim() != 4:
+        shape = (
+            tuple(attributions.shape)
+            if isinstance(attributions, Tensor)
+            else type(attributions).__name__
+        )
+        raise ValueError(f"attributions must be a tensor of shape (N, 1, h, w), got {shape}")
+    if not attributions.is_floating_point():
+        raise TypeError(f"attributions must be floating point, got {attributions.dtype}")
+    if mode not in UPSAMPLING_MODES:
+        raise ValueError(f"mode must be one of {UPSAMPLING_MODES}, got {mode!r}")
+    if isinstance(inputs, Tensor):
+        return _upsample_to(attributions, inputs, mode, split_channels)
+    if not isinstance(inputs, tuple) or not all(isinstance(x, Tensor) for x in inputs):
+        raise TypeError(f"inputs must be a tensor or a tuple of tensors, got {type(inputs)}")
+    return tuple(_upsample_to(attributions, x, mode, split_channels) for x in inputs)
+
+
+def _upsample_to(attributions: Tensor, image: Tensor, mode: str, split_channels: bool) -> Tensor:
+    if image.dim() != 4:
+        raise ValueError(
+            f"inputs must be images of shape (N, C, H, W), got {tuple(image.shape)}: upsampling "
+            "to the input needs a spatial input"
+        )
+    batch, channels = image.shape[:2]
+    if attributions.shape[0] != batch:
+        raise ValueError(
+            f"attributions hold {attributions.shape[0]} examples but the inputs hold {batch}"
+        )
+    if attributions.shape[1] not in (1, channels):
+        raise ValueError(
+            f"attributions must have 1 channel or the input's {channels}, "
+            f"got {attributions.shape[1]}"
+        )
+    align = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    upsampled = F.interpolate(attributions, size=image.shape[-2:], mode=mode, **align)
+    if attributions.shape[1] == channels:
+        return upsampled
+    if split_channels:
+        upsampled = upsampled / channels
+    return upsampled.expand(-1, channels, -1, -1).contiguous()
+
+
+def as_input_attribution(
+    method: Attribution | Callable[..., Tensor],
+    mode: str | None = "bilinear",
+    split_channels: bool = False,
+) -> Callable[..., Tensor | tuple[Tensor, ...]]:
+    r"""A layer method's ``attribute`` that answers like Captum's input attribution methods.
+
+    The returned function takes ``(inputs, **kwargs)``, calls ``method.attribute`` and returns
+    the map upsampled to each input with :func:`upsample_to_input` (or, with ``mode=None``, at
+    the layer's resolution): a tuple when ``inputs`` is a tuple, a tensor otherwise, always
+    contiguous. That is the contract of Captum's metrics, e.g.
+    :func:`~captum.metrics.sensitivity_max`, which passes a tuple of inputs even for a single
+    tensor and expects a tuple back.
+
+    Args:
+        method (Attribution or Callable): a layer attribution (its ``attribute`` is used), or
+            any function ``(inputs, **kwargs) -> Tensor`` of shape ``(N, 1, h, w)``.
+        mode (str or None, optional): interpolation mode of :func:`upsample_to_input`, or
+            ``None`` to keep the layer's resolution. Default: ``"bilinear"``
+        split_channels (bool, optional): see :func:`upsample_to_input`. Default: False
+
+    Returns:
+        *Callable*: ``explain(inputs, **kwargs)`` returning a tensor or a tuple of tensors.
+
+    Examples::
+
+        >>> from captum.metrics import sensitivity_max
+        >>> explain = as_input_attribution(InfoGradCam(model, model.layer4))
+        >>> scores = sensitivity_max(explain, (images,), target=labels, n_perturb_samples=5)
+    """
+    attribute = method.attribute if isinstance(method, Attribution) else method
+    if not callable(attribute):
+        raise TypeError(f"method must be an Attribution or a callable, got {type(method).__name__}")
+    if mode is not None and mode not in UPSAMPLING_MODES:
+        raise ValueError(f"mode must be one of {UPSAMPLING_MODES} or None, got {mode!r}")
+
+    def explain(inputs: Tensor | tuple[Tensor, ...], **kwargs: Any) -> Tensor | tuple[Tensor, ...]:
+        attributions = attribute(inputs, **kwargs)
+        if mode is not None:
+            return upsample_to_input(attributions, inputs, mode, split_channels)
+        attributions = attributions.contiguous()
+        return (attributions,) if isinstance(inputs, tuple) else attributions
+
+    return explain
