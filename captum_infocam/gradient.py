@@ -289,7 +289,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
             *Tensor* of shape ``(N, 1, h, w)``: the map at the layer's (grid) resolution, in
             the logits' units, dtype at least float32 (float32 under autocast). Upsample it
             with :meth:`~captum.attr.LayerAttribution.interpolate` or
-            :func:`~captum_infocam.resampling.upsample_to_input`.
+            :func:`~captum_infocam.input_space.upsample_to_input`.
 
         Examples::
 
