@@ -9,21 +9,23 @@ The generator is built so that a class map can be wrong in the ways that matter 
   carries no class information. The ground truth (``masks`` and ``boxes``) is the *whole*
   body.
 * **The class evidence** is a disc-shaped *marking* painted on the body, covering only part
-  of it (its radius is 45%-75% of the body's smaller semi-axis, centred off-centre at
-  random). The marking is a periodic pattern in two shades of the body colour whose kind
-  names the class (see :data:`CLASS_NAMES`): horizontal stripes, vertical stripes, a
-  checkerboard, rings, ... Pattern orientation is jittered by up to about 9 degrees and its
-  period (about 4 px at 64 px) and phase are random. The marking is the *only*
-  class-specific signal, so a map that highlights only the discriminative part gives a box
-  that is too small: for most images the marking's own bounding box has an IoU below 0.5
-  with the object's box (the classic WSOL failure that infoCAM is meant to address).
+  of it: its radius is 45%-75% of the body's smaller semi-axis (at least 1.2 pattern
+  periods, at most 90% of that semi-axis) and it sits off-centre at random. The marking is
+  a periodic pattern in a dark and a light shade of the body colour whose kind names the
+  class (see :data:`CLASS_NAMES`): horizontal stripes, vertical stripes, a checkerboard,
+  rings, ... Pattern orientation is jittered by up to about 9 degrees; its period (about
+  4 px at 64 px) and phase are random. The marking is the *only* class-specific signal, so
+  a map that highlights only the discriminative part gives a box that is too small: for
+  about 99% of the images the marking's own bounding box has an IoU below 0.5 with the
+  object's box (the classic WSOL failure that infoCAM is meant to address).
   ``evidence_masks`` holds the marking's pixels; it always lies inside ``masks``.
 * **Distractors** are up to ``max_distractors`` plain super-ellipses (10%-30% of the side)
   of random colour behind the object: shapes that look like bodies but are not objects.
-* **Decoys** are up to ``max_decoys`` small discs (radius 4%-6% of the side) painted with the
-  marking pattern of a class *other* than the label, behind the object. A class map that
-  also lights up other classes' evidence is wrong there. ``decoy_masks`` holds their visible
-  pixels; they never overlap the object.
+* **Decoys** are up to ``max_decoys`` small discs (radius 4%-6% of the side, smaller than
+  any marking at the default settings) painted with the marking pattern of a class *other*
+  than the label. A class map that also lights up other classes' evidence is wrong there.
+  The object is drawn over them, so ``decoy_masks``, their visible pixels, never overlap
+  ``masks``.
 * **The background** mixes a random two-colour linear gradient, smooth low-frequency colour
   noise and mid-frequency luminance texture; finally pixel noise is added to the whole
   image. Body and distractor colours are pushed away from the background colour under their
@@ -39,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -382,20 +384,22 @@ def _draw_parameters(
         v = torch.rand((*shape, 3), generator=gen) + 0.05
         return v / v.norm(dim=-1, keepdim=True)
 
-    # Object: geometric-mean diameter in object_scale, aspect ratio in [1/2, 2].
-    diameter = _uniform(gen, (n,), *object_scale)
-    log_aspect = _uniform(gen, (n,), -math.log(2.0), math.log(2.0))
-    body_axes = (
-        0.5
-        * diameter[:, None]
-        * torch.stack([(0.5 * log_aspect).exp(), (-0.5 * log_aspect).exp()], dim=1)
-    )
+    def semi_axes(shape: tuple[int, ...], low: float, high: float) -> Tensor:
+        # Geometric-mean diameter in [low, high], aspect ratio in [1/2, 2]; shape + (2,).
+        diameter = _uniform(gen, shape, low, high)
+        half_log_aspect = _uniform(gen, shape, -0.5 * math.log(2.0), 0.5 * math.log(2.0))
+        return (
+            0.5
+            * diameter[..., None]
+            * torch.stack([half_log_aspect.exp(), (-half_log_aspect).exp()], dim=-1)
+        )
+
+    body_axes = semi_axes((n,), *object_scale)
     # Decoys are other classes: an offset in [1, K-1] added to the label, modulo K.
     decoy_class = (labels[:, None] + torch.randint(1, num_classes, (n, f), generator=gen)) % (
         num_classes
     )
-    distractor_diameter = _uniform(gen, (n, d), 0.1, 0.3)
-    distractor_log_aspect = _uniform(gen, (n, d), -math.log(2.0), math.log(2.0))
+    distractor_axes = semi_axes((n, d), 0.1, 0.3)
     return _SceneParameters(
         labels=labels,
         gradient_colours=torch.rand((n, 2, 3), generator=gen),
@@ -404,11 +408,7 @@ def _draw_parameters(
         texture=torch.randn((n, 1, 12, 12), generator=gen),
         distractor_present=torch.rand((n, d), generator=gen) < 0.75,
         distractor_centre=torch.rand((n, d, 2), generator=gen),
-        distractor_axes=0.5
-        * distractor_diameter[..., None]
-        * torch.stack(
-            [(0.5 * distractor_log_aspect).exp(), (-0.5 * distractor_log_aspect).exp()], dim=-1
-        ),
+        distractor_axes=distractor_axes,
         distractor_angle=_uniform(gen, (n, d), 0.0, math.pi),
         distractor_power=_uniform(gen, (n, d), 2.0, 5.0),
         distractor_direction=direction((n, d)),
@@ -674,8 +674,8 @@ class SyntheticLocalization(Dataset[LocalizationSample]):
         torch.Size([32, 3, 64, 64])
     """
 
-    def __init__(self, num_images: int | None = None, **kwargs: object) -> None:
-        self.data = make_localization_data(num_images, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, num_images: int | None = None, **kwargs: Any) -> None:
+        self.data = make_localization_data(num_images, **kwargs)
 
     def __len__(self) -> int:
         return len(self.data)
