@@ -15,7 +15,12 @@ from torch import Tensor
 ClassPrior = Tensor | Sequence[float] | None
 """A class prior as accepted by the public API: ``None`` (uniform), probabilities or counts."""
 
-__all__ = ["ClassPrior", "as_class_prior", "class_prior_from_labels"]
+__all__ = ["ClassPrior", "as_class_prior", "class_counts_from_labels", "class_prior_from_labels"]
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
 def as_class_prior(
@@ -27,6 +32,9 @@ def as_class_prior(
     name: str = "class_prior",
 ) -> Tensor:
     r"""Validate a class prior and return it as a normalised probability vector.
+
+    The result is :math:`\pi_k = c_k / \sum_j c_j` for the given probabilities or counts
+    :math:`c`, so ``[1, 2, 1]``, ``[0.25, 0.5, 0.25]`` and ``[10, 20, 10]`` are the same prior.
 
     Args:
         class_prior (Tensor, sequence of float or None): ``None`` for the uniform prior
@@ -43,6 +51,7 @@ def as_class_prior(
         *Tensor* of shape ``(K,)``: the prior, summing to one.
 
     Raises:
+        TypeError: if the prior is not numeric, or ``dtype`` is not a floating dtype.
         ValueError: if the prior has the wrong length, a negative or non-finite entry, or
             sums to zero.
 
@@ -53,11 +62,21 @@ def as_class_prior(
         >>> as_class_prior(None, 4)
         tensor([0.2500, 0.2500, 0.2500, 0.2500])
     """
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    _check_num_classes(num_classes)
+    if not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     if class_prior is None:
         return torch.full((num_classes,), 1.0 / num_classes, device=device, dtype=dtype)
-    prior = torch.as_tensor(class_prior, device=device).to(dtype)
+    try:
+        prior = torch.as_tensor(class_prior, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"{name} must be None, a tensor or a sequence of numbers, "
+            f"got {type(class_prior).__name__}"
+        ) from error
+    if prior.dtype == torch.bool or prior.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {prior.dtype}")
+    prior = prior.to(dtype)
     if prior.dim() != 1 or prior.numel() != num_classes:
         raise ValueError(
             f"{name} must hold one entry per class ({num_classes}), got shape {tuple(prior.shape)}"
@@ -74,11 +93,49 @@ def as_class_prior(
     return prior / prior.sum()
 
 
+def class_counts_from_labels(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:
+    r"""Number of examples of each class among a set of integer labels.
+
+    Counts are additive, so the counts of several shards (or of several processes, summed
+    with ``torch.distributed.all_reduce``) give the counts of the whole dataset; pass them to
+    :func:`as_class_prior` or straight to any ``class_prior`` argument.
+
+    Args:
+        labels (Tensor or sequence of int): class indices in ``[0, num_classes)``, any shape.
+        num_classes (int): the number of classes ``K``.
+
+    Returns:
+        *Tensor* of shape ``(K,)`` and dtype int64 on the labels' device.
+
+    Raises:
+        TypeError: if ``labels`` are not integer class indices.
+        ValueError: if ``labels`` is empty or holds an index outside ``[0, num_classes)``.
+
+    Examples::
+
+        >>> class_counts_from_labels(torch.tensor([0, 1, 1, 2]), 3)
+        tensor([1, 2, 1])
+    """
+    _check_num_classes(num_classes)
+    labels = torch.as_tensor(labels)
+    if labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.numel() == 0:
+        raise ValueError("labels must not be empty")
+    labels = labels.reshape(-1).long()
+    low, high = torch.aminmax(labels)
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got values in [{int(low)}, {int(high)}]"
+        )
+    return torch.bincount(labels, minlength=num_classes)
+
+
 def class_prior_from_labels(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:
     r"""Empirical class prior of a set of integer labels.
 
     Args:
-        labels (Tensor or sequence of int): class indices in ``[0, num_classes)``.
+        labels (Tensor or sequence of int): class indices in ``[0, num_classes)``, any shape.
         num_classes (int): the number of classes ``K``.
 
     Returns:
@@ -86,6 +143,7 @@ def class_prior_from_labels(labels: Tensor | Sequence[int], num_classes: int) ->
         each class among the labels.
 
     Raises:
+        TypeError: if ``labels`` are not integer class indices.
         ValueError: if ``labels`` is empty or holds an index outside ``[0, num_classes)``.
 
     Examples::
@@ -93,16 +151,5 @@ def class_prior_from_labels(labels: Tensor | Sequence[int], num_classes: int) ->
         >>> class_prior_from_labels(torch.tensor([0, 1, 1, 2]), 3)
         tensor([0.2500, 0.5000, 0.2500])
     """
-    labels = torch.as_tensor(labels)
-    if labels.numel() == 0:
-        raise ValueError("labels must not be empty")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
-    labels = labels.reshape(-1).long()
-    low, high = torch.aminmax(labels)
-    if low < 0 or high >= num_classes:
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got values in [{int(low)}, {int(high)}]"
-        )
-    counts = torch.bincount(labels, minlength=num_classes).float()
+    counts = class_counts_from_labels(labels, num_classes).float()
     return counts / counts.sum()
