@@ -30,6 +30,7 @@ of a vision transformer) it is the first-order (linearised) infoCAM, in logit un
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,8 @@ def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None
             :func:`~captum_infocam.maps.region_mean`. Default: 3
 
     Returns:
-        *Tensor* of shape ``(N, 1, h, w)`` in the score's units, dtype at least float32.
+        *Tensor* of shape ``(N, 1, h, w)`` in the score's units, dtype at least float32, also
+        under :func:`torch.autocast`.
 
     Examples::
 
@@ -125,8 +127,11 @@ def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None
         )
     maps._check_region_size(region_size)
     dtype = maps._compute_dtype(activations, gradients)
-    channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, without rounding
-    return maps.region_mean(maps._weighted_channel_sum(activations, channel_weights), region_size)
+    # Under autocast the channel reduction (an einsum) would run in half precision again.
+    with torch.autocast(activations.device.type, enabled=False):
+        channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, no rounding
+        weighted = maps._weighted_channel_sum(activations, channel_weights)
+        return maps.region_mean(weighted, region_size)
 
 
 def tokens_to_grid(tokens: Tensor, height: int, width: int) -> Tensor:
@@ -206,6 +211,12 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
     the layer runs without autograd). The hook is removed even when the forward raises, and the
     method works under :func:`torch.no_grad` and :func:`torch.inference_mode`.
 
+    With a class-token head, explain tokens that still reach the class token: the patch tokens
+    leaving the *last* block do not (only the class token goes on to the head), so their
+    gradient, and the map, is zero, and a warning says so. Explain the last block's input norm
+    (``encoder.layers[-1].ln_1`` in torchvision, ``blocks[-1].norm1`` in timm) or an earlier
+    block's output.
+
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes
     the batch (BatchNorm in train mode) mixes the maps too: call ``model.eval()`` first.
@@ -233,7 +244,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         >>> grad_cam.attribute(torch.randn(2, 3, 224, 224), target=[1, 7]).shape
         torch.Size([2, 1, 14, 14])
         >>> vit = vit_b_16(weights=None).eval()  # class-token head, 14 x 14 patches
-        >>> grad_cam = InfoGradCam(vit, vit.encoder.layers[-1], reshape=(14, 14))
+        >>> grad_cam = InfoGradCam(vit, vit.encoder.layers[-1].ln_1, reshape=(14, 14))
         >>> grad_cam.attribute(torch.randn(1, 3, 224, 224), target=3).shape
         torch.Size([1, 1, 14, 14])
     """
@@ -386,5 +397,14 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
             raise ValueError(
                 f"the layer's {where} must be a grid N x C x h x w, got "
                 f"{tuple(activations.shape)}: {hint}"
+            )
+        if not bool(gradient.any()):  # one reduction and one sync: worth the warning
+            warnings.warn(
+                f"the gradient of the contrast logit with respect to the layer's {where} is zero "
+                "for every example, so the map is zero: the layer does not reach the score. "
+                "With a class-token head, the last block's patch tokens never reach the class "
+                "token: explain the last block's input norm instead, e.g. "
+                "encoder.layers[-1].ln_1 of a torchvision ViT",
+                stacklevel=3,
             )
         return activations, gradient

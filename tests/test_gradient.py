@@ -61,8 +61,10 @@ class TinyViT(nn.Module):
     """Patch embedding, a class token, two transformer blocks, a norm and a linear head.
 
     ``pool="cls"`` reads the class token (ViT); ``pool="mean"`` averages the patch tokens after
-    the norm, a GAP + linear head on the token grid. ``probe`` is an identity on the patch grid:
-    Captum's LayerGradCam can explain it as a conv-like layer, an independent peer.
+    the norm, a GAP + linear head on the token grid. ``probe`` is an identity on the patch grid
+    between the blocks: Captum's LayerGradCam can explain it as a conv-like layer, an
+    independent peer for the first block's tokens. (The last block's patch tokens do not reach
+    the class token: their gradient is zero.)
     """
 
     def __init__(self, pool: str = "cls", dim: int = 16, seed: int = 0) -> None:
@@ -85,9 +87,10 @@ class TinyViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch(x).flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos
-        tokens = self.blocks(tokens)
+        tokens = self.blocks[0](tokens)
         patches = self.probe(grid_of(tokens)).flatten(2).transpose(1, 2)
-        tokens = self.norm(torch.cat([tokens[:, :1], patches], dim=1))
+        tokens = self.blocks[1](torch.cat([tokens[:, :1], patches], dim=1))
+        tokens = self.norm(tokens)
         return self.head(tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(dim=1))
 
 
@@ -231,13 +234,14 @@ def test_vit_token_maps_match_layer_gradcam_on_the_grid(vit_images, contrast):
     """The class-token head: Captum explains the identity probe on the grid, we the real block."""
     model = TinyViT("cls").eval()
     target = [0, 4, 2]
-    method = InfoGradCam(model, model.blocks[-1], reshape=GRID)
+    method = InfoGradCam(model, model.blocks[0], reshape=GRID)
     got = method.attribute(vit_images, target, contrast=contrast, region_size=1)
     forward = model if contrast == "none" else (lambda x: model(x) @ contrast_matrix(5).T)
     peer = LayerGradCam(forward, model.probe).attribute(vit_images, target).detach()
     assert got.shape == peer.shape == (3, 1, *GRID)
+    assert (got.flatten(1).abs().amax(1) > 1e-3).all()  # not trivially zero
     torch.testing.assert_close(got, 12 * peer, rtol=1e-4, atol=1e-5)
-    as_function = InfoGradCam(model, model.blocks[-1], reshape=lambda t: tokens_to_grid(t, *GRID))
+    as_function = InfoGradCam(model, model.blocks[0], reshape=lambda t: tokens_to_grid(t, *GRID))
     torch.testing.assert_close(
         as_function.attribute(vit_images, target, contrast=contrast, region_size=1), got
     )
@@ -259,6 +263,7 @@ def test_vit_with_mean_pooled_tokens_is_infocam_on_the_token_grid(vit_images, co
     )
     info = maps.info_cam(grid, weight, bias, target, contrast, 2, logits)
     _, bias_contrast = maps.contrast_weights(weight, bias, target, contrast, logits)
+    assert (got.flatten(1).abs().amax(1) > 1e-3).all()
     torch.testing.assert_close(got, info - bias_contrast[:, None, None, None])
 
 
@@ -268,9 +273,18 @@ def test_vit_layer_input_is_previous_layer_output(vit_images):
         vit_images, 1, attribute_to_layer_input=True
     )
     from_output = InfoGradCam(model, model.probe).attribute(vit_images, 1)
+    assert (from_output.flatten(1).abs().amax(1) > 1e-3).all()
     torch.testing.assert_close(from_input, from_output)
-    block_output = InfoGradCam(model, model.blocks[-1], reshape=GRID).attribute(vit_images, 1)
+    block_output = InfoGradCam(model, model.blocks[0], reshape=GRID).attribute(vit_images, 1)
     torch.testing.assert_close(block_output, from_output, rtol=1e-4, atol=1e-5)
+
+
+def test_zero_gradient_warns(vit_images):
+    """The last block's patch tokens never reach the class token: a zero map, and a warning."""
+    model = TinyViT("cls").eval()
+    with pytest.warns(UserWarning, match="gradient .* is zero"):
+        zero = InfoGradCam(model, model.blocks[-1], reshape=GRID).attribute(vit_images, 1)
+    assert not zero.any()
 
 
 # -------------------------------------------------------------------------------- conventions
@@ -432,7 +446,7 @@ def test_cuda(images):
     torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
     vit = TinyViT().eval()
     vit_images = torch.randn(2, 3, 12, 16)
-    expected = InfoGradCam(vit, vit.blocks[-1], reshape=GRID).attribute(vit_images, 1)
+    expected = InfoGradCam(vit, vit.blocks[0], reshape=GRID).attribute(vit_images, 1)
     vit.cuda()
-    got = InfoGradCam(vit, vit.blocks[-1], reshape=GRID).attribute(vit_images.cuda(), 1)
+    got = InfoGradCam(vit, vit.blocks[0], reshape=GRID).attribute(vit_images.cuda(), 1)
     torch.testing.assert_close(got.cpu(), expected, rtol=1e-3, atol=1e-4)
