@@ -1,0 +1,52 @@
+"""Smoke tests of the information examples in ``--fast`` mode: they run and their numbers hold."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from captum_infocam.data.gaussians import mi_benchmark_mixture
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, out: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--fast", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=EXAMPLES.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_mi_estimation_fast(tmp_path):
+    stdout = run_example("mi_estimation.py", tmp_path)
+    assert "targets (|eval - truth|" in stdout
+    assert (tmp_path / "mi_estimation.png").stat().st_size > 10_000
+    rows = json.loads((tmp_path / "mi_estimation.json").read_text())["rows"]
+    by_key = {(r["data"], r["model"], r["training"], r["estimator"]): r for r in rows}
+    assert len(by_key) == len(rows) == 8
+    for model in ("MLP", "linear"):
+        assert ("balanced", model, "SCE", "uniform") in by_key
+        assert ("imbalanced", model, "PC", "PC") in by_key
+    # the linear model is Bayes-optimal: its own error (paired with the exact PMI) is tiny
+    for data, training, estimator in (("balanced", "SCE", "uniform"), ("imbalanced", "PC", "PC")):
+        assert abs(by_key[(data, "linear", training, estimator)]["bias"]) < 0.005
+    # plain SCE read with a uniform prior overshoots by log K - H(Y) on the imbalanced set
+    overshoot = math.log(5) - mi_benchmark_mixture(1, imbalanced=True).class_entropy()
+    sce = by_key[("imbalanced", "linear", "SCE", "uniform")]
+    assert sce["bias"] == pytest.approx(overshoot, abs=0.01)
+    # a free output bias makes PC training and prior-corrected SCE the same estimator
+    corrected = by_key[("imbalanced", "linear", "SCE", "corrected")]
+    assert corrected["eval"] == pytest.approx(
+        by_key[("imbalanced", "linear", "PC", "PC")]["eval"], abs=1e-3
+    )
