@@ -1,0 +1,405 @@
+r"""Box accuracy of attribution maps: BoxAcc, MaxBoxAcc and MaxBoxAccV2, batched in torch.
+
+The protocol is that of Choe et al., "Evaluating Weakly Supervised Object Localization Methods
+Right" (CVPR 2020, reference code ``clovaai/wsolevaluation``). For each map (already at image
+resolution):
+
+1. min-max normalise to :math:`[0, 1]` (a constant map becomes zeros) and quantise to
+   :math:`q = \lfloor 255\, s \rfloor` (the reference's ``uint8(s * 255)``);
+2. for each threshold :math:`\tau`, keep the pixels with :math:`q > \lfloor \tau \max q \rfloor`
+   (the reference's ``cv2.threshold``);
+3. find the contours of the kept pixels (8-connected foreground, 4-connected holes, as
+   ``cv2.findContours(RETR_TREE)``); a contour's box is its bounding rectangle
+   ``(x, y, x + w, y + h)`` clipped to the image, where ``w`` and ``h`` count pixels, so the
+   box reaches one pixel past the region on the right and bottom (the reference's convention,
+   kept for parity); no kept pixel gives the box ``(0, 0, 0, 0)``;
+4. ``multi_contour=False`` keeps the contour of largest enclosed area (``cv2.contourArea``):
+   MaxBoxAcc. ``multi_contour=True`` keeps every contour, outer and hole: MaxBoxAccV2;
+5. an image is a hit at :math:`(\tau, \delta)` when one of its kept boxes has IoU
+   :math:`\ge \delta` with one of its ground-truth boxes (inclusive pixels, ``+ 1`` in widths).
+
+.. math::
+
+    \mathrm{BoxAcc}(\tau, \delta) = \frac{1}{N} \sum_{n} \mathbb{1}\Big[\max_{b, g}
+    \mathrm{IoU}(b_n(\tau), g) \ge \delta\Big], \qquad
+    \mathrm{MaxBoxAcc}(\delta) = \max_\tau \mathrm{BoxAcc}(\tau, \delta).
+
+How it is computed: the map takes at most 256 values, so all thresholds share at most 256
+distinct binary masks, and those are nested. The components of every level are found in one
+pass (steepest-ascent basins, then a per-level labelling of the small basin graph; see
+:mod:`captum_infocam.localization._level_components`); the contour area is computed exactly from
+2x2 pixel windows of the hole-filled map, and hole contours from the 4-connected components
+of the background. No loop over maps, thresholds or pixels; the same code runs on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from captum_infocam.localization._level_components import (
+    Basins,
+    fill_holes,
+    find_basins,
+    level_components,
+)
+from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
+
+__all__ = [
+    "box_accuracy",
+    "box_hits",
+    "boxes_from_maps",
+    "quantize_maps",
+    "threshold_grid",
+]
+
+_LEVELS = 255
+
+
+def threshold_grid(num_thresholds: int = 1000) -> Tensor:
+    r"""The reference's threshold grid :math:`\{0, 1/T, \ldots, (T - 1)/T\}`.
+
+    Equal to ``numpy.arange(0, 1, 1 / T)`` element for element (float64), which is what the
+    reference evaluation uses (its default ``cam_curve_interval=0.001`` gives ``T = 1000``).
+
+    Args:
+        num_thresholds (int, optional): the number ``T`` of thresholds. Default: 1000.
+
+    Returns:
+        *Tensor* ``(T,)`` float64.
+
+    Raises:
+        ValueError: if ``num_thresholds`` is not a positive int.
+
+    Examples::
+
+        >>> threshold_grid(4)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500], dtype=torch.float64)
+    """
+    if (
+        not isinstance(num_thresholds, int)
+        or isinstance(num_thresholds, bool)
+        or num_thresholds < 1
+    ):
+        raise ValueError(f"num_thresholds must be a positive int, got {num_thresholds!r}")
+    return torch.arange(num_thresholds, dtype=torch.float64) * (1.0 / num_thresholds)
+
+
+def _as_maps(maps: Tensor, name: str = "maps") -> Tensor:
+    """Validate maps ``(N, H, W)`` or ``(N, 1, H, W)`` and return them as ``(N, H, W)``."""
+    if not isinstance(maps, Tensor):
+        raise TypeError(f"{name} must be a Tensor, got {type(maps).__name__}")
+    if not maps.dtype.is_floating_point:
+        raise TypeError(f"{name} must have a floating dtype, got {maps.dtype}")
+    if maps.dim() == 4 and maps.shape[1] == 1:
+        maps = maps[:, 0]
+    if maps.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (N, H, W) or (N, 1, H, W), got {tuple(maps.shape)}"
+        )
+    if maps.numel() == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(maps.shape)}")
+    if not bool(torch.isfinite(maps).all()):
+        raise ValueError(f"{name} must be finite (no NaN or infinity)")
+    return maps
+
+
+def _as_unit_interval(values: Tensor | Sequence[float], name: str, device: torch.device) -> Tensor:
+    """Validate a non-empty 1-D sequence of numbers in ``[0, 1]``, returned as float64."""
+    if isinstance(values, Tensor):
+        tensor = values.detach().to(device=device, dtype=torch.float64)
+    else:
+        try:
+            tensor = torch.as_tensor(values, dtype=torch.float64, device=device)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be a 1-D sequence of floats, got {values!r}") from error
+    if tensor.dim() == 0:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 1 or tensor.numel() == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}"
+        )
+    if not bool(((tensor >= 0) & (tensor <= 1)).all()):
+        raise ValueError(f"{name} must lie in [0, 1], got {tensor.tolist()}")
+    return tensor
+
+
+def quantize_maps(maps: Tensor) -> Tensor:
+    r"""Min-max normalise each map and quantise it as the reference does.
+
+    Computes :math:`q = \lfloor 255 (s - \min s) / (\max s - \min s) \rfloor` in float64 (the
+    reference works in float64), with a constant map giving zeros.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` finite scores, any float dtype.
+
+    Returns:
+        *Tensor* ``(N, H, W)`` int64 in ``[0, 255]``; every non-constant map reaches 255.
+
+    Examples::
+
+        >>> quantize_maps(torch.tensor([[[0.0, 1.0], [2.0, 4.0]]]))
+        tensor([[[  0,  63],
+                 [127, 255]]])
+    """
+    maps = _as_maps(maps).to(torch.float64)
+    shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
+    span = shifted.amax(dim=(1, 2), keepdim=True)
+    normalised = torch.where(span > 0, shifted / torch.where(span > 0, span, 1.0), 0.0)
+    return (normalised * 255).long()
+
+
+def _threshold_levels(thresholds: Tensor) -> tuple[Tensor, Tensor]:
+    """Distinct levels ``floor(tau * 255)`` (sorted) and each threshold's index among them."""
+    levels = torch.floor(thresholds * _LEVELS).long()
+    return torch.unique(levels, sorted=True, return_inverse=True)
+
+
+def _reference_box(box: Tensor, height: int, width: int, pad: int) -> Tensor:
+    """The reference box of a region with pixel extents ``box``, grown by ``pad`` pixels.
+
+    ``pad = 0`` for an outer contour; ``pad = 1`` for a hole, whose contour runs through the
+    foreground pixels around it. ``cv2.boundingRect`` then adds one pixel to the right and
+    bottom, clipped to the image as the reference does.
+    """
+    x1, y1, x2, y2 = box.unbind(-1)
+    return torch.stack(
+        [
+            x1 - pad,
+            y1 - pad,
+            torch.clamp(x2 + pad + 1, max=width - 1),
+            torch.clamp(y2 + pad + 1, max=height - 1),
+        ],
+        dim=-1,
+    )
+
+
+def _largest_component_boxes(
+    quantized: Tensor, levels: Tensor, background_basins: Basins | None = None
+) -> Tensor:
+    """Box of the largest contour at every level, ``(N, L, 4)`` int64 (zeros when none)."""
+    num_maps, height, width = quantized.shape
+    num_levels = levels.numel()
+    if background_basins is None:
+        background_basins = find_basins(_LEVELS - quantized, 4)
+    filled = fill_holes(quantized, background_basins)
+    components = level_components(filled, levels, 8, with_area=True)
+    level, basin = components.is_root.nonzero(as_tuple=True)
+    slot = components.map_index[basin] * num_levels + level
+    # Largest contour area; ties go to the component found last in raster order, because
+    # cv2.findContours lists contours in reverse order of discovery and max() keeps the first.
+    score = components.area2[level, basin] * (height * width) + components.first_index[level, basin]
+    best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=quantized.device)
+    best.scatter_reduce_(0, slot, score, "amax")
+    chosen = score == best[slot]
+    boxes = torch.zeros(num_maps * num_levels, 4, dtype=torch.long, device=quantized.device)
+    boxes[slot[chosen]] = _reference_box(
+        components.box[level[chosen], basin[chosen]], height, width, pad=0
+    )
+    return boxes.view(num_maps, num_levels, 4)
+
+
+def _best_multi_contour_iou(
+    quantized: Tensor,
+    levels: Tensor,
+    gt_boxes: Tensor,
+    gt_valid: Tensor,
+    background_basins: Basins | None = None,
+) -> Tensor:
+    """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64."""
+    num_maps, height, width = quantized.shape
+    num_levels = levels.numel()
+    device = quantized.device
+    if background_basins is None:
+        background_basins = find_basins(_LEVELS - quantized, 4)
+    best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=device)
+
+    def offer(map_index: Tensor, level: Tensor, boxes: Tensor) -> None:
+        iou = box_iou(boxes.unsqueeze(1), gt_boxes[map_index])
+        iou = torch.where(gt_valid[map_index], iou, -1.0).amax(dim=1)
+        best.scatter_reduce_(0, map_index * num_levels + level, iou, "amax")
+
+    regions = level_components(quantized, levels, 8)
+    level, basin = regions.is_root.nonzero(as_tuple=True)
+    offer(
+        regions.map_index[basin],
+        level,
+        _reference_box(regions.box[level, basin], height, width, pad=0),
+    )
+    # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
+    background_levels = (_LEVELS - 1 - levels).flip(0)
+    background = level_components(
+        _LEVELS - quantized, background_levels, 4, with_border=True, basins=background_basins
+    )
+    assert background.border_peak is not None
+    is_hole = background.is_root & (background.border_peak <= background_levels.view(-1, 1))
+    level, basin = is_hole.nonzero(as_tuple=True)
+    offer(
+        background.map_index[basin],
+        num_levels - 1 - level,
+        _reference_box(background.box[level, basin], height, width, pad=1),
+    )
+    return best.view(num_maps, num_levels)
+
+
+def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
+    """IoU of the reference's fallback box ``(0, 0, 0, 0)`` with each image's boxes, ``(N,)``."""
+    iou = box_iou(torch.zeros(4, dtype=torch.float64, device=gt_boxes.device), gt_boxes)
+    return torch.where(gt_valid, iou, -1.0).amax(dim=1)
+
+
+def _best_ious(
+    quantized: Tensor,
+    levels: Tensor,
+    gt_boxes: Tensor,
+    gt_valid: Tensor,
+    *,
+    largest: bool,
+    every: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Best IoU per (map, level) for the largest contour and for every contour."""
+    quantized = quantized.int()
+    background_basins = find_basins(_LEVELS - quantized, 4)
+    has_foreground = quantized.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
+    fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
+    largest_iou = every_iou = None
+    if largest:
+        boxes = _largest_component_boxes(quantized, levels, background_basins)
+        iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
+        iou = torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
+        largest_iou = torch.where(has_foreground, iou, fallback)
+    if every:
+        iou = _best_multi_contour_iou(quantized, levels, gt_boxes, gt_valid, background_basins)
+        every_iou = torch.where(has_foreground, iou, fallback)
+    return largest_iou, every_iou
+
+
+def box_hits(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    thresholds: Tensor | Sequence[float],
+    iou_thresholds: Tensor | Sequence[float] = (0.5,),
+    multi_contour: bool = False,
+) -> Tensor:
+    r"""Per-image hits of the WSOL box protocol at every (IoU threshold, map threshold).
+
+    ``box_hits(...).double().mean(0)`` is :func:`box_accuracy`; keeping the per-image hits
+    lets a caller combine them with other per-image conditions (top-1 correctness, subsets).
+    In the example the region spans pixels 3..6 by 2..4, but its box is ``(3, 2, 7, 5)``
+    (the reference's ``x + w`` convention), so its IoU with the exact box is 0.6.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution, any
+            float dtype and device; each map is min-max normalised on its own.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` ground-truth boxes
+            ``(x1, y1, x2, y2)`` in inclusive pixel coordinates inside the ``W x H`` image
+            (see :func:`~captum_infocam.localization.as_ground_truth_boxes`).
+        thresholds (Tensor or sequence of float): ``(T,)`` map thresholds :math:`\tau` in
+            ``[0, 1]``, e.g. :func:`threshold_grid`.
+        iou_thresholds (Tensor or sequence of float, optional): ``(D,)`` IoU thresholds
+            :math:`\delta` in ``[0, 1]``. Default: ``(0.5,)``.
+        multi_contour (bool, optional): ``False`` keeps the box of the largest contour
+            (MaxBoxAcc); ``True`` keeps the boxes of all contours (MaxBoxAccV2).
+            Default: ``False``.
+
+    Returns:
+        *Tensor* ``(N, D, T)`` bool on the maps' device.
+
+    Raises:
+        TypeError: if ``maps`` is not a floating tensor or ``multi_contour`` not a bool.
+        ValueError: on a wrong shape, non-finite maps, thresholds outside ``[0, 1]``, or a
+            box that is malformed, outside the image, or for the wrong number of images.
+
+    Examples::
+
+        >>> maps = torch.zeros(1, 8, 8)
+        >>> maps[0, 2:5, 3:7] = 1.0
+        >>> box_hits(maps, [torch.tensor([[3, 2, 6, 4]])], [0.5], iou_thresholds=[0.5, 0.7])
+        tensor([[[ True],
+                 [False]]])
+    """
+    if not isinstance(multi_contour, bool):
+        raise TypeError(f"multi_contour must be a bool, got {type(multi_contour).__name__}")
+    maps = _as_maps(maps)
+    num_maps, height, width = maps.shape
+    device = maps.device
+    taus = _as_unit_interval(thresholds, "thresholds", device)
+    deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", device)
+    padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
+    levels, level_index = _threshold_levels(taus)
+    largest_iou, every_iou = _best_ious(
+        quantize_maps(maps), levels, padded, valid, largest=not multi_contour, every=multi_contour
+    )
+    best_iou = every_iou if multi_contour else largest_iou
+    assert best_iou is not None
+    return best_iou[:, level_index].unsqueeze(1) >= deltas.view(1, -1, 1)
+
+
+def box_accuracy(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    thresholds: Tensor | Sequence[float],
+    iou_thresholds: Tensor | Sequence[float] = (0.5,),
+    multi_contour: bool = False,
+) -> Tensor:
+    r"""BoxAcc of a batch of maps at every (IoU threshold, map threshold).
+
+    Follows the protocol of Choe et al. (CVPR 2020) to the pixel: see the module
+    documentation for the conventions. ``box_accuracy(...).amax(dim=1)`` is MaxBoxAcc per
+    IoU threshold; with ``multi_contour=True`` and ``iou_thresholds=(0.3, 0.5, 0.7)`` its mean
+    is MaxBoxAccV2. For a dataset, accumulate with
+    :class:`~captum_infocam.localization.MaxBoxAccuracy` instead.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes
+            ``(x1, y1, x2, y2)``; an image is a hit if its box matches any of them.
+        thresholds (Tensor or sequence of float): ``(T,)`` map thresholds in ``[0, 1]``.
+        iou_thresholds (Tensor or sequence of float, optional): ``(D,)`` IoU thresholds in
+            ``[0, 1]``. Default: ``(0.5,)``.
+        multi_contour (bool, optional): keep every contour's box (MaxBoxAccV2) instead of
+            the largest one's (MaxBoxAcc). Default: ``False``.
+
+    Returns:
+        *Tensor* ``(D, T)`` float64 in ``[0, 1]``.
+
+    Raises:
+        TypeError, ValueError: see :func:`box_hits`.
+
+    Examples::
+
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[0, 2:5, 3:7] = 1.0
+        >>> maps[1, 0:2, 0:2] = 1.0
+        >>> boxes = torch.tensor([[3, 2, 6, 4], [3, 2, 6, 4]])
+        >>> box_accuracy(maps, boxes, threshold_grid(2))
+        tensor([[0.5000, 0.5000]], dtype=torch.float64)
+    """
+    return box_hits(maps, gt_boxes, thresholds, iou_thresholds, multi_contour).double().mean(0)
+
+
+def boxes_from_maps(maps: Tensor, thresholds: Tensor | Sequence[float]) -> Tensor:
+    r"""The box of the largest contour of each map at each threshold, as the reference draws it.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
+        thresholds (Tensor or sequence of float): ``(T,)`` map thresholds in ``[0, 1]``.
+
+    Returns:
+        *Tensor* ``(N, T, 4)`` int64 boxes ``(x1, y1, x2, y2)``; ``(0, 0, 0, 0)`` where no
+        pixel passes the threshold. Like the reference, ``x2`` and ``y2`` are one past the
+        region's last pixel (clipped to the image).
+
+    Examples::
+
+        >>> maps = torch.zeros(1, 8, 8)
+        >>> maps[0, 2:5, 3:7] = 1.0
+        >>> boxes_from_maps(maps, [0.5])
+        tensor([[[3, 2, 7, 5]]])
+    """
+    maps = _as_maps(maps)
+    taus = _as_unit_interval(thresholds, "thresholds", maps.device)
+    levels, level_index = _threshold_levels(taus)
+    return _largest_component_boxes(quantize_maps(maps).int(), levels)[:, level_index]
