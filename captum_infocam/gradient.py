@@ -244,6 +244,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         >>> grad_cam.attribute(torch.randn(2, 3, 224, 224), target=[1, 7]).shape
         torch.Size([2, 1, 14, 14])
         >>> vit = vit_b_16(weights=None).eval()  # class-token head, 14 x 14 patches
+        >>> # (torchvision zero-initialises the head: an untrained ViT's maps are zero)
         >>> grad_cam = InfoGradCam(vit, vit.encoder.layers[-1].ln_1, reshape=(14, 14))
         >>> grad_cam.attribute(torch.randn(1, 3, 224, 224), target=3).shape
         torch.Size([1, 1, 14, 14])
