@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
 from captum.attr import LayerAttribution
+from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_infocam import maps
@@ -162,6 +163,7 @@ class ClassActivationMap(_HeadAttribution):
         torch.Size([2, 1, 7, 7])
     """
 
+    @log_usage()
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],
@@ -240,6 +242,7 @@ class InfoCAM(_HeadAttribution):
         torch.Size([2, 1, 7, 7])
     """
 
+    @log_usage()
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],
@@ -349,6 +352,7 @@ class LayerPMI(_HeadAttribution):
             class_prior = as_class_prior(prior, prior.numel(), device=prior.device)
         self.class_prior = class_prior
 
+    @log_usage()
     def attribute(
         self,
         inputs: Tensor | tuple[Tensor, ...],

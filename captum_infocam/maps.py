@@ -93,6 +93,8 @@ def _check_target(target: Tensor, num_examples: int | None, num_classes: int) ->
             f"target must hold one class per example, shape ({num_examples},), "
             f"got {tuple(target.shape)}"
         )
+    if torch.compiler.is_compiling():  # a data-dependent check would break the graph
+        return target.long()
     low, high = torch.aminmax(target)
     if low < 0 or high >= num_classes:
         raise ValueError(
@@ -151,7 +153,9 @@ def region_mean(maps: Tensor, region_size: int | None) -> Tensor:
         maps, region_size, stride=1, padding=region_size // 2, count_include_pad=False
     )
     offset = 1 - region_size % 2  # even windows: output o covers o - s/2 .. o + s/2 - 1
-    return pooled[..., offset : offset + height, offset : offset + width]
+    if offset:
+        pooled = pooled[..., 1 : height + 1, 1 : width + 1].contiguous()
+    return pooled
 
 
 def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
@@ -173,13 +177,16 @@ def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
     """
     _check_head(activations, weight, None)
     dtype = _compute_dtype(activations, weight)
-    return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
+    with torch.autocast(activations.device.type, enabled=False):  # keep the float32 accumulation
+        return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
 
 
 def _weighted_channel_sum(activations: Tensor, channel_weights: Tensor) -> Tensor:
     """``sum_c w[n, c] A[n, c]`` for per-example channel weights: one batched reduction."""
     dtype = _compute_dtype(activations, channel_weights)
-    return torch.einsum("nc,nchw->nhw", channel_weights.to(dtype), activations.to(dtype))[:, None]
+    with torch.autocast(activations.device.type, enabled=False):  # keep the float32 accumulation
+        sums = torch.einsum("nc,nchw->nhw", channel_weights.to(dtype), activations.to(dtype))
+    return sums[:, None]
 
 
 def class_activation_map(activations: Tensor, weight: Tensor, target: Tensor) -> Tensor:
@@ -208,7 +215,8 @@ def class_activation_map(activations: Tensor, weight: Tensor, target: Tensor) ->
 
 def _gap_logits(activations: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     dtype = _compute_dtype(activations, weight)
-    logits = activations.to(dtype).mean(dim=(2, 3)) @ weight.to(dtype).T
+    with torch.autocast(activations.device.type, enabled=False):
+        logits = activations.mean(dim=(2, 3), dtype=dtype) @ weight.to(dtype).T
     return logits if bias is None else logits + bias.to(dtype)
 
 

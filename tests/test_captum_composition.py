@@ -240,20 +240,10 @@ def test_visualize_image_attr_multiple(model, inputs):
 # ------------------------------------------------------------------------------- NoiseTunnel
 
 
-def needs_log_usage(cls):
-    """NoiseTunnel calls ``attribute.__wrapped__``: Captum's @log_usage() decorator sets it."""
-    return pytest.mark.xfail(
-        not hasattr(cls.attribute, "__wrapped__"),
-        reason=f"{cls.__name__}.attribute lacks captum.log.log_usage(), which NoiseTunnel needs",
-        raises=AttributeError,
-        strict=True,
-    )
-
-
 @pytest.mark.parametrize(
     "cls",
     [
-        pytest.param(cls, marks=needs_log_usage(cls), id=cls.__name__)
+        pytest.param(cls, id=cls.__name__)
         for cls in (InfoGradCam, InfoCAM, ClassActivationMap, LayerPMI)
     ],
 )

@@ -90,28 +90,8 @@ def relative_error(got: torch.Tensor, reference: torch.Tensor) -> float:
     return float((got.double() - reference.double()).abs().max() / reference.abs().max())
 
 
-def _maps_accumulate_in_half_under_autocast() -> bool:
-    """True while maps.py's einsums are recast to half precision by autocast."""
-    activations, weight = torch.ones(2, 8, 3, 3), torch.ones(5, 8)  # big enough for a bmm
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        cams = maps.class_activation_maps(activations, weight)
-        info = maps.info_cam(activations, weight, None, torch.tensor([0, 1]))
-    return cams.dtype != torch.float32 or info.dtype != torch.float32
-
-
-def accumulates_in_float32(cls):
-    return pytest.mark.xfail(
-        cls is not InfoGradCam and _maps_accumulate_in_half_under_autocast(),
-        reason="maps.py's channel einsums run in half precision under autocast: wrap them in "
-        "torch.autocast(device_type, enabled=False)",
-        strict=True,
-    )
-
-
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-@pytest.mark.parametrize(
-    "cls", [pytest.param(c, marks=accumulates_in_float32(c), id=c.__name__) for c in METHODS]
-)
+@pytest.mark.parametrize("cls", [pytest.param(c, id=c.__name__) for c in METHODS])
 def test_autocast_on_cpu_accumulates_in_float32(images, cls, dtype):
     model = ConvNet().eval()
     reference = cls(model, model.features).attribute(images, TARGET)
@@ -216,10 +196,6 @@ def test_functional_core_under_torch_compile():
         torch.testing.assert_close(full(*args), function(*args))
 
 
-@pytest.mark.xfail(
-    reason="maps._check_target branches on tensor values (target range): graph breaks",
-    strict=True,
-)
 def test_info_cam_compiles_as_one_graph():
     torch._dynamo.reset()
     activations, _, weight, bias = core_arguments()
@@ -245,9 +221,7 @@ def test_functional_core_under_inductor():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-@pytest.mark.parametrize(
-    "cls", [pytest.param(c, marks=accumulates_in_float32(c), id=c.__name__) for c in METHODS]
-)
+@pytest.mark.parametrize("cls", [pytest.param(c, id=c.__name__) for c in METHODS])
 def test_autocast_on_cuda(images, cls, dtype):
     model = ConvNet().eval().cuda()
     images = images.cuda()
