@@ -1,4 +1,17 @@
-"""Weakly-supervised localisation metrics: box accuracy, fixed-threshold loc, PxAP, pointing."""
+"""Weakly-supervised localisation metrics: box accuracy, fixed-threshold loc, PxAP, pointing.
+
+Box metrics follow Choe et al., "Evaluating Weakly Supervised Object Localization Methods
+Right" (CVPR 2020) to the pixel, batched in torch on any device:
+
+* :func:`box_accuracy` / :func:`box_hits`: BoxAcc at every (IoU threshold, map threshold);
+  MaxBoxAcc with the largest contour, MaxBoxAccV2 with every contour;
+* :class:`BoxLocalizationMetrics`: the same over a dataset, batch by batch, summed over
+  processes, with GT-known and top-1 loc at a fixed threshold;
+* :func:`localization_accuracy`: GT-known and top-1 loc of one batch (the infoCAM papers'
+  metrics at :math:`\\tau = 0.2`);
+* :func:`pixel_average_precision` / :class:`PixelAveragePrecision`: PxAP against masks;
+* :func:`pointing_game`: whether the map's maximum falls on the object.
+"""
 
 from captum_infocam.localization.box_protocol import (
     box_accuracy,
@@ -8,14 +21,38 @@ from captum_infocam.localization.box_protocol import (
     threshold_grid,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
+from captum_infocam.localization.fixed_threshold import (
+    LocalizationAccuracy,
+    localization_accuracy,
+    pointing_game,
+    top1_correct,
+)
+from captum_infocam.localization.pixel_precision import (
+    pixel_average_precision,
+    pixel_score_histograms,
+)
+from captum_infocam.localization.streaming import (
+    BoxLocalizationMetrics,
+    BoxLocalizationResult,
+    PixelAveragePrecision,
+)
 
 __all__ = [
+    "BoxLocalizationMetrics",
+    "BoxLocalizationResult",
     "GroundTruthBoxes",
+    "LocalizationAccuracy",
+    "PixelAveragePrecision",
     "as_ground_truth_boxes",
     "box_accuracy",
     "box_hits",
     "box_iou",
     "boxes_from_maps",
+    "localization_accuracy",
+    "pixel_average_precision",
+    "pixel_score_histograms",
+    "pointing_game",
     "quantize_maps",
     "threshold_grid",
+    "top1_correct",
 ]

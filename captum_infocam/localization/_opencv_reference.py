@@ -16,6 +16,10 @@ Conventions reproduced from the reference:
 * ``cv2.boundingRect`` gives ``(x, y, w, h)``, turned into ``(x, y, x + w, y + h)`` and clipped to
   ``(W - 1, H - 1)``; no contour gives the box ``(0, 0, 0, 0)``;
 * IoU counts inclusive pixels (``+ 1`` in widths and heights).
+
+PxAP follows the reference's ``MaskEvaluator``: normalised (not quantised) scores, numpy
+histograms over the thresholds followed by ``1, 2, 3``, precision and recall from the
+reversed cumulative histograms.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "reference_box_hits",
     "reference_boxes",
     "reference_iou",
+    "reference_pixel_average_precision",
 ]
 
 
@@ -133,3 +138,27 @@ def reference_box_accuracy(
     return reference_box_hits(scoremaps, gt_boxes, thresholds, iou_thresholds, multi_contour).mean(
         axis=0
     )
+
+
+def reference_pixel_average_precision(
+    scoremaps: np.ndarray,
+    masks: np.ndarray,
+    thresholds: Sequence[float],
+    ignore: np.ndarray | None = None,
+) -> float:
+    """PxAP in ``[0, 1]`` as the reference's ``MaskEvaluator``: numpy histograms per map."""
+    edges = np.append(np.asarray(thresholds, dtype=np.float64), [1.0, 2.0, 3.0])
+    positive = np.zeros(len(edges) - 1)
+    negative = np.zeros(len(edges) - 1)
+    for index, scoremap in enumerate(scoremaps):
+        scores = normalize_scoremap(scoremap)
+        counted = np.ones_like(masks[index], dtype=bool) if ignore is None else ~ignore[index]
+        positive += np.histogram(scores[masks[index] & counted], bins=edges)[0]
+        negative += np.histogram(scores[~masks[index] & counted], bins=edges)[0]
+    true_positive = positive[::-1].cumsum()
+    false_positive = negative[::-1].cumsum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = true_positive / (true_positive + false_positive)
+    recall = true_positive / positive.sum()
+    non_zero = (true_positive + false_positive) != 0
+    return float((precision[1:] * np.diff(recall))[non_zero[1:]].sum())

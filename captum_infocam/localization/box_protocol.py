@@ -276,6 +276,30 @@ def _best_ious(
     return largest_iou, every_iou
 
 
+def _best_iou_per_threshold(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    thresholds: Tensor | Sequence[float],
+    *,
+    largest: bool,
+    every: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
+    maps = _as_maps(maps)
+    num_maps, height, width = maps.shape
+    device = maps.device
+    taus = _as_unit_interval(thresholds, "thresholds", device)
+    padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
+    levels, level_index = _threshold_levels(taus)
+    largest_iou, every_iou = _best_ious(
+        quantize_maps(maps), levels, padded, valid, largest=largest, every=every
+    )
+    return (
+        None if largest_iou is None else largest_iou[:, level_index],
+        None if every_iou is None else every_iou[:, level_index],
+    )
+
+
 def box_hits(
     maps: Tensor,
     gt_boxes: GroundTruthBoxes,
@@ -322,19 +346,13 @@ def box_hits(
     """
     if not isinstance(multi_contour, bool):
         raise TypeError(f"multi_contour must be a bool, got {type(multi_contour).__name__}")
-    maps = _as_maps(maps)
-    num_maps, height, width = maps.shape
-    device = maps.device
-    taus = _as_unit_interval(thresholds, "thresholds", device)
-    deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", device)
-    padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
-    levels, level_index = _threshold_levels(taus)
-    largest_iou, every_iou = _best_ious(
-        quantize_maps(maps), levels, padded, valid, largest=not multi_contour, every=multi_contour
+    deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
+    largest_iou, every_iou = _best_iou_per_threshold(
+        maps, gt_boxes, thresholds, largest=not multi_contour, every=multi_contour
     )
     best_iou = every_iou if multi_contour else largest_iou
     assert best_iou is not None
-    return best_iou[:, level_index].unsqueeze(1) >= deltas.view(1, -1, 1)
+    return best_iou.unsqueeze(1) >= deltas.to(best_iou.device).view(1, -1, 1)
 
 
 def box_accuracy(

@@ -1,0 +1,216 @@
+r"""Fixed-threshold localisation metrics: GT-known loc, top-1 loc and the pointing game.
+
+The infoCAM papers report localisation at one map threshold, :math:`\tau = 0.2`, and one IoU
+threshold, :math:`\delta = 0.5` (the protocol of CAM, Zhou et al. 2016):
+
+* **GT-known loc**: the share of images whose box, drawn from the map of the *true* class,
+  has IoU :math:`\ge \delta` with a ground-truth box;
+* **top-1 loc**: the share of images that are GT-known hits *and* whose top-1 prediction is
+  the true class.
+
+Boxes are drawn exactly as in :func:`~captum_infocam.localization.box_hits` with
+``multi_contour=False`` (min-max normalisation, ``uint8`` quantisation, the largest contour).
+The authors' scripts (``kfzyqin/Research-Softmax-with-Mutual-Information``) differ in two
+details we do not copy: they threshold the grey level of a *cubehelix* colouring of the map
+(a monotone but not linear function of it) and do not clip the box to the image.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from captum_infocam.localization.box_protocol import (
+    _as_maps,
+    _as_unit_interval,
+    _best_iou_per_threshold,
+)
+from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes
+
+__all__ = ["LocalizationAccuracy", "localization_accuracy", "pointing_game", "top1_correct"]
+
+Reduction = Literal["mean", "none"]
+
+
+class LocalizationAccuracy(NamedTuple):
+    """GT-known and top-1 localisation, as means over the images or per image.
+
+    Attributes:
+        gt_known (Tensor): GT-known loc, a float64 scalar in ``[0, 1]`` (or ``(N,)`` bool hits).
+        top1 (Tensor or None): top-1 loc, likewise; ``None`` when no predictions were given.
+
+    Examples::
+
+        >>> LocalizationAccuracy(torch.tensor(0.5), None).gt_known
+        tensor(0.5000)
+    """
+
+    gt_known: Tensor
+    top1: Tensor | None
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+def top1_correct(predictions: Tensor, labels: Tensor, num_images: int | None = None) -> Tensor:
+    """Whether each image's top-1 prediction is its label.
+
+    Args:
+        predictions (Tensor): ``(N,)`` predicted class indices, or ``(N, K)`` class scores
+            whose argmax is the prediction.
+        labels (Tensor): ``(N,)`` true class indices.
+        num_images (int, optional): the ``N`` both must have. Default: ``len(labels)``.
+
+    Returns:
+        *Tensor* ``(N,)`` bool on the predictions' device.
+
+    Raises:
+        TypeError: if the labels (or index predictions) are not integer tensors.
+        ValueError: if the shapes disagree.
+
+    Examples::
+
+        >>> top1_correct(torch.tensor([[0.1, 2.0], [3.0, 0.0]]), torch.tensor([1, 1]))
+        tensor([ True, False])
+    """
+    for name, value in (("predictions", predictions), ("labels", labels)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name} must be a Tensor, got {type(value).__name__}")
+    if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise TypeError(
+            f"labels must be a 1-D integer tensor, got {labels.dtype} {tuple(labels.shape)}"
+        )
+    num_images = labels.shape[0] if num_images is None else num_images
+    if predictions.dim() == 2:
+        predictions = predictions.argmax(dim=1)
+    elif predictions.dim() != 1 or predictions.dtype.is_floating_point:
+        raise TypeError(
+            "predictions must be (N,) integer class indices or (N, K) class scores, "
+            f"got {predictions.dtype} {tuple(predictions.shape)}"
+        )
+    if predictions.shape[0] != num_images or labels.shape[0] != num_images:
+        raise ValueError(
+            f"predictions and labels must cover the {num_images} images, got "
+            f"{predictions.shape[0]} and {labels.shape[0]}"
+        )
+    return predictions == labels.to(predictions.device)
+
+
+def localization_accuracy(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    predictions: Tensor | None = None,
+    labels: Tensor | None = None,
+    *,
+    threshold: float = 0.2,
+    iou_threshold: float = 0.5,
+    reduction: Reduction = "mean",
+) -> LocalizationAccuracy:
+    r"""GT-known and top-1 localisation accuracy at one map threshold.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` maps of the *true* class of each
+            image, at image resolution.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes
+            ``(x1, y1, x2, y2)``.
+        predictions (Tensor, optional): ``(N,)`` predicted classes or ``(N, K)`` class scores;
+            with ``labels``, enables top-1 loc. Default: None.
+        labels (Tensor, optional): ``(N,)`` true classes. Default: None.
+        threshold (float, optional): the map threshold :math:`\tau` in ``[0, 1]``.
+            Default: 0.2 (the authors').
+        iou_threshold (float, optional): the IoU threshold :math:`\delta`. Default: 0.5.
+        reduction (str, optional): ``"mean"`` for accuracies in ``[0, 1]``, ``"none"`` for
+            the per-image hits. Default: ``"mean"``.
+
+    Returns:
+        *LocalizationAccuracy* ``(gt_known, top1)``; ``top1`` is ``None`` without predictions.
+
+    Raises:
+        ValueError: on bad maps, boxes or thresholds (see
+            :func:`~captum_infocam.localization.box_hits`), or only one of
+            ``predictions`` and ``labels``.
+
+    Examples::
+
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[:, 2:5, 3:7] = 1.0
+        >>> boxes = torch.tensor([[3, 2, 6, 4], [0, 0, 1, 1]])
+        >>> result = localization_accuracy(
+        ...     maps, boxes, torch.tensor([1, 0]), torch.tensor([1, 1]))
+        >>> result.gt_known, result.top1
+        (tensor(0.5000, dtype=torch.float64), tensor(0.5000, dtype=torch.float64))
+    """
+    _check_reduction(reduction)
+    if (predictions is None) != (labels is None):
+        raise ValueError("pass both predictions and labels for top-1 loc, or neither")
+    threshold_tensor = _as_unit_interval([threshold], "threshold", torch.device("cpu"))
+    delta = float(_as_unit_interval([iou_threshold], "iou_threshold", torch.device("cpu")))
+    correct = None
+    if predictions is not None and labels is not None:
+        correct = top1_correct(predictions, labels, _as_maps(maps).shape[0])
+    largest_iou, _ = _best_iou_per_threshold(
+        maps, gt_boxes, threshold_tensor, largest=True, every=False
+    )
+    assert largest_iou is not None
+    gt_known = largest_iou[:, 0] >= delta
+    top1 = None if correct is None else gt_known & correct.to(gt_known.device)
+    if reduction == "none":
+        return LocalizationAccuracy(gt_known, top1)
+    return LocalizationAccuracy(
+        gt_known.double().mean(), None if top1 is None else top1.double().mean()
+    )
+
+
+def pointing_game(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    tolerance: float = 0.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Pointing game (Zhang et al., 2016): does each map's maximum fall on the object?
+
+    A hit when the pixel of largest score lies within ``tolerance`` pixels (Euclidean
+    distance between pixel centres) of one of the image's ground-truth boxes. Ties go to
+    the first maximum in raster order (``torch.argmax``), so a constant map points at
+    pixel ``(0, 0)``. The original uses a tolerance of 15 pixels at the input resolution.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes.
+        tolerance (float, optional): the hit radius in pixels, ``>= 0``. Default: 0.
+        reduction (str, optional): ``"mean"`` for the accuracy, ``"none"`` for the
+            ``(N,)`` hits. Default: ``"mean"``.
+
+    Returns:
+        *Tensor*: a float64 scalar in ``[0, 1]``, or ``(N,)`` bool.
+
+    Raises:
+        ValueError: on bad maps or boxes, or a negative tolerance.
+
+    Examples::
+
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[0, 3, 4] = maps[1, 7, 7] = 1.0
+        >>> pointing_game(maps, torch.tensor([[2, 2, 5, 5], [2, 2, 5, 5]]), reduction="none")
+        tensor([ True, False])
+        >>> pointing_game(maps, torch.tensor([[2, 2, 5, 5], [2, 2, 5, 5]]), tolerance=3.0)
+        tensor(1., dtype=torch.float64)
+    """
+    _check_reduction(reduction)
+    if not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ValueError(f"tolerance must be a non-negative number of pixels, got {tolerance!r}")
+    maps = _as_maps(maps)
+    num_maps, height, width = maps.shape
+    boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
+    peak = maps.reshape(num_maps, -1).argmax(dim=1)
+    row = (peak // width).double().view(-1, 1)
+    column = (peak % width).double().view(-1, 1)
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    dx = torch.clamp(torch.maximum(x1 - column, column - x2), min=0)
+    dy = torch.clamp(torch.maximum(y1 - row, row - y2), min=0)
+    hits = ((dx.square() + dy.square() <= float(tolerance) ** 2) & valid).any(dim=1)
+    return hits if reduction == "none" else hits.double().mean()

@@ -1,0 +1,157 @@
+r"""PxAP: area under the pixel precision-recall curve of maps against foreground masks.
+
+The mask protocol of Choe et al. (CVPR 2020): every map is min-max normalised to
+:math:`[0, 1]` (not quantised), the scores of foreground and background pixels are
+histogrammed over the thresholds, and precision and recall at each threshold are read off
+the reversed cumulative histograms. With thresholds :math:`\tau_1 < \dots < \tau_T`,
+
+.. math::
+
+    \mathrm{PxAP} = \sum_{k} P(\tau_k) \, \big(R(\tau_k) - R(\tau_{k+1})\big),
+
+the step-wise area under the precision-recall curve (average precision), summed over the
+thresholds where something is predicted. Pixels marked *ignore* (the reference's value 255)
+count for neither class. As in the reference, the histogram edges are the thresholds
+followed by ``1, 2, 3``, so a score below the first threshold is dropped.
+
+Histograms are additive, so datasets accumulate them with
+:class:`~captum_infocam.localization.PixelAveragePrecision`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from captum_infocam.localization.box_protocol import _as_maps, _as_unit_interval, threshold_grid
+
+__all__ = ["pixel_average_precision", "pixel_score_histograms"]
+
+
+def _as_edges(thresholds: Tensor | Sequence[float] | None, device: torch.device) -> Tensor:
+    """Histogram edges: the strictly increasing thresholds, then ``1, 2, 3``."""
+    if thresholds is None:
+        thresholds = threshold_grid(1000)
+    taus = _as_unit_interval(thresholds, "thresholds", device)
+    if taus.numel() > 1 and not bool((taus[1:] > taus[:-1]).all()):
+        raise ValueError("thresholds must be strictly increasing for PxAP")
+    if float(taus[-1]) >= 1.0:
+        raise ValueError("thresholds must be below 1 for PxAP (1 is the first fixed edge)")
+    return torch.cat([taus, torch.tensor([1.0, 2.0, 3.0], dtype=taus.dtype, device=device)])
+
+
+def _as_masks(masks: Tensor, shape: torch.Size, name: str) -> Tensor:
+    if not isinstance(masks, Tensor):
+        raise TypeError(f"{name} must be a Tensor, got {type(masks).__name__}")
+    if masks.dim() == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.shape != shape:
+        raise ValueError(
+            f"{name} must have the maps' shape {tuple(shape)}, got {tuple(masks.shape)}"
+        )
+    if masks.dtype != torch.bool:
+        if masks.dtype.is_floating_point or masks.is_complex():
+            raise TypeError(f"{name} must be a bool or integer 0/1 tensor, got {masks.dtype}")
+        if not bool(((masks == 0) | (masks == 1)).all()):
+            raise ValueError(f"{name} must hold only 0 and 1")
+        masks = masks.bool()
+    return masks
+
+
+def pixel_score_histograms(
+    maps: Tensor,
+    masks: Tensor,
+    thresholds: Tensor | Sequence[float] | None = None,
+    ignore: Tensor | None = None,
+) -> Tensor:
+    r"""Histograms of the normalised scores of foreground and background pixels.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
+        masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
+        thresholds (Tensor or sequence of float, optional): strictly increasing thresholds
+            in ``[0, 1)``. Default: ``threshold_grid(1000)``.
+        ignore (Tensor, optional): bool mask of the maps' shape; true pixels are skipped.
+
+    Returns:
+        *Tensor* ``(2, T + 2)`` int64: row 0 the foreground counts, row 1 the background
+        counts, over the bins ``[tau_1, tau_2), ..., [tau_T, 1), [1, 2), [2, 3]``.
+
+    Raises:
+        TypeError, ValueError: on bad maps, masks or thresholds.
+
+    Examples::
+
+        >>> maps = torch.tensor([[[0.0, 0.4], [0.6, 1.0]]])
+        >>> pixel_score_histograms(maps, maps > 0.5, [0.0, 0.5])
+        tensor([[0, 1, 1, 0],
+                [2, 0, 0, 0]])
+    """
+    maps = _as_maps(maps).to(torch.float64)
+    masks = _as_masks(masks, maps.shape, "masks")
+    counted = torch.ones_like(masks)
+    if ignore is not None:
+        counted = ~_as_masks(ignore, maps.shape, "ignore")
+    edges = _as_edges(thresholds, maps.device)
+    shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
+    span = shifted.amax(dim=(1, 2), keepdim=True)
+    scores = torch.where(span > 0, shifted / torch.where(span > 0, span, 1.0), 0.0)
+    num_bins = edges.numel() - 1
+    # numpy.histogram bins: [e_i, e_{i+1}), the last one closed; below e_0 is dropped.
+    bins = torch.searchsorted(edges, scores.reshape(-1), right=True) - 1
+    bins = torch.where(scores.reshape(-1) == edges[-1], num_bins - 1, bins)
+    counted = counted.reshape(-1) & (bins >= 0)
+    slot = bins.clamp(min=0) + num_bins * (~masks.reshape(-1)).long()
+    counts = torch.bincount(slot[counted], minlength=2 * num_bins)
+    return counts.view(2, num_bins)
+
+
+def _average_precision(histograms: Tensor) -> Tensor:
+    """PxAP in ``[0, 1]`` from the ``(2, bins)`` histograms (the reference's formula)."""
+    foreground, background = histograms.double()
+    true_positive = foreground.flip(0).cumsum(0)
+    false_positive = background.flip(0).cumsum(0)
+    total_positive = foreground.sum()
+    if float(total_positive) <= 0:
+        raise RuntimeError("no foreground pixel was seen: PxAP is undefined")
+    predicted = true_positive + false_positive
+    precision = true_positive / torch.where(predicted > 0, predicted, 1.0)
+    recall = true_positive / total_positive
+    steps = precision[1:] * (recall[1:] - recall[:-1])
+    return torch.where(predicted[1:] > 0, steps, 0.0).sum()
+
+
+def pixel_average_precision(
+    maps: Tensor,
+    masks: Tensor,
+    thresholds: Tensor | Sequence[float] | None = None,
+    ignore: Tensor | None = None,
+) -> Tensor:
+    r"""PxAP of a batch of maps against foreground masks.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution; each is
+            min-max normalised on its own.
+        masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
+        thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
+            ``[0, 1)``. Default: ``threshold_grid(1000)``.
+        ignore (Tensor, optional): bool mask of pixels to leave out. Default: None.
+
+    Returns:
+        *Tensor*, a float64 scalar in ``[0, 1]`` (the reference reports it times 100).
+
+    Raises:
+        TypeError, ValueError: on bad maps, masks or thresholds.
+        RuntimeError: if no foreground pixel is counted.
+
+    Examples::
+
+        >>> maps = torch.tensor([[[0.0, 0.4], [0.6, 1.0]]])
+        >>> pixel_average_precision(maps, maps > 0.5)
+        tensor(1., dtype=torch.float64)
+        >>> pixel_average_precision(maps, maps < 0.5)  # (1/3) * 0.5 + (2/4) * 0.5
+        tensor(0.4167, dtype=torch.float64)
+    """
+    return _average_precision(pixel_score_histograms(maps, masks, thresholds, ignore))

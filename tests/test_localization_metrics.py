@@ -1,0 +1,261 @@
+"""Dataset accumulators, fixed-threshold loc, PxAP and the pointing game."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from captum_infocam.localization import (
+    BoxLocalizationMetrics,
+    PixelAveragePrecision,
+    box_accuracy,
+    box_hits,
+    localization_accuracy,
+    pixel_average_precision,
+    pixel_score_histograms,
+    pointing_game,
+    threshold_grid,
+    top1_correct,
+)
+from captum_infocam.localization._opencv_reference import reference_pixel_average_precision
+
+DELTAS = (0.3, 0.5, 0.7)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Many small tensor ops: on a shared 2-core runner one thread is faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _dataset(count: int = 24, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    low = torch.randn(count, 1, 5, 5, generator=generator)
+    maps = F.interpolate(low, size=(28, 32), mode="bicubic")[:, 0]
+    corners = torch.randint(0, 28, (count, 2, 2), generator=generator).sort(1).values
+    boxes = torch.stack(
+        [corners[:, 0, 0], corners[:, 0, 1], corners[:, 1, 0] + 3, corners[:, 1, 1]], 1
+    )
+    boxes = [b.unsqueeze(0) for b in boxes]
+    boxes[3] = torch.tensor([[0, 0, 10, 10], [15, 12, 31, 27]])  # two objects
+    logits = torch.randn(count, 4, generator=generator)
+    labels = torch.randint(0, 4, (count,), generator=generator)
+    return maps, boxes, logits, labels
+
+
+# --------------------------------------------------------------------------- accumulator
+
+
+def test_accumulator_equals_one_shot():
+    maps, boxes, logits, labels = _dataset()
+    thresholds = threshold_grid(50)
+    metrics = BoxLocalizationMetrics(thresholds, DELTAS)
+    for start, stop in ((0, 5), (5, 6), (6, 17), (17, 24)):
+        metrics.update(maps[start:stop], boxes[start:stop], logits[start:stop], labels[start:stop])
+    result = metrics.compute()
+    largest = box_accuracy(maps, boxes, thresholds, DELTAS, multi_contour=False)
+    every = box_accuracy(maps, boxes, thresholds, DELTAS, multi_contour=True)
+    torch.testing.assert_close(result.box_accuracy, largest, rtol=0, atol=1e-15)
+    torch.testing.assert_close(result.box_accuracy_v2, every, rtol=0, atol=1e-15)
+    torch.testing.assert_close(result.max_box_accuracy, largest.amax(1), rtol=0, atol=1e-15)
+    torch.testing.assert_close(result.max_box_accuracy_v2, every.amax(1).mean(), rtol=0, atol=1e-15)
+    for d in range(3):
+        first_best = int(torch.nonzero(largest[d] == largest[d].max())[0])
+        assert result.best_threshold[d] == thresholds[first_best]
+    fixed = localization_accuracy(maps, boxes, logits, labels)
+    torch.testing.assert_close(result.gt_known_loc, fixed.gt_known)
+    torch.testing.assert_close(result.top1_loc, fixed.top1)
+    assert result.num_images == metrics.num_images == 24
+    assert 0 < float(result.max_box_accuracy[0]) < 1  # not a trivial set
+
+
+def test_accumulator_top1_counts_only_batches_with_predictions_and_resets():
+    maps, boxes, logits, labels = _dataset()
+    metrics = BoxLocalizationMetrics(threshold_grid(20))
+    metrics.update(maps[:10], boxes[:10])
+    assert metrics.compute().top1_loc is None
+    metrics.update(maps[10:], boxes[10:], logits[10:], labels[10:])
+    expected = localization_accuracy(maps[10:], boxes[10:], logits[10:], labels[10:]).top1
+    torch.testing.assert_close(metrics.compute().top1_loc, expected)
+    metrics.reset()
+    with pytest.raises(RuntimeError, match="no image seen"):
+        metrics.compute()
+    with pytest.raises(ValueError, match="both predictions and labels"):
+        metrics.update(maps, boxes, predictions=logits)
+
+
+def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> None:
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
+    )
+    torch.set_num_threads(1)
+    try:
+        maps, boxes, logits, labels = _dataset()
+        shard = slice(rank * 10, 10 + rank * 14)  # uneven shards: 10 and 14 images
+        metrics = BoxLocalizationMetrics(threshold_grid(50), DELTAS)
+        metrics.update(maps[shard], boxes[shard], logits[shard], labels[shard])
+        pxap = PixelAveragePrecision(threshold_grid(50))
+        pxap.update(maps[shard], maps[shard].flip(-1) > 0.3)
+        result = metrics.compute()
+        queue.put(
+            (
+                rank,
+                result.box_accuracy,
+                result.box_accuracy_v2,
+                result.gt_known_loc,
+                result.top1_loc,
+                result.num_images,
+                pxap.compute(),
+            )
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_distributed_sum_equals_a_single_process(tmp_path):
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    init_file = str(tmp_path / "rendezvous")
+    processes = [
+        context.Process(target=_distributed_worker, args=(rank, 2, init_file, queue))
+        for rank in range(2)
+    ]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+
+    maps, boxes, logits, labels = _dataset()
+    single = BoxLocalizationMetrics(threshold_grid(50), DELTAS)
+    single.update(maps, boxes, logits, labels)
+    expected = single.compute()
+    expected_pxap = pixel_average_precision(maps, maps.flip(-1) > 0.3, threshold_grid(50))
+    for _, largest, every, gt_known, top1, count, pxap in results:
+        assert torch.equal(largest, expected.box_accuracy)
+        assert torch.equal(every, expected.box_accuracy_v2)
+        assert torch.equal(gt_known, expected.gt_known_loc)
+        assert torch.equal(top1, expected.top1_loc)
+        assert count == 24
+        torch.testing.assert_close(pxap, expected_pxap)
+
+
+# --------------------------------------------------------------------------- fixed threshold
+
+
+def test_gt_known_and_top1_loc():
+    maps = torch.zeros(3, 10, 10)
+    maps[:, 2:6, 2:6] = 1.0  # box (2, 2, 6, 6) at tau = 0.2
+    maps[2, 8:10, 8:10] = 0.1  # below 0.2 of the maximum: ignored
+    boxes = torch.tensor([[2, 2, 6, 6], [2, 2, 5, 5], [6, 6, 9, 9]])
+    labels = torch.tensor([0, 1, 2])
+    logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 0, 5.0]])
+    result = localization_accuracy(maps, boxes, logits, labels, reduction="none")
+    # IoU: 1, 16/25 = 0.64, 1/25 + ...: (6, 6) only overlaps -> miss
+    assert result.gt_known.tolist() == [True, True, False]
+    assert result.top1.tolist() == [True, False, False]
+    means = localization_accuracy(maps, boxes, logits.argmax(1), labels)
+    assert float(means.gt_known) == pytest.approx(2 / 3) and float(means.top1) == pytest.approx(
+        1 / 3
+    )
+    assert localization_accuracy(maps, boxes).top1 is None
+    strict = localization_accuracy(maps, boxes, iou_threshold=0.65, reduction="none")
+    assert strict.gt_known.tolist() == [True, False, False]
+    hits = box_hits(maps, boxes, [0.2], [0.5])[:, 0, 0]
+    assert torch.equal(hits, result.gt_known)
+
+
+def test_top1_correct_and_its_errors():
+    assert top1_correct(torch.tensor([2, 1]), torch.tensor([2, 2])).tolist() == [True, False]
+    with pytest.raises(TypeError, match="labels must be a 1-D integer tensor"):
+        top1_correct(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="predictions must be"):
+        top1_correct(torch.tensor([0.5, 2.0]), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="must cover the 3 images"):
+        top1_correct(torch.tensor([1, 2]), torch.tensor([1, 2]), 3)
+    maps, boxes = torch.rand(2, 6, 6), torch.tensor([[0, 0, 3, 3]] * 2)
+    with pytest.raises(ValueError, match="both predictions and labels"):
+        localization_accuracy(maps, boxes, labels=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"threshold must lie in \[0, 1\]"):
+        localization_accuracy(maps, boxes, threshold=1.2)
+    with pytest.raises(ValueError, match="reduction must be"):
+        localization_accuracy(maps, boxes, reduction="sum")
+
+
+def test_pointing_game():
+    maps = torch.zeros(4, 12, 12)
+    maps[0, 4, 5] = 1.0  # inside
+    maps[1, 0, 11] = 1.0  # 3 columns right of and 2 rows above the box corner (8, 2)
+    maps[3, 6, 6] = maps[3, 9, 9] = 1.0  # a tie: the first in raster order counts
+    boxes = [torch.tensor([[2, 2, 8, 8]])] * 3 + [torch.tensor([[9, 9, 11, 11]])]
+    # the constant map points at (0, 0), outside (2, 2, 8, 8)
+    assert pointing_game(maps, boxes, reduction="none").tolist() == [True, False, False, False]
+    boxes[2] = torch.tensor([[1, 1, 3, 3]])
+    assert pointing_game(maps, boxes, tolerance=1.5, reduction="none").tolist() == [
+        True,
+        False,
+        True,  # (0, 0) is sqrt(2) from (1, 1)
+        False,
+    ]
+    near = pointing_game(
+        maps[1:2], [torch.tensor([[2, 2, 8, 8]])], tolerance=3.61
+    )  # sqrt(13) = 3.606
+    assert float(near) == 1.0
+    with pytest.raises(ValueError, match="tolerance must be a non-negative"):
+        pointing_game(maps, boxes, tolerance=-1)
+
+
+# --------------------------------------------------------------------------- PxAP
+
+
+def test_pixel_average_precision_matches_the_reference_formula():
+    generator = torch.Generator().manual_seed(1)
+    maps = torch.rand(6, 20, 20, generator=generator, dtype=torch.float64)
+    masks = torch.rand(6, 20, 20, generator=generator) > 0.7
+    ignore = (torch.rand(6, 20, 20, generator=generator) > 0.9) & ~masks
+    for thresholds in (threshold_grid(100), [0.0, 0.25, 0.6, 0.61]):
+        ours = pixel_average_precision(maps, masks, thresholds, ignore)
+        expected = reference_pixel_average_precision(
+            maps.numpy(), masks.numpy(), list(thresholds), ignore.numpy()
+        )
+        assert float(ours) == pytest.approx(expected, abs=1e-12)
+
+
+def test_pixel_average_precision_extremes_and_accumulation():
+    generator = torch.Generator().manual_seed(2)
+    maps = torch.rand(5, 16, 16, generator=generator)
+    masks = maps > 0.6
+    separated = maps + masks  # every foreground pixel above every background pixel
+    assert float(pixel_average_precision(separated, masks)) == 1.0
+    masks = torch.rand(5, 16, 16, generator=generator) > 0.5
+    pxap = PixelAveragePrecision(threshold_grid(64))
+    for start, stop in ((0, 2), (2, 5)):
+        pxap.update(maps[start:stop].unsqueeze(1), masks[start:stop].long())
+    torch.testing.assert_close(
+        pxap.compute(), pixel_average_precision(maps, masks, threshold_grid(64))
+    )
+    histograms = pixel_score_histograms(maps, masks, threshold_grid(64))
+    assert int(histograms.sum()) == masks.numel()
+    assert int(histograms[0].sum()) == int(masks.sum())
+
+
+def test_pixel_average_precision_errors():
+    maps = torch.rand(2, 4, 4)
+    with pytest.raises(ValueError, match=r"masks must have the maps' shape \(2, 4, 4\)"):
+        pixel_average_precision(maps, torch.ones(2, 4, 5, dtype=torch.bool))
+    with pytest.raises(TypeError, match="masks must be a bool or integer 0/1 tensor"):
+        pixel_average_precision(maps, torch.ones(2, 4, 4))
+    with pytest.raises(ValueError, match="masks must hold only 0 and 1"):
+        pixel_average_precision(maps, torch.full((2, 4, 4), 2))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        pixel_average_precision(maps, maps > 0.5, [0.5, 0.2])
+    with pytest.raises(RuntimeError, match="no foreground pixel"):
+        pixel_average_precision(maps, torch.zeros(2, 4, 4, dtype=torch.bool))
