@@ -31,10 +31,12 @@ from captum_infocam.visualization import compare_maps
 CACHE = Path(__file__).resolve().parent.parent / ".cache"
 
 
-def trained_model(config: dict, train: LocalizationBatch, progress: bool = True) -> nn.Module:
+def trained_model(
+    config: dict, train: LocalizationBatch, cache: Path = CACHE, progress: bool = True
+) -> nn.Module:
     """Train the CNN, or load it from the cache when the same configuration ran before."""
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    path = CACHE / f"quickstart-{key}.pt"
+    path = cache / f"quickstart-{key}.pt"
     torch.manual_seed(config["seed"])
     model = GAPClassifier(num_classes=config["num_classes"])
     if path.exists():
@@ -49,7 +51,7 @@ def trained_model(config: dict, train: LocalizationBatch, progress: bool = True)
         seed=config["seed"],
         progress=progress,
     )
-    CACHE.mkdir(exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return model.eval()
 
@@ -75,18 +77,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/quickstart"))
     parser.add_argument("--fast", action="store_true", help="a few seconds, for smoke tests")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where trained weights are kept")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
     config = {
         "num_classes": 4,
         "seed": 0,
-        "epochs": 2 if args.fast else 8,
-        "train": 400 if args.fast else 4000,
+        "epochs": 1 if args.fast else 4,
+        "train": 256 if args.fast else 2000,
     }
     train = make_localization_data(config["train"], num_classes=4, seed=0)
     test = make_localization_data(64 if args.fast else 500, num_classes=4, seed=1)
-    model = trained_model(config, train, progress=not args.no_progress)
+    model = trained_model(config, train, args.cache, progress=not args.no_progress)
 
     with torch.no_grad():
         predicted = model(test.images).argmax(1)

@@ -1,0 +1,31 @@
+"""Smoke test of examples/quickstart.py in its fast mode, so the demo can never rot."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.py"
+
+
+def run(tmp_path: Path) -> str:
+    command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress"]
+    command += ["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_quickstart_fast_mode_trains_caches_and_plots(tmp_path):
+    first = run(tmp_path)
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+)% \| ([\d.]+)% \|$", first, flags=re.MULTILINE)
+    assert [name for name, *_ in rows] == ["CAM", "Grad-CAM (Captum)", "infoCAM", "PMI"]
+    for _, gt_known, top1 in rows:
+        assert 0 <= float(top1) <= float(gt_known) <= 100
+    cam, grad_cam = rows[0][1], rows[1][1]
+    assert cam == grad_cam  # CAM and Grad-CAM are proportional on a GAP + linear model
+    assert (tmp_path / "out" / "quickstart.png").stat().st_size > 10_000
+    assert len(list((tmp_path / "cache").glob("quickstart-*.pt"))) == 1
+    assert "loaded the trained model" in run(tmp_path)  # the second run skips training
