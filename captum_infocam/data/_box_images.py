@@ -1,0 +1,169 @@
+"""Shared machinery of the readers of image folders with bounding boxes.
+
+An item is read from disk, resized (and optionally centre-cropped), and its boxes are moved
+with it, so that the boxes are always in the pixel coordinates of the returned image: the
+contract of :mod:`captum_infocam.localization`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+ImageSize = int | tuple[int, int]
+"""An image size: one int for a square, or ``(height, width)``."""
+
+
+class BoxSample(NamedTuple):
+    """One image of a box-annotated dataset (:class:`~captum_infocam.data.CUB200`,
+    :class:`~captum_infocam.data.TinyImageNet`).
+
+    A ``NamedTuple``, so :func:`torch.utils.data.default_collate` stacks samples into
+    batched tensors (every image of these sets has one box, so boxes stack to ``(N, 1, 4)``,
+    which :func:`~captum_infocam.localization.box_accuracy` accepts as is).
+
+    Attributes:
+        image (Tensor): ``(3, H, W)`` float32 in ``[0, 1]`` (before the optional transform).
+        label (Tensor): scalar int64 class index.
+        boxes (Tensor): ``(M, 4)`` int64 inclusive pixel boxes ``(x1, y1, x2, y2)`` in the
+            coordinates of ``image``.
+
+    Examples::
+
+        >>> sample = BoxSample(torch.zeros(3, 4, 4), torch.tensor(1), torch.tensor([[0, 0, 3, 3]]))
+        >>> sample.boxes.shape
+        torch.Size([1, 4])
+    """
+
+    image: Tensor
+    label: Tensor
+    boxes: Tensor
+
+
+def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
+    """Validate an image size and return it as ``(height, width)`` (or ``None``)."""
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(
+        isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in pair
+    ):
+        raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}")
+    return (int(pair[0]), int(pair[1]))
+
+
+def read_table(path: Path, columns: int, name: str) -> list[list[str]]:
+    """The whitespace-separated rows of a text file, each with at least ``columns`` fields."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: expected the file {path}")
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    for number, row in enumerate(rows, start=1):
+        if len(row) < columns:
+            raise ValueError(f"{path}, line {number}: expected {columns} fields, got {row}")
+    return rows
+
+
+def fit_boxes(
+    boxes: Tensor,
+    original_size: tuple[int, int],
+    image_size: tuple[int, int] | None,
+    crop_size: tuple[int, int] | None,
+) -> Tensor:
+    """Move inclusive boxes of an ``original_size`` image through the resize and the crop.
+
+    The resize scales each coordinate and truncates it, as the reference evaluation's
+    ``resize_bbox`` does; the centre crop shifts the boxes as
+    :func:`torchvision.transforms.v2.functional.center_crop` shifts the pixels. Boxes are
+    then clipped to the image.
+
+    Args:
+        boxes (Tensor): ``(M, 4)`` float boxes ``(x1, y1, x2, y2)`` in original pixels.
+        original_size (tuple of int): ``(height, width)`` of the image on disk.
+        image_size (tuple of int or None): ``(height, width)`` after resizing, if resized.
+        crop_size (tuple of int or None): ``(height, width)`` of the centre crop, if any.
+
+    Returns:
+        *Tensor* ``(M, 4)`` int64 boxes in the pixels of the returned image.
+    """
+    height, width = original_size
+    boxes = boxes.double()
+    if image_size is not None:
+        # (x * new_width) / width, in this order, as the reference computes it.
+        new = torch.tensor([image_size[1], image_size[0]] * 2, dtype=torch.float64)
+        old = torch.tensor([width, height] * 2, dtype=torch.float64)
+        boxes = boxes * new / old
+        height, width = image_size
+    boxes = boxes.long()
+    if crop_size is not None:
+        top = round((height - crop_size[0]) / 2.0)
+        left = round((width - crop_size[1]) / 2.0)
+        boxes = boxes - torch.tensor([left, top, left, top])
+        height, width = crop_size
+    limit = torch.tensor([width - 1, height - 1] * 2)
+    return torch.minimum(boxes.clamp(min=0), limit)
+
+
+class BoxImageFolder(Dataset[BoxSample]):
+    """Images on disk with labels and boxes; the base of the public readers.
+
+    Args:
+        paths (sequence of Path): one image file per item.
+        labels (Tensor): ``(N,)`` int64 class indices.
+        boxes (sequence of Tensor): per item, ``(M, 4)`` float boxes in original pixels.
+        image_size (int or tuple of int, optional): resize every image to this size.
+        crop_size (int or tuple of int, optional): then take a centre crop of this size
+            (needs ``image_size``).
+        transform (callable, optional): applied to the float image last; it must not move
+            pixels (e.g. ``Normalize``), or the boxes no longer match.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: Tensor,
+        boxes: Sequence[Tensor],
+        image_size: ImageSize | None,
+        crop_size: ImageSize | None,
+        transform: Callable[[Tensor], Tensor] | None,
+    ) -> None:
+        self.paths = list(paths)
+        self.labels = labels
+        self.boxes = list(boxes)
+        self.image_size = as_image_size(image_size, "image_size")
+        self.crop_size = as_image_size(crop_size, "crop_size")
+        if self.crop_size is not None and (
+            self.image_size is None
+            or self.crop_size[0] > self.image_size[0]
+            or self.crop_size[1] > self.image_size[1]
+        ):
+            raise ValueError(
+                f"crop_size {self.crop_size} needs an image_size that contains it, "
+                f"got image_size {self.image_size}"
+            )
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> BoxSample:
+        with Image.open(self.paths[index]) as opened:
+            image = TF.pil_to_tensor(opened.convert("RGB"))
+        original_size = (image.shape[1], image.shape[2])
+        if self.image_size is not None:
+            image = TF.resize(image, list(self.image_size), antialias=True)
+        if self.crop_size is not None:
+            image = TF.center_crop(image, list(self.crop_size))
+        boxes = fit_boxes(self.boxes[index], original_size, self.image_size, self.crop_size)
+        image = image.float() / 255.0
+        if self.transform is not None:
+            image = self.transform(image)
+        return BoxSample(image, self.labels[index], boxes)

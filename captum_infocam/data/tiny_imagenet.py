@@ -1,0 +1,115 @@
+r"""Tiny-ImageNet (200 classes, 64 x 64 images) with its bounding boxes, from the official layout.
+
+Nothing is downloaded: ``root`` is the extracted ``tiny-imagenet-200`` folder, holding
+
+* ``wnids.txt``: one WordNet id per line; the line order gives the class indices;
+* ``words.txt`` (optional): ``<wnid>\t<names>``;
+* ``train/<wnid>/images/*.JPEG`` with ``train/<wnid>/<wnid>_boxes.txt``:
+  ``<file> <x1> <y1> <x2> <y2>``;
+* ``val/images/*.JPEG`` with ``val/val_annotations.txt``: ``<file> <wnid> <x1> <y1> <x2> <y2>``.
+
+The boxes are inclusive pixel coordinates of the 64 x 64 images. The test split has no labels
+and is not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from captum_infocam.data._box_images import BoxImageFolder, ImageSize, read_table
+
+__all__ = ["TinyImageNet"]
+
+TinyImageNetSplit = Literal["train", "val"]
+
+
+class TinyImageNet(BoxImageFolder):
+    r"""Tiny-ImageNet: 100,000 training and 10,000 validation images, one box per image.
+
+    Items are :class:`~captum_infocam.data.BoxSample` tuples ``(image, label, boxes)``; the
+    boxes follow the resize and crop of the image (see
+    :class:`~captum_infocam.data.CUB200`). The infoCAM authors evaluate localisation on the
+    validation split at 64 x 64.
+
+    Args:
+        root (str or Path): the ``tiny-imagenet-200`` folder.
+        split (str, optional): ``"train"`` or ``"val"``. Default: ``"val"``.
+        image_size (int or tuple of int, optional): resize to this ``(height, width)``;
+            ``None`` keeps 64 x 64. Default: None.
+        crop_size (int or tuple of int, optional): centre crop after resizing. Default: None.
+        transform (callable, optional): applied to the ``(3, H, W)`` float image last; it
+            must not move pixels. Default: None.
+
+    Attributes:
+        wnids (list of str): the WordNet id of each class index.
+        class_names (list of str): the names from ``words.txt`` (the wnids if it is missing).
+        paths (list of Path): the image files, in order (train: class by class, files sorted;
+            val: the order of ``val_annotations.txt``).
+        labels (Tensor): ``(N,)`` int64 class indices in ``[0, 200)``.
+
+    Raises:
+        FileNotFoundError: if a metadata file is missing.
+        ValueError: on an unknown split or a wnid not in ``wnids.txt``.
+
+    Examples::
+
+        >>> dataset = TinyImageNet("data/tiny-imagenet-200", split="val")  # doctest: +SKIP
+        >>> image, label, boxes = dataset[0]  # doctest: +SKIP
+        >>> image.shape, boxes  # doctest: +SKIP
+        (torch.Size([3, 64, 64]), tensor([[ 0, 32, 44, 62]]))
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: TinyImageNetSplit = "val",
+        image_size: ImageSize | None = None,
+        crop_size: ImageSize | None = None,
+        transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        root = Path(root)
+        name = "Tiny-ImageNet"
+        self.wnids = [row[0] for row in read_table(root / "wnids.txt", 1, name)]
+        index = {wnid: k for k, wnid in enumerate(self.wnids)}
+        paths, labels, boxes = [], [], []
+        if split == "train":
+            for wnid in self.wnids:
+                rows = read_table(root / "train" / wnid / f"{wnid}_boxes.txt", 5, name)
+                for row in sorted(rows):
+                    paths.append(root / "train" / wnid / "images" / row[0])
+                    labels.append(index[wnid])
+                    boxes.append([float(value) for value in row[1:5]])
+        else:
+            for number, row in enumerate(
+                read_table(root / "val" / "val_annotations.txt", 6, name), start=1
+            ):
+                if row[1] not in index:
+                    raise ValueError(
+                        f"{root / 'val' / 'val_annotations.txt'}, line {number}: "
+                        f"wnid {row[1]!r} is not in wnids.txt"
+                    )
+                paths.append(root / "val" / "images" / row[0])
+                labels.append(index[row[1]])
+                boxes.append([float(value) for value in row[2:6]])
+        super().__init__(
+            paths=paths,
+            labels=torch.tensor(labels, dtype=torch.long),
+            boxes=list(torch.tensor(boxes, dtype=torch.float64).view(-1, 1, 4)),
+            image_size=image_size,
+            crop_size=crop_size,
+            transform=transform,
+        )
+        words_file = root / "words.txt"
+        names = {}
+        if words_file.is_file():
+            for line in words_file.read_text().splitlines():
+                wnid, _, words = line.partition("\t")
+                names[wnid.strip()] = words.strip()
+        self.class_names = [names.get(wnid, wnid) for wnid in self.wnids]

@@ -1,0 +1,206 @@
+"""Readers of CUB-200-2011 and Tiny-ImageNet on tiny fixture folders in the official layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from captum_infocam.data import CUB200, BoxSample, TinyImageNet
+from captum_infocam.localization import box_accuracy
+
+
+def _write_image(path: Path, size: tuple[int, int], box: tuple[int, int, int, int], mode="RGB"):
+    """An image ``(width, height)`` that is dark except for a bright inclusive ``box``."""
+    width, height = size
+    pixels = np.full((height, width, 3), 20, dtype=np.uint8)
+    x1, y1, x2, y2 = box
+    pixels[y1 : y2 + 1, x1 : x2 + 1] = 230
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(pixels)
+    (image.convert("L") if mode == "L" else image).save(path)
+
+
+# (image id, relative path, class id, is_training, size (w, h), CUB box (x, y, w, h))
+CUB_IMAGES = [
+    (1, "001.Albatross/a_1.jpg", 1, 1, (40, 30), (4, 6, 10, 8)),
+    (2, "001.Albatross/a_2.png", 1, 0, (50, 60), (10, 20, 29, 29)),
+    (3, "002.Auklet/b_1.png", 2, 0, (30, 40), (0, 0, 30, 40)),  # the whole image
+    (4, "002.Auklet/b_2.png", 2, 1, (64, 48), (30, 10, 20, 30)),
+]
+
+
+@pytest.fixture
+def cub_root(tmp_path: Path) -> Path:
+    root = tmp_path / "CUB_200_2011"
+    lines: dict[str, list[str]] = {"images": [], "labels": [], "split": [], "boxes": []}
+    for image_id, relative, class_id, training, size, (x, y, w, h) in CUB_IMAGES:
+        _write_image(root / "images" / relative, size, (x, y, x + w - 1, y + h - 1))
+        lines["images"].append(f"{image_id} {relative}")
+        lines["labels"].append(f"{image_id} {class_id}")
+        lines["split"].append(f"{image_id} {training}")
+        lines["boxes"].append(f"{image_id} {x:.1f} {y:.1f} {w:.1f} {h:.1f}")
+    for name, file in (
+        ("images", "images.txt"),
+        ("labels", "image_class_labels.txt"),
+        ("split", "train_test_split.txt"),
+        ("boxes", "bounding_boxes.txt"),
+    ):
+        (root / file).write_text("\n".join(lines[name]) + "\n")
+    (root / "classes.txt").write_text("1 001.Albatross\n2 002.Auklet\n")
+    return root
+
+
+def test_cub_splits_labels_and_boxes(cub_root):
+    test = CUB200(cub_root, split="test", image_size=None)
+    assert test.image_ids == [2, 3] and len(test) == 2
+    assert test.labels.tolist() == [0, 1]
+    assert test.class_names == ["001.Albatross", "002.Auklet"]
+    image, label, boxes = test[0]
+    assert image.shape == (3, 60, 50) and image.dtype == torch.float32
+    assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
+    # (x, y, w, h) = (10, 20, 29, 29) -> (10, 20, 39, 49): the reference's far corner
+    assert boxes.tolist() == [[10, 20, 39, 49]] and label.item() == 0
+    # The far corner (30, 40) of a whole-image box is clipped to the image.
+    assert test[1].boxes.tolist() == [[0, 0, 29, 39]]
+    assert CUB200(cub_root, split="train").image_ids == [1, 4]
+    assert len(CUB200(cub_root, split="all")) == 4
+
+
+def test_cub_boxes_follow_the_resize_like_the_reference(cub_root):
+    dataset = CUB200(cub_root, split="all", image_size=20)
+    image, _, boxes = dataset[0]  # 40 x 30 image, box (4, 6) .. (14, 14)
+    assert image.shape == (3, 20, 20)
+    # int(x * 20 / 40), int(y * 20 / 30): 6 * 20 / 30 = 4 exactly, not 3.999...
+    assert boxes.tolist() == [[2, 4, 7, 9]]
+    for index in range(4):
+        image, _, boxes = dataset[index]
+        bright = image.mean(0) > 0.5
+        rows, columns = bright.any(1).nonzero().squeeze(1), bright.any(0).nonzero().squeeze(1)
+        found = torch.stack([columns.min(), rows.min(), columns.max(), rows.max()])
+        # The box keeps the reference's far corner (one past the object) and truncation:
+        # it matches the bright region of the resized image within one pixel.
+        assert (boxes[0] - found).abs().max() <= 1, (index, boxes.tolist(), found.tolist())
+
+
+def test_cub_centre_crop_moves_and_clips_the_boxes(cub_root):
+    dataset = CUB200(cub_root, split="all", image_size=24, crop_size=16)
+    image, _, boxes = dataset[3]  # 64 x 48, box (30, 10) .. (50, 40)
+    assert image.shape == (3, 16, 16)
+    # resize: (30*24/64, 10*24/48, 50*24/64, 40*24/48) = (11.25, 5, 18.75, 20) -> (11, 5, 18, 20)
+    # crop offset 4: (7, 1, 14, 16) -> clipped to (7, 1, 14, 15)
+    assert boxes.tolist() == [[7, 1, 14, 15]]
+
+
+def test_cub_batches_feed_the_localisation_metrics(cub_root):
+    dataset = CUB200(cub_root, split="all", image_size=32, transform=lambda x: x * 2 - 1)
+    batch = next(iter(DataLoader(dataset, batch_size=4)))
+    assert isinstance(batch, BoxSample)
+    assert batch.image.shape == (4, 3, 32, 32) and batch.boxes.shape == (4, 1, 4)
+    assert float(batch.image.min()) < 0  # the transform ran
+    # The bright object itself, as the map, localises every image whose object is not the
+    # whole image (image 3 is: its map is constant, so its box is the empty (0, 0, 0, 0)).
+    maps = batch.image.mean(1)
+    hits = box_accuracy(maps[[0, 1, 3]], batch.boxes[[0, 1, 3]], [0.5], [0.5])
+    assert hits.item() == 1.0
+    assert box_accuracy(maps[2:3], batch.boxes[2:3], [0.5], [0.5]).item() == 0.0
+
+
+def test_cub_errors(cub_root):
+    with pytest.raises(ValueError, match="split must be 'train', 'test' or 'all'"):
+        CUB200(cub_root, split="val")
+    with pytest.raises(ValueError, match=r"crop_size .* needs an image_size"):
+        CUB200(cub_root, image_size=None, crop_size=16)
+    with pytest.raises(ValueError, match="image_size must be a positive int"):
+        CUB200(cub_root, image_size=0)
+    lines = (cub_root / "bounding_boxes.txt").read_text().splitlines()
+    (cub_root / "bounding_boxes.txt").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match=r"bounding_boxes.txt has no entry for image ids \[4\]"):
+        CUB200(cub_root)
+    (cub_root / "bounding_boxes.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"bounding_boxes\.txt"):
+        CUB200(cub_root)
+
+
+# --------------------------------------------------------------------------- Tiny-ImageNet
+
+WNIDS = ["n01443537", "n01629819"]
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path) -> Path:
+    root = tmp_path / "tiny-imagenet-200"
+    root.mkdir()
+    (root / "wnids.txt").write_text("\n".join(WNIDS) + "\n")
+    (root / "words.txt").write_text(
+        "n01443537\tgoldfish, Carassius auratus\nn01629819\tEuropean fire salamander\n"
+        "n99999999\tnot in this set\n"
+    )
+    train_boxes = {
+        WNIDS[0]: [("n01443537_1.JPEG", (3, 4, 40, 50)), ("n01443537_0.JPEG", (0, 0, 63, 63))],
+        WNIDS[1]: [("n01629819_0.JPEG", (10, 12, 30, 33))],
+    }
+    for wnid, rows in train_boxes.items():
+        folder = root / "train" / wnid
+        for name, box in rows:
+            _write_image(folder / "images" / name, (64, 64), box)
+        (folder / f"{wnid}_boxes.txt").write_text(
+            "".join(f"{name}\t" + "\t".join(map(str, box)) + "\n" for name, box in rows)
+        )
+    val = [
+        ("val_0.JPEG", WNIDS[1], (0, 32, 44, 62), "L"),  # a greyscale file, as in the real set
+        ("val_1.JPEG", WNIDS[0], (5, 6, 20, 21), "RGB"),
+    ]
+    for name, _, box, mode in val:
+        _write_image(root / "val" / "images" / name, (64, 64), box, mode)
+    (root / "val" / "val_annotations.txt").write_text(
+        "".join(f"{n}\t{w}\t" + "\t".join(map(str, b)) + "\n" for n, w, b, _ in val)
+    )
+    return root
+
+
+def test_tiny_imagenet_val_and_train(tiny_root):
+    val = TinyImageNet(tiny_root, split="val")
+    assert len(val) == 2 and val.labels.tolist() == [1, 0]
+    assert val.class_names == ["goldfish, Carassius auratus", "European fire salamander"]
+    image, label, boxes = val[0]
+    assert image.shape == (3, 64, 64)  # greyscale converted to RGB
+    assert boxes.tolist() == [[0, 32, 44, 62]] and label.item() == 1
+    train = TinyImageNet(tiny_root, split="train")
+    assert [path.name for path in train.paths] == [
+        "n01443537_0.JPEG",
+        "n01443537_1.JPEG",
+        "n01629819_0.JPEG",
+    ]
+    assert train.labels.tolist() == [0, 0, 1]
+    assert train[0].boxes.tolist() == [[0, 0, 63, 63]]
+
+
+def test_tiny_imagenet_resize_keeps_boxes_on_the_object(tiny_root):
+    dataset = TinyImageNet(tiny_root, split="val", image_size=(32, 48))
+    image, _, boxes = dataset[1]  # box (5, 6, 20, 21) of 64 x 64
+    assert image.shape == (3, 32, 48)
+    assert boxes.tolist() == [[3, 3, 15, 10]]  # int(5*48/64, 6*32/64, 20*48/64, 21*32/64)
+    bright = image.mean(0) > 0.5
+    rows, columns = bright.any(1).nonzero().squeeze(1), bright.any(0).nonzero().squeeze(1)
+    found = [int(columns.min()), int(rows.min()), int(columns.max()), int(rows.max())]
+    assert max(abs(a - b) for a, b in zip(found, boxes[0].tolist(), strict=True)) <= 1
+
+
+def test_tiny_imagenet_errors(tiny_root):
+    with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
+        TinyImageNet(tiny_root, split="test")
+    annotations = tiny_root / "val" / "val_annotations.txt"
+    annotations.write_text(annotations.read_text() + "val_9.JPEG\tn00000000\t0\t0\t1\t1\n")
+    with pytest.raises(ValueError, match=r"line 3: wnid 'n00000000' is not in wnids\.txt"):
+        TinyImageNet(tiny_root)
+    annotations.write_text("val_0.JPEG\tn01443537\t0\t0\n")
+    with pytest.raises(ValueError, match="expected 6 fields"):
+        TinyImageNet(tiny_root)
+    (tiny_root / "wnids.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"wnids\.txt"):
+        TinyImageNet(tiny_root)
