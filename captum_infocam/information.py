@@ -326,6 +326,8 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
     are not supported.
 
     The prior is a registered buffer, so ``.to(device)`` moves it and ``state_dict`` saves it.
+    Class-index targets are range-checked for a clear error instead of a device-side assert:
+    one host synchronisation per call, skipped while ``torch.compile`` traces the loss.
 
     Shape:
         - input: ``(N, K)``, ``(N, K, d_1, ..., d_m)`` or ``(K,)``.

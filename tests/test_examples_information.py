@@ -28,6 +28,7 @@ def run_example(name: str, out: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_mi_estimation_fast(tmp_path):
     stdout = run_example("mi_estimation.py", tmp_path)
     assert "targets (|eval - truth|" in stdout
@@ -50,3 +51,28 @@ def test_mi_estimation_fast(tmp_path):
     assert corrected["eval"] == pytest.approx(
         by_key[("imbalanced", "linear", "PC", "PC")]["eval"], abs=1e-3
     )
+
+
+@pytest.mark.slow
+def test_pc_softmax_imbalanced_fast(tmp_path):
+    stdout = run_example("pc_softmax_imbalanced.py", tmp_path)
+    assert "PC-softmax argmax (own)" in stdout
+    assert (tmp_path / "pc_softmax_imbalanced.png").stat().st_size > 10_000
+    payload = json.loads((tmp_path / "pc_softmax_imbalanced.json").read_text())
+    results = payload["results"]
+    assert {(r["test"], r["loss"]) for r in results} == {
+        (test, loss) for test in ("balanced", "imbalanced") for loss in ("SCE", "PC")
+    }
+    assert len(results) == 8  # two decision rules per model and test set
+    test_counts = {"balanced": [25, 25, 25, 25], "imbalanced": [50, 50, 5, 5]}
+    for row in results:
+        per_class = row["per_class_accuracy"]
+        counts = test_counts[row["test"]]
+        # the summary metrics follow from the per-class accuracies and the test counts
+        overall = sum(a * n for a, n in zip(per_class, counts, strict=True)) / sum(counts)
+        assert row["overall"] == pytest.approx(overall, abs=1e-12)
+        assert row["per-class"] == pytest.approx(sum(per_class) / 4, abs=1e-12)
+        assert row["majority"] == pytest.approx(sum(per_class[:2]) / 2, abs=1e-12)
+        assert row["minority"] == pytest.approx(sum(per_class[2:]) / 2, abs=1e-12)
+        assert all(0.0 <= a <= 1.0 for a in per_class)
+    assert payload["train_counts"] == [150, 150, 15, 15]
