@@ -159,17 +159,17 @@ def find_basins(values: Tensor, connectivity: int) -> Basins:
     key, shift = _pixel_keys(values)
     offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
     parent = ((_neighbour_max(key, connectivity) & ((1 << shift) - 1)) + offsets).view(-1)
-    root = _jump_to_roots(parent)
-    flat_index = torch.arange(root.numel(), device=device, dtype=torch.int32)
+    root = _jump_to_roots(parent.long())
+    flat_index = torch.arange(root.numel(), device=device)
     is_root = root == flat_index
-    of_pixel = (torch.cumsum(is_root, 0, dtype=torch.int32) - 1).gather(0, root)
-    root_pixels = flat_index.masked_select(is_root).long()
+    of_pixel = (torch.cumsum(is_root, 0) - 1).gather(0, root)
+    root_pixels = flat_index.masked_select(is_root)
     count = root_pixels.numel()
     map_index = root_pixels // num_pixels
     peak = values.view(-1).gather(0, root_pixels).long()
 
     edge_a, edge_b, edge_weight = _basin_edges(
-        of_pixel.view(num_maps, height, width), values, count, connectivity
+        of_pixel.view(num_maps, height, width).int(), values, count, connectivity
     )
     relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
         peak, edge_a, edge_b, edge_weight
@@ -177,7 +177,7 @@ def find_basins(values: Tensor, connectivity: int) -> Basins:
     merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
     merged_peak.scatter_reduce_(0, relabel, peak, "amax")
     return Basins(
-        of_pixel=relabel.int().gather(0, of_pixel),
+        of_pixel=relabel.gather(0, of_pixel),
         count=count,
         map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
             0, relabel, map_index
@@ -374,7 +374,7 @@ def level_components(
 
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    slot = basins.of_pixel * num_bins + _levels_below(levels, values).view(-1)
+    slot = basins.of_pixel * num_bins + _levels_below(levels, values.long()).view(-1)
     raster = torch.arange(num_pixels, device=device).repeat(num_maps)
     column = torch.arange(width, device=device).repeat(num_maps * height)
 
@@ -463,7 +463,7 @@ def _binned_window_area(values: Tensor, levels: Tensor, basins: Basins, num_bins
     if height < 2 or width < 2:
         return torch.zeros(count, num_bins - 1, dtype=torch.long, device=device)
     values = values.int()
-    basin_grid = basins.of_pixel.view(num_maps, height, width)
+    basin_grid = basins.of_pixel.view(num_maps, height, width).int()
     corners = [values[:, :-1, :-1], values[:, :-1, 1:], values[:, 1:, :-1], values[:, 1:, 1:]]
     corner_basins = [
         basin_grid[:, :-1, :-1],
@@ -524,5 +524,5 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
         if torch.equal(updated, reach):
             break
         reach = updated
-    basin_reach = reach.int().gather(0, basins.of_pixel).view(num_maps, height, width)
+    basin_reach = reach.gather(0, basins.of_pixel).int().view(num_maps, height, width)
     return 255 - torch.minimum(depth, basin_reach)

@@ -87,7 +87,7 @@ def threshold_grid(num_thresholds: int = 1000) -> Tensor:
     return torch.arange(num_thresholds, dtype=torch.float64) * (1.0 / num_thresholds)
 
 
-def _as_maps(maps: Tensor, name: str = "maps") -> Tensor:
+def _as_maps(maps: Tensor, name: str = "maps", check_finite: bool = True) -> Tensor:
     """Validate maps ``(N, H, W)`` or ``(N, 1, H, W)`` and return them as ``(N, H, W)``."""
     if not isinstance(maps, Tensor):
         raise TypeError(f"{name} must be a Tensor, got {type(maps).__name__}")
@@ -101,7 +101,7 @@ def _as_maps(maps: Tensor, name: str = "maps") -> Tensor:
         )
     if maps.numel() == 0:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(maps.shape)}")
-    if not bool(torch.isfinite(maps).all()):
+    if check_finite and not bool(torch.isfinite(maps).all()):
         raise ValueError(f"{name} must be finite (no NaN or infinity)")
     return maps
 
@@ -138,17 +138,31 @@ def quantize_maps(maps: Tensor) -> Tensor:
     Returns:
         *Tensor* ``(N, H, W)`` int64 in ``[0, 255]``; every non-constant map reaches 255.
 
+    Raises:
+        TypeError, ValueError: if ``maps`` is not a finite floating tensor of those shapes.
+
     Examples::
 
         >>> quantize_maps(torch.tensor([[[0.0, 1.0], [2.0, 4.0]]]))
         tensor([[[  0,  63],
                  [127, 255]]])
     """
-    maps = _as_maps(maps).to(torch.float64)
-    shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
-    span = shifted.amax(dim=(1, 2), keepdim=True)
-    normalised = torch.where(span > 0, shifted / torch.where(span > 0, span, 1.0), 0.0)
-    return (normalised * 255).long()
+    return _quantize(maps).long()
+
+
+def _quantize(maps: Tensor) -> Tensor:
+    """:func:`quantize_maps` as int32, validating the maps on the way (one pass for both)."""
+    maps = _as_maps(maps, check_finite=False).to(torch.float64)
+    low, high = torch.aminmax(maps.view(maps.shape[0], -1), dim=1)
+    if not bool(torch.isfinite(torch.cat([low, high])).all()):
+        raise ValueError("maps must be finite (no NaN or infinity)")
+    span = (high - low).view(-1, 1, 1)
+    # (s - min) / (max - min) * 255 with the reference's operations and rounding; a
+    # constant map has s - min = 0 everywhere and divides by 1 instead of 0.
+    normalised = maps - low.view(-1, 1, 1)
+    normalised /= torch.where(span > 0, span, 1.0)
+    normalised *= 255
+    return normalised.to(torch.int32)
 
 
 def _threshold_levels(thresholds: Tensor) -> tuple[Tensor, Tensor]:
@@ -285,14 +299,14 @@ def _best_iou_per_threshold(
     every: bool,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
-    maps = _as_maps(maps)
+    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     num_maps, height, width = maps.shape
     device = maps.device
     taus = _as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
     largest_iou, every_iou = _best_ious(
-        quantize_maps(maps), levels, padded, valid, largest=largest, every=every
+        _quantize(maps), levels, padded, valid, largest=largest, every=every
     )
     return (
         None if largest_iou is None else largest_iou[:, level_index],
@@ -417,7 +431,7 @@ def boxes_from_maps(maps: Tensor, thresholds: Tensor | Sequence[float]) -> Tenso
         >>> boxes_from_maps(maps, [0.5])
         tensor([[[3, 2, 7, 5]]])
     """
-    maps = _as_maps(maps)
+    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     taus = _as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    return _largest_component_boxes(quantize_maps(maps).int(), levels)[:, level_index]
+    return _largest_component_boxes(_quantize(maps), levels)[:, level_index]

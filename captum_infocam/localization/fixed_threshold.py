@@ -151,7 +151,7 @@ def localization_accuracy(
     delta = float(_as_unit_interval([iou_threshold], "iou_threshold", torch.device("cpu")))
     correct = None
     if predictions is not None and labels is not None:
-        correct = top1_correct(predictions, labels, _as_maps(maps).shape[0])
+        correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
     largest_iou, _ = _best_iou_per_threshold(
         maps, gt_boxes, threshold_tensor, largest=True, every=False
     )

@@ -172,7 +172,7 @@ class BoxLocalizationMetrics:
             raise ValueError("pass both predictions and labels for top-1 loc, or neither")
         correct = None
         if predictions is not None and labels is not None:
-            correct = top1_correct(predictions, labels, _as_maps(maps).shape[0])
+            correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
         thresholds = torch.cat([self.thresholds, torch.tensor([self.fixed_threshold]).double()])
         largest_iou, every_iou = _best_iou_per_threshold(
             maps, gt_boxes, thresholds, largest=True, every=True
