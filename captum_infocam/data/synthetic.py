@@ -102,6 +102,13 @@ class LocalizationSample(NamedTuple):
         label (Tensor): scalar int64 class index.
         box (Tensor): ``(4,)`` int64 inclusive pixel box ``(x1, y1, x2, y2)`` of the object.
         mask (Tensor): ``(H, W)`` bool, the object's pixels.
+
+    Examples::
+
+        >>> from torch.utils.data import DataLoader
+        >>> batch = next(iter(DataLoader(SyntheticLocalization(8), batch_size=4)))
+        >>> batch.image.shape, batch.box.shape
+        (torch.Size([4, 3, 64, 64]), torch.Size([4, 4]))
     """
 
     image: Tensor
