@@ -21,6 +21,7 @@ from captum_infocam.localization._level_components import (
     fill_holes,
     find_basins,
     level_components,
+    refinement_bits,
 )
 
 
@@ -236,13 +237,17 @@ def _flood_fill_components(mask: np.ndarray, connectivity: int) -> list[set[tupl
     return components
 
 
+@pytest.mark.parametrize("refine", [False, True], ids=["index-ties", "refined-ties"])
 @pytest.mark.parametrize("connectivity", [4, 8])
-def test_level_components_match_a_flood_fill_at_every_level(connectivity):
+def test_level_components_match_a_flood_fill_at_every_level(connectivity, refine):
     generator = torch.Generator().manual_seed(connectivity)
     values = torch.randint(0, 6, (5, 7, 9), generator=generator)
     values[4] = 2  # a constant map
     levels = torch.arange(-1, 6)
-    components = level_components(values, levels, connectivity, with_border=True)
+    # Any tie-breaker between pixels of equal value changes the basins, not the components.
+    tie_breaker = torch.randint(0, 2 ** refinement_bits(7, 9), (5, 7, 9), generator=generator)
+    basins = find_basins(values, connectivity, tie_breaker.int() if refine else None)
+    components = level_components(values, levels, connectivity, with_border=True, basins=basins)
     width = values.shape[2]
     for n, (j, level) in itertools.product(range(5), enumerate(levels.tolist())):
         expected = sorted(

@@ -34,7 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Basins", "LevelComponents", "fill_holes", "find_basins", "level_components"]
+__all__ = [
+    "Basins",
+    "LevelComponents",
+    "fill_holes",
+    "find_basins",
+    "level_components",
+    "refinement_bits",
+]
 
 _HALF_NEIGHBOURS = {
     4: ((0, 1), (1, 0)),
@@ -95,17 +102,24 @@ class LevelComponents:
     border_peak: Tensor | None
 
 
-def _pixel_keys(values: Tensor) -> tuple[Tensor, int]:
-    """Keys ``(value << shift) | raster_index`` as int32, and the bit ``shift``.
+def refinement_bits(height: int, width: int) -> int:
+    """Bits of sub-level tie-breaker that fit in an int32 key beside 8 value bits and the index."""
+    return max(0, 31 - 8 - max(1, (height * width - 1).bit_length()))
 
-    Keys order pixels by value, then raster index; int32 keeps the dense passes fast (values
-    up to 255 and images up to 2**23 pixels fit).
+
+def _pixel_keys(values: Tensor, refine: Tensor | None = None) -> tuple[Tensor, int]:
+    """Keys ``(value, refine, raster index)`` packed in an int32, and the index bit width.
+
+    Keys order pixels by value, then by the optional tie-breaker ``refine`` (in
+    ``[0, 2**refinement_bits)``), then by raster index; int32 keeps the dense passes fast.
     """
     _, height, width = values.shape
     shift = max(1, (height * width - 1).bit_length())
     if shift > 23:
         raise ValueError(f"maps of {height}x{width} pixels are too large (at most 2**23 pixels)")
     raster = torch.arange(height * width, device=values.device, dtype=torch.int32)
+    if refine is not None:
+        values = (values << refinement_bits(height, width)) | refine
     return (values << shift) | raster.view(1, height, width), shift
 
 
@@ -140,12 +154,17 @@ def _shifted_pairs(grid: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
     )
 
 
-def find_basins(values: Tensor, connectivity: int) -> Basins:
+def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None) -> Basins:
     """Steepest-ascent basins of integer maps ``(N, H, W)`` and their adjacency graph.
 
     Args:
         values (Tensor): ``(N, H, W)`` integer maps with values in ``[0, 255]``.
         connectivity (int): 4 or 8, the pixel adjacency of the superlevel sets.
+        refine (Tensor, optional): ``(N, H, W)`` int32 tie-breakers in
+            ``[0, 2**refinement_bits(H, W))`` that order pixels of equal value (e.g. the
+            fractional part of the unquantised map): ascent then follows the finer map and
+            stops at its local maxima instead of at every plateau, so there are fewer basins.
+            Any tie-breaker gives the same components.
 
     Returns:
         *Basins*: see :class:`Basins`; one basin per regional maximum.
@@ -156,15 +175,15 @@ def find_basins(values: Tensor, connectivity: int) -> Basins:
     if num_maps * num_pixels >= 2**31:
         raise ValueError(f"a batch of {num_maps} maps of {height}x{width} is too large at once")
     values = values.int()
-    key, shift = _pixel_keys(values)
+    key, shift = _pixel_keys(values, refine)
     offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
     parent = ((_neighbour_max(key, connectivity) & ((1 << shift) - 1)) + offsets).view(-1)
     root = _jump_to_roots(parent.long())
-    flat_index = torch.arange(root.numel(), device=device)
-    is_root = root == flat_index
-    of_pixel = (torch.cumsum(is_root, 0) - 1).gather(0, root)
-    root_pixels = flat_index.masked_select(is_root)
+    root_pixels = (root == torch.arange(root.numel(), device=device)).nonzero().squeeze(1)
     count = root_pixels.numel()
+    compact = torch.empty_like(root)
+    compact[root_pixels] = torch.arange(count, device=device)
+    of_pixel = compact.gather(0, root)
     map_index = root_pixels // num_pixels
     peak = values.view(-1).gather(0, root_pixels).long()
 
@@ -198,26 +217,26 @@ def _basin_edges(
     Only the pixels on a basin boundary (usually a few percent) are gathered, once.
     """
     _, height, width = basin_grid.shape
-    padded_basin = F.pad(basin_grid, (1, 1, 1, 1), value=-1)
-    padded_value = F.pad(values, (1, 1, 1, 1), value=-1)
     crossing = torch.zeros_like(basin_grid, dtype=torch.bool)
     for dy, dx in _HALF_NEIGHBOURS[connectivity]:
-        neighbour = padded_basin[:, 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
-        crossing |= (neighbour != basin_grid) & (neighbour >= 0)
+        own, neighbour = _shifted_pairs(basin_grid, dy, dx)
+        _shifted_pairs(crossing, dy, dx)[0].logical_or_(own != neighbour)
     pixel = crossing.view(-1).nonzero().squeeze(1)
-    map_index, local = pixel // (height * width), pixel % (height * width)
+    local = pixel % (height * width)
     row, column = local // width, local % width
-    own_basin = basin_grid.view(-1).gather(0, pixel).long()
-    own_value = values.view(-1).gather(0, pixel).long()
+    flat_basin, flat_value = basin_grid.view(-1), values.view(-1)
+    own_basin = flat_basin.gather(0, pixel).long()
+    own_value = flat_value.gather(0, pixel).long()
     codes, weights = [], []
     for dy, dx in _HALF_NEIGHBOURS[connectivity]:
-        position = (map_index * (height + 2) + row + 1 + dy) * (width + 2) + column + 1 + dx
-        neighbour = padded_basin.view(-1).gather(0, position).long()
-        keep = (neighbour != own_basin) & (neighbour >= 0)
+        inside = (row + dy < height) & (column + dx >= 0) & (column + dx < width)
+        position = torch.where(inside, pixel + dy * width + dx, pixel)
+        neighbour = flat_basin.gather(0, position).long()
+        keep = inside & (neighbour != own_basin)
         low = torch.minimum(own_basin, neighbour).masked_select(keep)
         high = torch.maximum(own_basin, neighbour).masked_select(keep)
         codes.append(low * count + high)
-        neighbour_value = padded_value.view(-1).gather(0, position).long()
+        neighbour_value = flat_value.gather(0, position).long()
         weights.append(torch.minimum(own_value, neighbour_value).masked_select(keep))
     return _dedupe_edges(torch.cat(codes), torch.cat(weights), count)
 

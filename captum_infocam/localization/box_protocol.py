@@ -40,10 +40,10 @@ import torch
 from torch import Tensor
 
 from captum_infocam.localization._level_components import (
-    Basins,
     fill_holes,
     find_basins,
     level_components,
+    refinement_bits,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
 
@@ -147,11 +147,15 @@ def quantize_maps(maps: Tensor) -> Tensor:
         tensor([[[  0,  63],
                  [127, 255]]])
     """
-    return _quantize(maps).long()
+    return _quantize(maps)[0].long()
 
 
-def _quantize(maps: Tensor) -> Tensor:
-    """:func:`quantize_maps` as int32, validating the maps on the way (one pass for both)."""
+def _quantize(maps: Tensor, with_fraction: bool = False) -> tuple[Tensor, Tensor | None]:
+    """:func:`quantize_maps` as int32, validating the maps on the way (one pass for both).
+
+    With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
+    level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
+    """
     maps = _as_maps(maps, check_finite=False).to(torch.float64)
     low, high = torch.aminmax(maps.view(maps.shape[0], -1), dim=1)
     if not bool(torch.isfinite(torch.cat([low, high])).all()):
@@ -162,7 +166,12 @@ def _quantize(maps: Tensor) -> Tensor:
     normalised = maps - low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
     normalised *= 255
-    return normalised.to(torch.int32)
+    quantized = normalised.to(torch.int32)
+    if not with_fraction:
+        return quantized, None
+    normalised -= quantized
+    normalised *= 2 ** refinement_bits(maps.shape[1], maps.shape[2])
+    return quantized, normalised.to(torch.int32)
 
 
 def _threshold_levels(thresholds: Tensor) -> tuple[Tensor, Tensor]:
@@ -190,25 +199,41 @@ def _reference_box(box: Tensor, height: int, width: int, pad: int) -> Tensor:
     )
 
 
-def _largest_component_boxes(
-    quantized: Tensor, levels: Tensor, background_basins: Basins | None = None
-) -> Tensor:
+class _QuantizedMaps:
+    """Quantised maps with their tie-breakers and the background basins, shared by the
+    largest-contour and every-contour evaluations of one batch."""
+
+    def __init__(self, quantized: Tensor, fraction: Tensor | None) -> None:
+        self.values = quantized
+        self.fraction = fraction
+        depth_refine = None
+        if fraction is not None:
+            depth_refine = (2 ** refinement_bits(*quantized.shape[1:]) - 1) - fraction
+        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q.
+        self.background_basins = find_basins(_LEVELS - quantized, 4, depth_refine)
+
+
+def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     """Box of the largest contour at every level, ``(N, L, 4)`` int64 (zeros when none)."""
-    num_maps, height, width = quantized.shape
+    num_maps, height, width = maps.values.shape
     num_levels = levels.numel()
-    if background_basins is None:
-        background_basins = find_basins(_LEVELS - quantized, 4)
-    filled = fill_holes(quantized, background_basins)
-    components = level_components(filled, levels, 8, with_area=True)
+    device = maps.values.device
+    # Contour areas include the holes: components of the hole-filled map.
+    filled = fill_holes(maps.values, maps.background_basins)
+    refine = maps.fraction
+    if refine is not None:  # a filled pit is flat: no tie-breaker, so it drains in one basin
+        refine = torch.where(filled > maps.values, 0, refine)
+    basins = find_basins(filled, 8, refine)
+    components = level_components(filled, levels, 8, with_area=True, basins=basins)
     level, basin = components.is_root.nonzero(as_tuple=True)
     slot = components.map_index[basin] * num_levels + level
     # Largest contour area; ties go to the component found last in raster order, because
     # cv2.findContours lists contours in reverse order of discovery and max() keeps the first.
     score = components.area2[level, basin] * (height * width) + components.first_index[level, basin]
-    best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=quantized.device)
+    best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=device)
     best.scatter_reduce_(0, slot, score, "amax")
     chosen = score == best[slot]
-    boxes = torch.zeros(num_maps * num_levels, 4, dtype=torch.long, device=quantized.device)
+    boxes = torch.zeros(num_maps * num_levels, 4, dtype=torch.long, device=device)
     boxes[slot[chosen]] = _reference_box(
         components.box[level[chosen], basin[chosen]], height, width, pad=0
     )
@@ -216,26 +241,22 @@ def _largest_component_boxes(
 
 
 def _best_multi_contour_iou(
-    quantized: Tensor,
-    levels: Tensor,
-    gt_boxes: Tensor,
-    gt_valid: Tensor,
-    background_basins: Basins | None = None,
+    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
 ) -> Tensor:
     """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64."""
-    num_maps, height, width = quantized.shape
+    num_maps, height, width = maps.values.shape
     num_levels = levels.numel()
-    device = quantized.device
-    if background_basins is None:
-        background_basins = find_basins(_LEVELS - quantized, 4)
-    best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=device)
+    best = torch.full(
+        (num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.values.device
+    )
 
     def offer(map_index: Tensor, level: Tensor, boxes: Tensor) -> None:
         iou = box_iou(boxes.unsqueeze(1), gt_boxes[map_index])
         iou = torch.where(gt_valid[map_index], iou, -1.0).amax(dim=1)
         best.scatter_reduce_(0, map_index * num_levels + level, iou, "amax")
 
-    regions = level_components(quantized, levels, 8)
+    basins = find_basins(maps.values, 8, maps.fraction)
+    regions = level_components(maps.values, levels, 8, basins=basins)
     level, basin = regions.is_root.nonzero(as_tuple=True)
     offer(
         regions.map_index[basin],
@@ -245,7 +266,11 @@ def _best_multi_contour_iou(
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
     background = level_components(
-        _LEVELS - quantized, background_levels, 4, with_border=True, basins=background_basins
+        _LEVELS - maps.values,
+        background_levels,
+        4,
+        with_border=True,
+        basins=maps.background_basins,
     )
     assert background.border_peak is not None
     is_hole = background.is_root & (background.border_peak <= background_levels.view(-1, 1))
@@ -265,7 +290,7 @@ def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
 
 
 def _best_ious(
-    quantized: Tensor,
+    maps: _QuantizedMaps,
     levels: Tensor,
     gt_boxes: Tensor,
     gt_valid: Tensor,
@@ -274,18 +299,16 @@ def _best_ious(
     every: bool,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Best IoU per (map, level) for the largest contour and for every contour."""
-    quantized = quantized.int()
-    background_basins = find_basins(_LEVELS - quantized, 4)
-    has_foreground = quantized.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
+    has_foreground = maps.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
     fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
     largest_iou = every_iou = None
     if largest:
-        boxes = _largest_component_boxes(quantized, levels, background_basins)
+        boxes = _largest_component_boxes(maps, levels)
         iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
         iou = torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
         largest_iou = torch.where(has_foreground, iou, fallback)
     if every:
-        iou = _best_multi_contour_iou(quantized, levels, gt_boxes, gt_valid, background_basins)
+        iou = _best_multi_contour_iou(maps, levels, gt_boxes, gt_valid)
         every_iou = torch.where(has_foreground, iou, fallback)
     return largest_iou, every_iou
 
@@ -306,7 +329,12 @@ def _best_iou_per_threshold(
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
     largest_iou, every_iou = _best_ious(
-        _quantize(maps), levels, padded, valid, largest=largest, every=every
+        _QuantizedMaps(*_quantize(maps, with_fraction=True)),
+        levels,
+        padded,
+        valid,
+        largest=largest,
+        every=every,
     )
     return (
         None if largest_iou is None else largest_iou[:, level_index],
@@ -434,4 +462,5 @@ def boxes_from_maps(maps: Tensor, thresholds: Tensor | Sequence[float]) -> Tenso
     maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     taus = _as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    return _largest_component_boxes(_quantize(maps), levels)[:, level_index]
+    quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True))
+    return _largest_component_boxes(quantized, levels)[:, level_index]
