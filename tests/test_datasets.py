@@ -34,9 +34,8 @@ CUB_IMAGES = [
 ]
 
 
-@pytest.fixture
-def cub_root(tmp_path: Path) -> Path:
-    root = tmp_path / "CUB_200_2011"
+def write_cub_fixture(root: Path) -> Path:
+    """A four-image CUB-200-2011 folder in the official layout (also used by other tests)."""
     lines: dict[str, list[str]] = {"images": [], "labels": [], "split": [], "boxes": []}
     for image_id, relative, class_id, training, size, (x, y, w, h) in CUB_IMAGES:
         _write_image(root / "images" / relative, size, (x, y, x + w - 1, y + h - 1))
@@ -53,6 +52,11 @@ def cub_root(tmp_path: Path) -> Path:
         (root / file).write_text("\n".join(lines[name]) + "\n")
     (root / "classes.txt").write_text("1 001.Albatross\n2 002.Auklet\n")
     return root
+
+
+@pytest.fixture
+def cub_root(tmp_path: Path) -> Path:
+    return write_cub_fixture(tmp_path / "CUB_200_2011")
 
 
 def test_cub_splits_labels_and_boxes(cub_root):
