@@ -35,6 +35,8 @@ docs: $(VENV)/.installed-docs
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/attribution_speed.py
+	$(PY) benchmarks/wsol_speed.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .ruff_cache
