@@ -137,11 +137,13 @@ def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
 
 def _jump_to_roots(parent: Tensor) -> Tensor:
     """Pointer jumping until every entry points at a root (``parent[r] == r``)."""
+    grand = torch.empty_like(parent)
     while True:
-        grand = parent.gather(0, parent)
+        # index_select takes int32 indices as they are; two buffers avoid fresh allocations.
+        torch.index_select(parent, 0, parent, out=grand)
         if torch.equal(grand, parent):
             return parent
-        parent = grand.gather(0, grand)
+        torch.index_select(grand, 0, grand, out=parent)
 
 
 def _shifted_pairs(grid: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
@@ -177,18 +179,19 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
     values = values.int()
     key, shift = _pixel_keys(values, refine)
     offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
-    parent = ((_neighbour_max(key, connectivity) & ((1 << shift) - 1)) + offsets).view(-1)
-    root = _jump_to_roots(parent.long())
-    root_pixels = (root == torch.arange(root.numel(), device=device)).nonzero().squeeze(1)
+    parent = _neighbour_max(key, connectivity).bitwise_and_((1 << shift) - 1).add_(offsets)
+    root = _jump_to_roots(parent.view(-1))
+    flat_index = torch.arange(root.numel(), device=device, dtype=torch.int32)
+    root_pixels = (root == flat_index).nonzero().squeeze(1)
     count = root_pixels.numel()
     compact = torch.empty_like(root)
-    compact[root_pixels] = torch.arange(count, device=device)
-    of_pixel = compact.gather(0, root)
+    compact[root_pixels] = torch.arange(count, device=device, dtype=torch.int32)
+    of_pixel = compact.index_select(0, root)
     map_index = root_pixels // num_pixels
     peak = values.view(-1).gather(0, root_pixels).long()
 
     edge_a, edge_b, edge_weight = _basin_edges(
-        of_pixel.view(num_maps, height, width).int(), values, count, connectivity
+        of_pixel.view(num_maps, height, width), values, count, connectivity
     )
     relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
         peak, edge_a, edge_b, edge_weight
@@ -196,7 +199,7 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
     merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
     merged_peak.scatter_reduce_(0, relabel, peak, "amax")
     return Basins(
-        of_pixel=relabel.gather(0, of_pixel),
+        of_pixel=relabel.int().index_select(0, of_pixel),
         count=count,
         map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
             0, relabel, map_index
@@ -305,8 +308,8 @@ def _levels_below(levels: Tensor, values: Tensor) -> Tensor:
     """
     table = torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
     if values.dtype == torch.int32:
-        return table.int().gather(0, values.reshape(-1)).view(values.shape)
-    return table.gather(0, values.reshape(-1).long()).view(values.shape)
+        return table.int().index_select(0, values.reshape(-1)).view(values.shape)
+    return table.index_select(0, values.reshape(-1)).view(values.shape)
 
 
 def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> Tensor:
@@ -393,19 +396,21 @@ def level_components(
 
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    slot = basins.of_pixel * num_bins + _levels_below(levels, values.long()).view(-1)
-    raster = torch.arange(num_pixels, device=device).repeat(num_maps)
-    column = torch.arange(width, device=device).repeat(num_maps * height)
+    slot = basins.of_pixel.long()  # in place from here: large temporaries cost page faults
+    slot.mul_(num_bins).add_(_levels_below(levels, values.int()).view(-1))
+    raster = torch.arange(num_pixels, device=device, dtype=torch.int32).repeat(num_maps)
+    column = torch.arange(width, device=device, dtype=torch.int32).repeat(num_maps * height)
+    big = torch.iinfo(torch.int32).max
 
     def binned(source: Tensor, reduce: str, fill: int) -> Tensor:
-        out = torch.full((count * num_bins,), fill, dtype=torch.long, device=device)
+        out = torch.full((count * num_bins,), fill, dtype=torch.int32, device=device)
         out.scatter_reduce_(0, slot, source, reduce, include_self=True)
-        return _reverse_cumulative(out.view(count, num_bins), reduce[1:])
+        return _reverse_cumulative(out.view(count, num_bins).long(), reduce[1:])
 
     # The smallest raster index gives the top row, the largest the bottom row.
-    first, last = binned(raster, "amin", _BIG), binned(raster, "amax", -1)
+    first, last = binned(raster, "amin", big), binned(raster, "amax", -1)
     basin_attributes = [
-        binned(column, "amin", _BIG),
+        binned(column, "amin", big),
         first,
         binned(column, "amax", -1),
         last,
@@ -436,7 +441,7 @@ def level_components(
         basin_border = torch.full((count,), -1, dtype=torch.long, device=device)
         basin_border.scatter_reduce_(
             0,
-            basins.of_pixel.masked_select(border),
+            basins.of_pixel.masked_select(border).long(),
             values.reshape(-1).masked_select(border).long(),
             "amax",
         )
@@ -473,7 +478,8 @@ def _binned_window_area(values: Tensor, levels: Tensor, basins: Basins, num_bins
     of the unit squares between pixel centres whose four corners are all in the region, and
     of half of each square with exactly three corners in it. A 2x2 window with corner values
     ``m1 <= m2 <= m3 <= m4`` thus adds 1 (in halves) at every level below ``m2`` and 1 more
-    below ``m1``; it is credited to the basin of its largest corner, which lies in the
+    below ``m1``. It is credited to the basin of its larger diagonal corner (top-left or
+    bottom-right), which is above the level whenever the window counts, so it lies in the
     component holding the window's other foreground corners.
     """
     num_maps, height, width = values.shape
@@ -482,23 +488,23 @@ def _binned_window_area(values: Tensor, levels: Tensor, basins: Basins, num_bins
     if height < 2 or width < 2:
         return torch.zeros(count, num_bins - 1, dtype=torch.long, device=device)
     values = values.int()
-    basin_grid = basins.of_pixel.view(num_maps, height, width).int()
-    corners = [values[:, :-1, :-1], values[:, :-1, 1:], values[:, 1:, :-1], values[:, 1:, 1:]]
-    corner_basins = [
-        basin_grid[:, :-1, :-1],
-        basin_grid[:, :-1, 1:],
-        basin_grid[:, 1:, :-1],
-        basin_grid[:, 1:, 1:],
-    ]
-    low_top, high_top = torch.minimum(corners[0], corners[1]), torch.maximum(corners[0], corners[1])
-    low_bottom = torch.minimum(corners[2], corners[3])
-    high_bottom = torch.maximum(corners[2], corners[3])
+    # Minimum and maximum of each horizontal pair, shared by the windows above and below it.
+    pair_low = torch.minimum(values[:, :, :-1], values[:, :, 1:])
+    pair_high = torch.maximum(values[:, :, :-1], values[:, :, 1:])
+    low_top, low_bottom = pair_low[:, :-1], pair_low[:, 1:]
     smallest = torch.minimum(low_top, low_bottom)
-    second = torch.minimum(torch.maximum(low_top, low_bottom), torch.minimum(high_top, high_bottom))
-    top_basin = torch.where(corners[0] >= corners[1], corner_basins[0], corner_basins[1])
-    bottom_basin = torch.where(corners[2] >= corners[3], corner_basins[2], corner_basins[3])
-    window_basin = torch.where(high_top >= high_bottom, top_basin, bottom_basin) * num_bins
+    second = torch.minimum(
+        torch.maximum(low_top, low_bottom), torch.minimum(pair_high[:, :-1], pair_high[:, 1:])
+    )
+    # With three or four corners above a level, the top-left or the bottom-right corner is one
+    # of them: the larger of the two is.
+    basin_grid = basins.of_pixel.view(num_maps, height, width)
+    top_left, bottom_right = values[:, :-1, :-1], values[:, 1:, 1:]
+    window_basin = torch.where(
+        top_left >= bottom_right, basin_grid[:, :-1, :-1], basin_grid[:, 1:, 1:]
+    )
     size = count * num_bins
+    window_basin = (window_basin if size < 2**31 else window_basin.long()) * num_bins
     out = torch.bincount((window_basin + _levels_below(levels, smallest)).view(-1), minlength=size)
     out += torch.bincount((window_basin + _levels_below(levels, second)).view(-1), minlength=size)
     return _reverse_cumulative(out.view(count, num_bins), "sum")
@@ -530,7 +536,7 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
     reach = torch.full((basins.count,), -1, dtype=torch.long, device=device)
     reach.scatter_reduce_(
         0,
-        basins.of_pixel.masked_select(border_flat),
+        basins.of_pixel.masked_select(border_flat).long(),
         depth.reshape(-1).masked_select(border_flat).long(),
         "amax",
     )
@@ -543,5 +549,5 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
         if torch.equal(updated, reach):
             break
         reach = updated
-    basin_reach = reach.gather(0, basins.of_pixel).int().view(num_maps, height, width)
+    basin_reach = reach.int().index_select(0, basins.of_pixel).view(num_maps, height, width)
     return 255 - torch.minimum(depth, basin_reach)

@@ -156,14 +156,17 @@ def _quantize(maps: Tensor, with_fraction: bool = False) -> tuple[Tensor, Tensor
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
-    maps = _as_maps(maps, check_finite=False).to(torch.float64)
-    low, high = torch.aminmax(maps.view(maps.shape[0], -1), dim=1)
+    maps = _as_maps(maps, check_finite=False)
+    low, high = torch.aminmax(maps.reshape(maps.shape[0], -1), dim=1)
     if not bool(torch.isfinite(torch.cat([low, high])).all()):
         raise ValueError("maps must be finite (no NaN or infinity)")
+    low, high = low.double(), high.double()
     span = (high - low).view(-1, 1, 1)
-    # (s - min) / (max - min) * 255 with the reference's operations and rounding; a
-    # constant map has s - min = 0 everywhere and divides by 1 instead of 0.
-    normalised = maps - low.view(-1, 1, 1)
+    # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
+    # (a copy: the caller's maps are never touched); a constant map has s - min = 0
+    # everywhere and divides by 1 instead of 0.
+    normalised = maps.to(torch.float64, copy=True)
+    normalised -= low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
     normalised *= 255
     quantized = normalised.to(torch.int32)
