@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+import captum_infocam.localization._level_components as level_module
+import captum_infocam.localization.box_protocol as protocol_module
 from captum_infocam.localization import (
     as_ground_truth_boxes,
     box_accuracy,
@@ -368,3 +370,26 @@ def test_cuda_matches_cpu():
         cpu = box_hits(maps, boxes, threshold_grid(100), (0.3, 0.5, 0.7), multi)
         gpu = box_hits(maps.cuda(), boxes.cuda(), threshold_grid(100), (0.3, 0.5, 0.7), multi)
         assert gpu.is_cuda and torch.equal(cpu, gpu.cpu())
+
+
+def test_memory_bounded_blocks_give_the_same_result(monkeypatch):
+    generator = torch.Generator().manual_seed(7)
+    maps = torch.rand(5, 20, 24, generator=generator)  # noisy: many basins per map
+    boxes = torch.tensor([[2, 3, 15, 17]]).expand(5, 4)
+    thresholds = threshold_grid(64)
+    expected = [box_hits(maps, boxes, thresholds, (0.3, 0.5), m) for m in (False, True)]
+    monkeypatch.setattr(protocol_module, "_LEVEL_BASIN_BUDGET", 500)  # one map per group
+    monkeypatch.setattr(level_module, "_PAIR_BUDGET", 300)  # a few levels per block
+    for multi, hits in zip((False, True), expected, strict=True):
+        assert torch.equal(box_hits(maps, boxes, thresholds, (0.3, 0.5), multi), hits)
+    assert (
+        len(
+            protocol_module._map_groups(
+                protocol_module._QuantizedMaps(
+                    *protocol_module._quantize(maps, with_fraction=True)
+                ),
+                64,
+            )
+        )
+        == 5
+    )

@@ -312,39 +312,63 @@ def _levels_below(levels: Tensor, values: Tensor) -> Tensor:
     return table.index_select(0, values.reshape(-1)).view(values.shape)
 
 
+_PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
+
+
 def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> Tensor:
     """Component label (root basin id) of every (level, basin), ``(L, B)`` int64.
 
-    Edge ``e`` is present at the level indices ``j < num_levels_below[e]``.
+    Edge ``e`` is present at the level indices ``j < num_levels_below[e]``. The levels are
+    independent problems solved together; when the (level, edge) pairs are many (noisy maps),
+    they are solved a block of levels at a time to bound the memory.
     """
     count = basins.count
     device = basins.peak.device
+    labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
+    pairs_per_level = torch.bincount(num_levels_below, minlength=num_levels + 1)
+    pairs_per_level = pairs_per_level.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
+    start = 0
+    while start < num_levels:
+        stop, total = start + 1, pairs_per_level[start]
+        while stop < num_levels and total + pairs_per_level[stop] <= _PAIR_BUDGET:
+            total += pairs_per_level[stop]
+            stop += 1
+        labels[start:stop] = _label_level_block(basins, num_levels_below, start, stop)
+        start = stop
+    return labels
+
+
+def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, stop: int) -> Tensor:
+    """:func:`_label_levels` for the level indices ``start <= j < stop``, ``(stop - start, B)``."""
+    count = basins.count
+    device = basins.peak.device
+    num_levels = stop - start
     labels = torch.arange(num_levels * count, device=device)
-    active = num_levels_below > 0
-    edge_counts = num_levels_below[active]
+    edge_counts = num_levels_below.clamp(max=stop) - start
+    active = edge_counts > 0
+    edge_counts = edge_counts[active]
     edge_a, edge_b = basins.edge_a[active], basins.edge_b[active]
     total = int(edge_counts.sum())
-    if total == 0:
-        return (labels % max(count, 1)).view(num_levels, count)
-    edge_of_pair = torch.repeat_interleave(
-        torch.arange(edge_counts.numel(), device=device), edge_counts, output_size=total
-    )
-    starts = torch.cumsum(edge_counts, 0) - edge_counts
-    level_of_pair = torch.arange(total, device=device) - starts[edge_of_pair]
-    node_a = level_of_pair * count + edge_a[edge_of_pair]
-    node_b = level_of_pair * count + edge_b[edge_of_pair]
-    while True:
-        label_a, label_b = labels[node_a], labels[node_b]
-        unmerged = label_a != label_b
-        if not bool(unmerged.any()):
-            break
-        node_a, node_b = node_a[unmerged], node_b[unmerged]
-        label_a, label_b = label_a[unmerged], label_b[unmerged]
-        # Hook the larger root under the smaller one: labels only decrease, so no cycles.
-        labels.scatter_reduce_(
-            0, torch.maximum(label_a, label_b), torch.minimum(label_a, label_b), "amin"
+    if total > 0:
+        edge_of_pair = torch.repeat_interleave(
+            torch.arange(edge_counts.numel(), device=device), edge_counts, output_size=total
         )
-        labels = _jump_to_roots(labels)
+        starts = torch.cumsum(edge_counts, 0) - edge_counts
+        level_of_pair = torch.arange(total, device=device) - starts.index_select(0, edge_of_pair)
+        node_a = level_of_pair * count + edge_a.index_select(0, edge_of_pair)
+        node_b = level_of_pair.mul_(count).add_(edge_b.index_select(0, edge_of_pair))
+        while True:
+            label_a, label_b = labels.index_select(0, node_a), labels.index_select(0, node_b)
+            unmerged = label_a != label_b
+            if not bool(unmerged.any()):
+                break
+            node_a, node_b = node_a.masked_select(unmerged), node_b.masked_select(unmerged)
+            label_a, label_b = label_a.masked_select(unmerged), label_b.masked_select(unmerged)
+            # Hook the larger root under the smaller one: labels only decrease, so no cycles.
+            labels.scatter_reduce_(
+                0, torch.maximum(label_a, label_b), torch.minimum(label_a, label_b), "amin"
+            )
+            labels = _jump_to_roots(labels)
     level_offsets = torch.arange(num_levels, device=device).view(-1, 1) * count
     return labels.view(num_levels, count) - level_offsets
 

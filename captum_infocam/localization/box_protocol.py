@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 _LEVELS = 255
+_LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
 
 
 def threshold_grid(num_thresholds: int = 1000) -> Tensor:
@@ -316,6 +317,27 @@ def _best_ious(
     return largest_iou, every_iou
 
 
+def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
+    """Consecutive groups of maps whose (levels x basins) work stays within a budget.
+
+    Smooth maps have a few basins each and form one group. Noisy maps (raw gradients, say)
+    have thousands, and the per-level labels cost ``levels x basins``: they are evaluated a
+    few maps at a time to bound the memory.
+    """
+    num_maps = maps.values.shape[0]
+    per_map = torch.bincount(maps.background_basins.map_index, minlength=num_maps)
+    cost = ((per_map + 1) * (num_levels + 1)).tolist()
+    if sum(cost) <= _LEVEL_BASIN_BUDGET:
+        return [slice(0, num_maps)]
+    groups, start, total = [], 0, 0
+    for index, item in enumerate(cost):
+        if total and total + item > _LEVEL_BASIN_BUDGET:
+            groups.append(slice(start, index))
+            start, total = index, 0
+        total += item
+    return [*groups, slice(start, num_maps)]
+
+
 def _best_iou_per_threshold(
     maps: Tensor,
     gt_boxes: GroundTruthBoxes,
@@ -331,14 +353,21 @@ def _best_iou_per_threshold(
     taus = _as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
-    largest_iou, every_iou = _best_ious(
-        _QuantizedMaps(*_quantize(maps, with_fraction=True)),
-        levels,
-        padded,
-        valid,
-        largest=largest,
-        every=every,
-    )
+    quantized, fraction = _quantize(maps, with_fraction=True)
+    everything = _QuantizedMaps(quantized, fraction)
+    groups = _map_groups(everything, levels.numel())
+    results = []
+    for group in groups:  # one group unless the maps are very noisy
+        subset = (
+            everything
+            if len(groups) == 1
+            else _QuantizedMaps(quantized[group], None if fraction is None else fraction[group])
+        )
+        results.append(
+            _best_ious(subset, levels, padded[group], valid[group], largest=largest, every=every)
+        )
+    largest_iou = torch.cat([r[0] for r in results]) if largest else None
+    every_iou = torch.cat([r[1] for r in results]) if every else None
     return (
         None if largest_iou is None else largest_iou[:, level_index],
         None if every_iou is None else every_iou[:, level_index],
