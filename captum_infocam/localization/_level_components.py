@@ -16,7 +16,9 @@ dense work plus work on a graph that is tiny for smooth maps:
    adjacent pairs, and the edge is present at every level below it.
 3. **Per-level labels on the basin graph.** One label array ``(levels, basins)`` is solved
    for all levels at once by hooking roots to smaller labels and pointer jumping (a loop
-   over a few iterations of a convergent algorithm, not over levels).
+   over a few iterations of a convergent algorithm, not over levels; only when the
+   (level, edge) pairs are very many, for noisy maps, are they taken a block of levels at
+   a time, to bound the memory).
 4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed; a
    reverse cumulative min / max / sum over the bins gives the basin's bounding box, first
    raster index and contour area at every level; a scatter over the level labels merges

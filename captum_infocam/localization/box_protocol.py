@@ -24,12 +24,24 @@ resolution):
     \mathrm{IoU}(b_n(\tau), g) \ge \delta\Big], \qquad
     \mathrm{MaxBoxAcc}(\delta) = \max_\tau \mathrm{BoxAcc}(\tau, \delta).
 
+Ties for the largest contour go to the contour found last in raster order, as in the
+reference (``cv2.findContours`` lists contours in reverse order of discovery and ``max``
+keeps the first). The per-image hits equal those of an OpenCV re-implementation of the
+reference exactly (tested on smooth, noisy, plateau and ring-shaped maps). Differences:
+the caller resizes the maps to the image (the reference uses ``cv2.resize`` with bicubic
+interpolation; ``torch.nn.functional.interpolate(mode="bicubic")`` is the closest match);
+a map with NaN or infinite values is an error here, where the reference zeroes a NaN map;
+ground-truth coordinates are used as given, where the reference truncates them to ints.
+
 How it is computed: the map takes at most 256 values, so all thresholds share at most 256
 distinct binary masks, and those are nested. The components of every level are found in one
 pass (steepest-ascent basins, then a per-level labelling of the small basin graph; see
-:mod:`captum_infocam.localization._level_components`); the contour area is computed exactly from
-2x2 pixel windows of the hole-filled map, and hole contours from the 4-connected components
-of the background. No loop over maps, thresholds or pixels; the same code runs on CPU and CUDA.
+``captum_infocam.localization._level_components``); the contour area is computed exactly
+from 2x2 pixel windows of the hole-filled map, and hole contours from the 4-connected
+components of the background. There is no loop over thresholds, pixels or images: maps are
+batched, the same code runs on CPU and CUDA, and the cost hardly depends on the number of
+thresholds. It grows with the number of local maxima of the maps, so very noisy maps (raw
+gradients, say) are slower and are evaluated a few at a time to bound the memory.
 """
 
 from __future__ import annotations
