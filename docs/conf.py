@@ -27,6 +27,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinx_copybutton",
     "api_pages",  # _ext/api_pages.py: one API page per public module, written at build time
+    "markdown_tables",  # _ext/markdown_tables.py: the benchmarks' Markdown tables in a page
 ]
 
 # No network at build time: no intersphinx. References to torch and Captum objects stay plain

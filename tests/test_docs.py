@@ -31,6 +31,7 @@ def _load(path: Path) -> ModuleType:
 
 
 api_pages = _load(DOCS / "_ext" / "api_pages.py")
+markdown_tables = _load(DOCS / "_ext" / "markdown_tables.py")
 PAGES = api_pages.api_pages()
 DOCUMENTED = [
     pytest.param(getattr(page.module, name), id=f"{page.module.__name__}.{name}")
@@ -213,8 +214,41 @@ def test_pages_reference_only_existing_files():
             continue
         text = page.read_text()
         for directive, target in re.findall(
-            r"^\s*\.\. (literalinclude|include|image|figure):: (\S+)", text, re.M
+            r"^\s*\.\. (literalinclude|include|image|figure|markdown-include):: (\S+)",
+            text,
+            re.M,
         ):
             base = DOCS if target.startswith("/") else page.parent
             path = (base / target.lstrip("/")).resolve()
             assert path.exists(), f"{page.relative_to(root)}: {directive} of missing {target}"
+
+
+def test_markdown_tables_become_list_tables_and_comments_vanish():
+    markdown = (
+        "<!-- written by a benchmark -->\n"
+        "| T | metric | time (`ms`) |\n"
+        "|---|:---|---:|\n"
+        "| 100 | MaxBoxAcc | 2.44 |\n"
+        "| 1000 | MaxBoxAccV2 | 3.29 |\n"
+        "\n"
+        "Maps: 224 x 224, `bicubic`;\n"
+        "medians of 5 repeats.\n"
+    )
+    assert markdown_tables.markdown_to_rst(markdown) == [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - T",
+        "     - metric",
+        "     - time (``ms``)",
+        "   * - 100",
+        "     - MaxBoxAcc",
+        "     - 2.44",
+        "   * - 1000",
+        "     - MaxBoxAccV2",
+        "     - 3.29",
+        "",
+        "Maps: 224 x 224, ``bicubic``;",
+        "medians of 5 repeats.",
+        "",
+    ]
