@@ -207,6 +207,27 @@ def test_tutorial_code_blocks_run(page):
         exec(compile(block, page.name, "exec"), namespace)
 
 
+@pytest.mark.parametrize(
+    "example", sorted((DOCS.parent / "examples").glob("*.py")), ids=lambda path: path.stem
+)
+def test_every_example_has_out_and_fast_a_smoke_test_and_a_tutorial(example):
+    source = example.read_text()
+    assert '"--out"' in source, "examples take --out DIR for their figures"
+    assert '"--fast"' in source, "examples have a --fast mode for the smoke tests"
+    smoke_tests = [
+        path
+        for path in (DOCS.parent / "tests").glob("test_*.py")
+        if path.name != "test_docs.py" and example.name in path.read_text()
+    ]
+    assert smoke_tests, f"no test in tests/ runs examples/{example.name}"
+    tutorials = [
+        page
+        for page in (DOCS / "tutorials").glob("*.rst")
+        if f"examples/{example.name}" in page.read_text()
+    ]
+    assert tutorials, f"no page of docs/tutorials/ presents examples/{example.name}"
+
+
 def test_pages_reference_only_existing_files():
     root = DOCS.parent
     for page in DOCS.rglob("*.rst"):
