@@ -45,7 +45,9 @@ autodoc_default_options = {
     "show-inheritance": True,
     "member-order": "bysource",
 }
-autodoc_preserve_defaults = True
+# Off: it re-parses each function's source and fails ("pop from empty list") on the decorated
+# attribute() methods with keyword-only arguments; the defaults are plain literals anyway.
+autodoc_preserve_defaults = False
 autoclass_content = "class"
 
 napoleon_google_docstring = True
