@@ -3,10 +3,17 @@
 Each class runs one forward pass that captures the explained layer's activations and the
 model's logits together (no backward pass), then calls the pure functions of
 :mod:`captum_infocam.maps`.
+
+The model runs as it is: in train mode, BatchNorm layers update their running statistics as
+in any forward pass, so call ``model.eval()`` first. The maps explain the tensor the head
+pools: when an in-place operation after the layer (``ReLU(inplace=True)``, DenseNet's final
+ReLU) changes the layer's output before pooling, they explain the changed tensor, and the
+check that logits equal ``W mean(A) + b`` holds for it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -45,10 +52,13 @@ def _check_gap_head(evaluation: _Evaluation) -> None:
     pooled = activations.mean(dim=(2, 3), dtype=dtype)
     weight_y, bias_y = weight[target].to(dtype), bias[target].to(dtype)
     predicted = (pooled * weight_y).sum(dim=1) + bias_y
-    # Rounding bound of the dot products in the coarsest dtype involved.
-    coarsest = max((activations.dtype, logits.dtype), key=lambda d: torch.finfo(d).eps)
+    # Rounding bound of the dot products in the coarsest precision involved: the dtypes, and
+    # on CUDA the reduced-precision float32 matmuls (TF32, bfloat16) the user may allow.
+    eps = max(torch.finfo(activations.dtype).eps, torch.finfo(logits.dtype).eps)
+    if logits.is_cuda and torch.get_float32_matmul_precision() != "highest":
+        eps = max(eps, 2.0**-7 if torch.get_float32_matmul_precision() == "medium" else 2.0**-10)
     scale = (pooled.abs() * weight_y.abs()).sum(dim=1) + bias_y.abs() + 1e-6
-    tolerance = torch.finfo(coarsest).eps ** 0.5 * scale
+    tolerance = eps**0.5 * scale
     logit_y = logits.gather(1, target[:, None])[:, 0].to(dtype)
     if not bool(((predicted - logit_y).abs() <= tolerance).all()):
         raise ValueError(
@@ -88,7 +98,10 @@ class _HeadAttribution(LayerAttribution):
         captured: list[Tensor] = []
 
         def capture(module: nn.Module, args: tuple, output: Any) -> None:
-            captured.append(args[0] if attribute_to_layer_input else output)
+            if attribute_to_layer_input:
+                captured.append(args[0] if args else None)  # None: called with keywords only
+            else:
+                captured.append(output)
 
         handle = self.layer.register_forward_hook(capture)
         try:
@@ -104,6 +117,11 @@ class _HeadAttribution(LayerAttribution):
                 "runs exactly once"
             )
         activations = captured[0]
+        if activations is None:
+            raise ValueError(
+                "the layer received no positional input (it was called with keyword arguments "
+                "only); explain the layer's output or the layer before it"
+            )
         if not isinstance(activations, Tensor) or activations.dim() != 4:
             got = tuple(activations.shape) if isinstance(activations, Tensor) else type(activations)
             raise ValueError(f"the layer's {where} must be a tensor N x C x h x w, got {got}")
@@ -115,6 +133,7 @@ class _HeadAttribution(LayerAttribution):
         if classifier is None:
             classifier = find_classifier(self.forward_func, activations.shape[1])
         weight, bias = head_parameters(classifier)
+        weight, bias = weight.to(activations.device), bias.to(activations.device)
         if weight.shape[1] != activations.shape[1]:
             raise ValueError(
                 f"the classifier takes {weight.shape[1]} input channels but the layer's {where} "
@@ -200,8 +219,8 @@ class ClassActivationMap(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        attributions = maps.class_activation_map(
-            evaluation.activations, evaluation.weight, evaluation.target
+        attributions = maps._weighted_channel_sum(
+            evaluation.activations, evaluation.weight[evaluation.target]
         )
         return F.relu(attributions) if relu_attributions else attributions
 
@@ -249,6 +268,7 @@ class InfoCAM(_HeadAttribution):
         target: TargetLike = None,
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
+        *,
         contrast: Contrast = "mean",
         region_size: int | None = 3,
         relu_attributions: bool = False,
@@ -268,8 +288,9 @@ class InfoCAM(_HeadAttribution):
             contrast (str, optional): what the target's information is compared with:
                 ``"mean"`` (the mean over the other classes, as in the paper),
                 ``"least_likely"`` (the other class with the lowest image-level logit,
-                as in the authors' scripts) or ``"none"`` (no contrast: regional CAM
-                with bias). Default: ``"mean"``
+                close to the authors' scripts: see
+                :func:`~captum_infocam.maps.contrast_weights`) or ``"none"`` (no
+                contrast: regional CAM with bias). Default: ``"mean"``
             region_size (int or None, optional): side ``s`` of the window the head is applied
                 to. Odd windows are centred; an even window reaches ``s/2 - 1``
                 positions up/left and ``s/2`` down/right (PyTorch's
@@ -293,14 +314,15 @@ class InfoCAM(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        attributions = maps.info_cam(
+        maps._check_contrast(contrast, evaluation.weight.shape[0])
+        attributions = maps._info_cam(  # the evaluation's target and head are already checked
             evaluation.activations,
             evaluation.weight,
             evaluation.bias,
             evaluation.target,
-            contrast=contrast,
-            region_size=region_size,
-            logits=evaluation.logits,
+            contrast,
+            region_size,
+            evaluation.logits.detach(),
         )
         return F.relu(attributions) if relu_attributions else attributions
 
@@ -349,7 +371,7 @@ class LayerPMI(_HeadAttribution):
         super().__init__(forward_func, layer, classifier)
         if class_prior is not None:
             prior = torch.as_tensor(class_prior)
-            class_prior = as_class_prior(prior, prior.numel(), device=prior.device)
+            class_prior = as_class_prior(prior, prior.numel(), dtype=torch.float64)
         self.class_prior = class_prior
 
     @log_usage()
@@ -359,6 +381,7 @@ class LayerPMI(_HeadAttribution):
         target: TargetLike = None,
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
+        *,
         region_size: int | None = 3,
         relu_attributions: bool = False,
     ) -> Tensor:
@@ -390,17 +413,22 @@ class LayerPMI(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        if self.class_prior is not None and self.class_prior.numel() != evaluation.weight.shape[0]:
+        num_classes = evaluation.weight.shape[0]
+        if self.class_prior is None:
+            log_prior = torch.full((num_classes,), -math.log(num_classes), dtype=torch.float64)
+        elif self.class_prior.numel() == num_classes:
+            log_prior = self.class_prior.log()
+        else:
             raise ValueError(
                 f"class_prior has {self.class_prior.numel()} entries but the classifier has "
-                f"{evaluation.weight.shape[0]} classes"
+                f"{num_classes} classes"
             )
-        attributions = maps.pmi_map(
+        attributions = maps._pmi_map(  # the evaluation's target and head are already checked
             evaluation.activations,
             evaluation.weight,
             evaluation.bias,
             evaluation.target,
-            class_prior=self.class_prior,
-            region_size=region_size,
+            log_prior.to(evaluation.activations.device),
+            region_size,
         )
         return F.relu(attributions) if relu_attributions else attributions

@@ -61,8 +61,8 @@ def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") 
 
     The contrast is the one of :func:`~captum_infocam.maps.contrast_weights` applied to the
     logits, so :func:`~captum_infocam.maps.info_cam` with ``region_size=None`` equals it on a
-    GAP + linear model. Differentiable in ``logits``; computed in at least float32. Costs
-    :math:`O(N^2 + NK)` (an ``N x N`` intermediate), negligible next to a forward pass.
+    GAP + linear model. Differentiable in ``logits``; computed in at least float32; costs
+    :math:`O(NK)`.
 
     Args:
         logits (Tensor): logits of shape ``(N, K)``.
@@ -86,10 +86,12 @@ def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") 
         raise ValueError(f"logits must be a tensor of shape (N, K), got {shape}")
     logits = logits.to(maps._compute_dtype(logits))
     target = maps._check_target(target, logits.shape[0], logits.shape[1])
-    # Row n of contrast_weights(W) is c_n @ W, with c_n the contrast vector of example n over the
-    # classes. With W = logits^T (classes x examples), entry (n, n) is c_n . z_n.
-    weights, _ = maps.contrast_weights(logits.T, None, target, contrast, logits.detach())
-    return weights.diagonal()
+    maps._check_contrast(contrast, logits.shape[1])
+    # The contrast weights of the identity head are each example's contrast vector over the
+    # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
+    identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
+    vectors, _ = maps._contrast_weights(identity, None, target, contrast, logits.detach())
+    return (vectors * logits).sum(dim=1)
 
 
 def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None = 3) -> Tensor:
@@ -270,6 +272,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         target: TargetLike = None,
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
+        *,
         contrast: Contrast = "mean",
         region_size: int | None = 3,
         relu_attributions: bool = False,
@@ -285,7 +288,9 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
             additional_forward_args (Any, optional): further arguments of ``forward_func``,
                 passed after ``inputs`` (a single object or a tuple). Default: None
             attribute_to_layer_input (bool, optional): explain the layer's input instead of its
-                output. Default: False
+                output. The gradient then flows through the layer only: when the same tensor
+                also feeds another path (a residual skip), explain the output of the layer
+                that produced it instead. Default: False
             contrast (str, optional): the score differentiated: ``"mean"``
                 (:math:`z_y` minus the mean of the other logits, as in the paper),
                 ``"least_likely"`` (:math:`z_y` minus the lowest other logit, as in the

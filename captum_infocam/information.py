@@ -112,6 +112,8 @@ def _prior_buffer(class_prior: ClassPrior, name: str = "class_prior") -> Tensor 
         raise ValueError(f"{name} must hold at least one class, got an empty prior")
     dtype = class_prior.dtype if isinstance(class_prior, Tensor) else None
     dtype = dtype if dtype is not None and dtype.is_floating_point else torch.float32
+    # At least float32: a half-precision prior loses small classes' mass.
+    dtype = torch.promote_types(dtype, torch.float32)
     return as_class_prior(class_prior, length, dtype=dtype, name=name)
 
 
@@ -183,7 +185,7 @@ def pc_log_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1
     """
     _check_logits(logits)
     dim = dim % logits.dim()
-    prior = as_class_prior(class_prior, logits.shape[dim], device=logits.device, dtype=logits.dtype)
+    prior = as_class_prior(class_prior, logits.shape[dim], device=logits.device)
     return _pc_log_softmax(logits, prior.log(), dim)
 
 

@@ -20,14 +20,15 @@ Notation (see the theory page of the documentation):
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_infocam.information import pc_log_softmax
-from captum_infocam.priors import ClassPrior
+from captum_infocam.information import _pc_log_softmax
+from captum_infocam.priors import ClassPrior, as_class_prior
 
 __all__ = [
     "CONTRASTS",
@@ -54,6 +55,14 @@ def _compute_dtype(*tensors: Tensor) -> torch.dtype:
     for tensor in tensors:
         dtype = torch.promote_types(dtype, tensor.dtype)
     return dtype
+
+
+def _full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """Switch autocast off where the device has it, so float32 accumulation is kept."""
+    is_available = getattr(torch.amp, "is_autocast_available", lambda device_type: True)
+    if device.type in ("cpu", "cuda") or is_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _check_activations(activations: Tensor) -> None:
@@ -93,7 +102,7 @@ def _check_target(target: Tensor, num_examples: int | None, num_classes: int) ->
             f"target must hold one class per example, shape ({num_examples},), "
             f"got {tuple(target.shape)}"
         )
-    if torch.compiler.is_compiling():  # a data-dependent check would break the graph
+    if target.numel() == 0 or torch.compiler.is_compiling():  # nothing to check / no graph break
         return target.long()
     low, high = torch.aminmax(target)
     if low < 0 or high >= num_classes:
@@ -145,7 +154,7 @@ def region_mean(maps: Tensor, region_size: int | None) -> Tensor:
     if maps.dim() != 4:
         raise ValueError(f"maps must have shape (N, K, h, w), got {tuple(maps.shape)}")
     if region_size is None:
-        return maps.mean(dim=(2, 3), keepdim=True).expand_as(maps)
+        return maps.mean(dim=(2, 3), keepdim=True).expand_as(maps).contiguous()
     if region_size == 1:
         return maps
     height, width = maps.shape[-2:]
@@ -177,14 +186,14 @@ def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
     """
     _check_head(activations, weight, None)
     dtype = _compute_dtype(activations, weight)
-    with torch.autocast(activations.device.type, enabled=False):  # keep the float32 accumulation
+    with _full_precision(activations.device):
         return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
 
 
 def _weighted_channel_sum(activations: Tensor, channel_weights: Tensor) -> Tensor:
     """``sum_c w[n, c] A[n, c]`` for per-example channel weights: one batched reduction."""
     dtype = _compute_dtype(activations, channel_weights)
-    with torch.autocast(activations.device.type, enabled=False):  # keep the float32 accumulation
+    with _full_precision(activations.device):
         sums = torch.einsum("nc,nchw->nhw", channel_weights.to(dtype), activations.to(dtype))
     return sums[:, None]
 
@@ -215,7 +224,7 @@ def class_activation_map(activations: Tensor, weight: Tensor, target: Tensor) ->
 
 def _gap_logits(activations: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     dtype = _compute_dtype(activations, weight)
-    with torch.autocast(activations.device.type, enabled=False):
+    with _full_precision(activations.device):
         logits = activations.mean(dim=(2, 3), dtype=dtype) @ weight.to(dtype).T
     return logits if bias is None else logits + bias.to(dtype)
 
@@ -235,7 +244,9 @@ def contrast_weights(
     * ``"mean"``: :math:`\tilde w = w_y - \frac{1}{K-1} \sum_{k \neq y} w_k`, the paper's
       contrast with the average of the other classes;
     * ``"least_likely"``: :math:`\tilde w = w_y - w_{k^*}`, where :math:`k^*` is the class other
-      than :math:`y` with the lowest image-level logit (what the authors' scripts ran);
+      than :math:`y` with the lowest image-level logit. The authors' scripts took the lowest
+      logit over all classes, so their map is zero when the target itself is the least likely
+      class; excluding the target avoids that degenerate case and changes nothing otherwise;
     * ``"none"``: :math:`\tilde w = w_y`, plain (regional) CAM,
 
     and the bias :math:`\tilde b` built the same way.
@@ -259,29 +270,45 @@ def contrast_weights(
         >>> contrast_weights(weight, bias, torch.tensor([0]))[0]
         tensor([[ 1.0000, -0.5000, -0.5000]])
     """
-    if contrast not in CONTRASTS:
-        raise ValueError(f"contrast must be one of {CONTRASTS}, got {contrast!r}")
     if weight.dim() != 2:
         raise ValueError(f"weight must have shape (K, C), got {tuple(weight.shape)}")
+    _check_contrast(contrast, weight.shape[0])
+    target = _check_target(target, None, weight.shape[0])
+    if contrast == "least_likely":
+        _check_logits(logits, target.shape[0], weight.shape[0])
+    return _contrast_weights(weight, bias, target, contrast, logits)
+
+
+def _check_contrast(contrast: str, num_classes: int) -> None:
+    if contrast not in CONTRASTS:
+        raise ValueError(f"contrast must be one of {CONTRASTS}, got {contrast!r}")
+    if contrast != "none" and num_classes < 2:
+        raise ValueError(f"contrast={contrast!r} needs a classifier with at least 2 classes")
+
+
+def _check_logits(logits: Tensor | None, num_examples: int, num_classes: int) -> None:
+    if logits is None or logits.shape != (num_examples, num_classes):
+        shape = None if logits is None else tuple(logits.shape)
+        raise ValueError(
+            f"contrast='least_likely' needs the image-level logits of shape "
+            f"({num_examples}, {num_classes}), got {shape}"
+        )
+
+
+def _contrast_weights(
+    weight: Tensor, bias: Tensor | None, target: Tensor, contrast: str, logits: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`contrast_weights` for arguments that were already checked."""
     num_classes = weight.shape[0]
-    target = _check_target(target, None, num_classes)
     if bias is None:
         bias = weight.new_zeros(num_classes)
     if contrast == "none":
         return weight[target], bias[target]
-    if num_classes < 2:
-        raise ValueError(f"contrast={contrast!r} needs a classifier with at least 2 classes")
     if contrast == "mean":
         others = num_classes - 1
         return (
             (num_classes * weight[target] - weight.sum(0)) / others,
             (num_classes * bias[target] - bias.sum()) / others,
-        )
-    if logits is None or logits.shape != (target.shape[0], num_classes):
-        shape = None if logits is None else tuple(logits.shape)
-        raise ValueError(
-            f"contrast='least_likely' needs the image-level logits of shape "
-            f"({target.shape[0]}, {num_classes}), got {shape}"
         )
     others_logits = logits.detach().scatter(1, target[:, None], float("inf"))
     least_likely = others_logits.argmin(dim=1)
@@ -334,10 +361,26 @@ def info_cam(
     """
     _check_head(activations, weight, bias)
     _check_region_size(region_size)
+    _check_contrast(contrast, weight.shape[0])
     target = _check_target(target, activations.shape[0], weight.shape[0])
+    if contrast == "least_likely" and logits is not None:
+        _check_logits(logits, activations.shape[0], weight.shape[0])
+    return _info_cam(activations, weight, bias, target, contrast, region_size, logits)
+
+
+def _info_cam(
+    activations: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    contrast: str,
+    region_size: int | None,
+    logits: Tensor | None,
+) -> Tensor:
+    """:func:`info_cam` for arguments that were already checked."""
     if contrast == "least_likely" and logits is None:
         logits = _gap_logits(activations, weight, bias)
-    channel_weights, biases = contrast_weights(weight, bias, target, contrast, logits)
+    channel_weights, biases = _contrast_weights(weight, bias, target, contrast, logits)
     scores = region_mean(_weighted_channel_sum(activations, channel_weights), region_size)
     return scores + biases.to(scores.dtype)[:, None, None, None]
 
@@ -376,10 +419,26 @@ def pmi_maps(
         torch.Size([2, 10])
     """
     _check_head(activations, weight, bias)
-    scores = region_mean(class_activation_maps(activations, weight), region_size)
+    _check_region_size(region_size)
+    log_prior = as_class_prior(class_prior, weight.shape[0], dtype=torch.float64).log()
+    return _pmi_maps(activations, weight, bias, log_prior, region_size)
+
+
+def _pmi_maps(
+    activations: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    log_prior: Tensor,
+    region_size: int | None,
+) -> Tensor:
+    """:func:`pmi_maps` for checked arguments and a validated ``(K,)`` log prior."""
+    dtype = _compute_dtype(activations, weight)
+    with _full_precision(activations.device):
+        cams = torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
+    scores = region_mean(cams, region_size)
     if bias is not None:
-        scores = scores + bias.to(scores.dtype)[None, :, None, None]
-    return pc_log_softmax(scores, class_prior, dim=1)
+        scores = scores + bias.to(dtype)[None, :, None, None]
+    return _pc_log_softmax(scores, log_prior, dim=1)
 
 
 def pmi_map(
@@ -415,7 +474,21 @@ def pmi_map(
         torch.Size([2, 1, 7, 7])
     """
     _check_head(activations, weight, bias)
+    _check_region_size(region_size)
     target = _check_target(target, activations.shape[0], weight.shape[0])
-    maps = pmi_maps(activations, weight, bias, class_prior, region_size)
+    log_prior = as_class_prior(class_prior, weight.shape[0], dtype=torch.float64).log()
+    return _pmi_map(activations, weight, bias, target, log_prior, region_size)
+
+
+def _pmi_map(
+    activations: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    log_prior: Tensor,
+    region_size: int | None,
+) -> Tensor:
+    """:func:`pmi_map` for checked arguments and a validated ``(K,)`` log prior."""
+    maps = _pmi_maps(activations, weight, bias, log_prior, region_size)
     index = target[:, None, None, None].expand(-1, 1, *maps.shape[2:])
     return maps.gather(1, index)

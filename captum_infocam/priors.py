@@ -76,7 +76,8 @@ def as_class_prior(
         ) from error
     if prior.dtype == torch.bool or prior.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {prior.dtype}")
-    prior = prior.to(dtype)
+    # Validate and normalise in float64: counts overflow half precision (65504).
+    prior = prior.to(torch.float64)
     if prior.dim() != 1 or prior.numel() != num_classes:
         raise ValueError(
             f"{name} must hold one entry per class ({num_classes}), got shape {tuple(prior.shape)}"
@@ -90,7 +91,7 @@ def as_class_prior(
         raise ValueError(f"{name} must be non-negative, got {prior.tolist()}")
     if zero_sum:
         raise ValueError(f"{name} must have a positive sum, got {prior.tolist()}")
-    return prior / prior.sum()
+    return (prior / prior.sum()).to(dtype)
 
 
 def class_counts_from_labels(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:

@@ -5,8 +5,10 @@ Shared by every attribution of the package so that they all read ``target`` the 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -15,15 +17,18 @@ from captum_infocam import maps
 __all__ = ["TargetLike", "format_target"]
 
 TargetLike = int | Sequence[int] | Tensor | None
-"""A Captum classification target: an int, ``N`` ints, a 0-d or 1-d integer tensor, or None."""
+"""A Captum classification target: an int, ``N`` ints, an integer tensor, or None."""
 
 
 def format_target(target: TargetLike, logits: Tensor) -> Tensor:
     """Captum's target forms as a tensor of ``N`` class indices on the logits' device.
 
+    The forms are Captum's: one class for every example (an int, a 0-d or one-element tensor,
+    a one-element tuple), one class per example (a list, a 1-D tensor or array of ``N`` ints),
+    or ``None`` for each example's top-1 class. NumPy integers and arrays are accepted too.
+
     Args:
-        target (int, list[int], Tensor or None): an int (or 0-d tensor) for every example, a
-            list or 1-D tensor of ``N`` ints, or ``None`` for each example's top-1 class.
+        target (int, list[int], Tensor or None): the classes, in one of the forms above.
         logits (Tensor): the model's logits of shape ``(N, K)``.
 
     Returns:
@@ -43,15 +48,28 @@ def format_target(target: TargetLike, logits: Tensor) -> Tensor:
     num_examples = logits.shape[0]
     if target is None:
         return logits.argmax(dim=1)
-    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
+    if isinstance(target, tuple):
+        # Captum: a tuple indexes one output element for every example.
+        if len(target) != 1:
+            raise ValueError(
+                f"a tuple target indexes one output for every example and needs one entry for "
+                f"(N, K) logits, got {target!r}; pass a list for one class per example"
+            )
+        target = target[0]
+    is_integer = isinstance(target, (numbers.Integral, np.integer))
+    is_array = isinstance(target, (Tensor, np.ndarray, list))
+    if isinstance(target, (bool, np.bool_)) or not (is_integer or is_array):
         raise TypeError(
             f"target must be an int, a list of ints, a tensor of ints or None, got {target!r}"
         )
-    target = torch.as_tensor(target, device=logits.device)
-    if target.dtype.is_floating_point or target.dtype == torch.bool:
+    try:
+        target = torch.as_tensor(target, device=logits.device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"target must hold integer class indices, got {target!r}") from error
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if target.dim() == 0:
-        target = target.expand(num_examples)
+    if target.numel() == 1 and target.dim() <= 1:
+        target = target.reshape(()).expand(num_examples)
     if target.dim() != 1 or target.shape[0] != num_examples:
         raise ValueError(
             f"target must be an int or hold one class per example ({num_examples}), "

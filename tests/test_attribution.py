@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
@@ -120,11 +121,13 @@ def test_target_forms_agree(model, images):
     info_cam = InfoCAM(model, model.features)
     top1 = logits_of(model, images).argmax(1)
     reference = info_cam.attribute(images, top1)
-    for target in (None, top1.tolist(), top1.numpy().tolist(), top1.int()):
+    for target in (None, top1.tolist(), top1.int()):
         torch.testing.assert_close(info_cam.attribute(images, target), reference)
     single = info_cam.attribute(images, 2)
-    torch.testing.assert_close(info_cam.attribute(images, torch.tensor(2)), single)
+    for same in (torch.tensor(2), torch.tensor([2]), (2,), np.int64(2), [2], np.array([2])):
+        torch.testing.assert_close(info_cam.attribute(images, same), single)
     torch.testing.assert_close(info_cam.attribute(images, [2, 2, 2, 2]), single)
+    torch.testing.assert_close(info_cam.attribute(images, top1.numpy()), reference)
 
 
 @pytest.mark.parametrize("cls", [ClassActivationMap, InfoCAM, LayerPMI])
@@ -262,6 +265,8 @@ def test_output_is_ready_for_interpolate(model, images):
         (1.5, TypeError, "target"),
         (torch.tensor([0.0, 1, 2, 3]), TypeError, "integer class indices"),
         (True, TypeError, "target"),
+        ("2", TypeError, "target"),
+        ((1, 2), ValueError, "tuple target"),
     ],
 )
 def test_bad_targets(model, images, target, error, message):
@@ -324,6 +329,49 @@ def test_head_that_is_not_gap_linear_is_refused(images):
         InfoCAM(model, model.features).attribute(images)
 
 
+class InplaceReluNet(nn.Module):
+    """The layer's output is rectified in place after the layer, before the pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_in_place_change_after_the_layer_explains_what_the_head_pools(images):
+    model = InplaceReluNet().eval()
+    cam = ClassActivationMap(model, model.conv).attribute(images, 1)
+    pooled = model.conv(images).relu().detach()  # what the head pools, not the conv's output
+    expected = torch.einsum("c,nchw->nhw", model.fc.weight[1].detach(), pooled)[:, None]
+    torch.testing.assert_close(cam, expected)
+
+
+def test_empty_batch(model, images):
+    for method in (InfoCAM, LayerPMI, ClassActivationMap):
+        assert method(model, model.features).attribute(images[:0], 1).shape == (0, 1, 6, 5)
+
+
+class KeywordCallNet(TinyGAPNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.fc(self.features(input=x).mean(dim=(2, 3)))
+
+
+def test_layer_called_with_keywords_only(images):
+    model = KeywordCallNet().eval()
+    with pytest.raises(ValueError, match="no positional input"):
+        InfoCAM(model, model.features).attribute(images, attribute_to_layer_input=True)
+
+
+def test_new_arguments_are_keyword_only(model, images):
+    with pytest.raises(TypeError):
+        InfoCAM(model, model.features).attribute(images, 0, None, False, True)  # Captum's relu
+
+
 @pytest.mark.cuda
 def test_cuda(images):
     model = TinyGAPNet().eval()
@@ -334,3 +382,8 @@ def test_cuda(images):
     torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
     pmi = LayerPMI(model, model.features, class_prior=[1, 2, 3, 4, 5]).attribute(images.cuda())
     assert pmi.is_cuda
+    head = (model.fc.weight.detach().cpu(), model.fc.bias.detach().cpu())  # head on the CPU
+    least = InfoCAM(model, model.features, classifier=head).attribute(
+        images.cuda(), [0, 1, 2, 3], contrast="least_likely"
+    )
+    assert least.is_cuda

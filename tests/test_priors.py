@@ -110,3 +110,18 @@ def test_prior_stays_on_the_labels_device():
     labels = torch.tensor([0, 1, 1], device="cuda")
     assert class_prior_from_labels(labels, 2).device.type == "cuda"
     assert as_class_prior(torch.tensor([1.0, 2.0], device="cuda"), 2).device.type == "cuda"
+
+
+def test_counts_are_normalised_before_a_half_precision_cast():
+    """Counts above float16's range (65504) must not overflow before normalisation."""
+    from captum_infocam import pc_log_softmax
+
+    prior = as_class_prior([50_000, 100_000, 150_000], 3, dtype=torch.float16)
+    torch.testing.assert_close(
+        prior.float(), torch.tensor([1 / 6, 1 / 3, 1 / 2]), atol=1e-3, rtol=0
+    )
+    logits = torch.randn(4, 3)
+    expected = pc_log_softmax(logits.double(), [30_000, 30_000, 30_000])
+    got = pc_log_softmax(logits.half(), [30_000, 30_000, 30_000])
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), expected, atol=1e-2, rtol=0)
