@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import re
 import sys
 from pathlib import Path
@@ -166,6 +167,51 @@ def test_public_docstrings_have_args_returns_and_examples(value):
             assert "Args" in sections, "no Args section"
         if _returns_something(value):
             assert sections & {"Returns", "Yields"}, "no Returns section"
+
+
+# --------------------------------------------------------------------------- theory page
+
+
+def test_the_identities_of_the_theory_page_hold():
+    """Every row of the identities table of docs/theory.rst, on random activations and heads
+    (the gradient-form row is checked on models in tests/test_gradient.py)."""
+    from captum_infocam import maps
+
+    generator = torch.Generator().manual_seed(0)
+    n, c, k, h, w = 3, 5, 4, 6, 7
+    activations = torch.randn(n, c, h, w, generator=generator, dtype=torch.float64)
+    weight = torch.randn(k, c, generator=generator, dtype=torch.float64)
+    bias = torch.randn(k, generator=generator, dtype=torch.float64)
+    target = torch.tensor([0, 3, 1])
+    prior = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    logits = activations.mean((2, 3)) @ weight.T + bias
+    z_y = logits.gather(1, target[:, None])[:, :, None, None]
+    others = (logits.sum(1, keepdim=True) - z_y[:, :, 0, 0]) / (k - 1)
+
+    def close(a, b):
+        torch.testing.assert_close(a, torch.as_tensor(b).expand_as(a), rtol=1e-10, atol=1e-10)
+
+    cams = maps.class_activation_maps(activations, weight)
+    close(cams.mean((2, 3)) + bias, logits)  # CAM
+    close(maps.info_cam(activations, weight, bias, target, "none", None), z_y)  # s, whole map
+    cam_y = maps.class_activation_map(activations, weight, target)
+    close(
+        maps.info_cam(activations, weight, bias, target, "none", 1),
+        cam_y + bias[target, None, None, None],
+    )
+    pmi_whole = maps.pmi_maps(activations, weight, bias, prior, None)
+    log_q_pc = logits - torch.logsumexp(logits + prior.log(), dim=1, keepdim=True)
+    close(pmi_whole, log_q_pc[:, :, None, None])  # PMI, whole map
+    uniform = maps.pmi_maps(activations, weight, bias, None, None)
+    close(uniform, (logits.log_softmax(1) + math.log(k))[:, :, None, None])
+    whole = maps.info_cam(activations, weight, bias, target, "mean", None)
+    close(whole, (z_y[:, :, 0, 0] - others)[:, :, None, None])  # infoCAM, whole map
+    pmi = maps.pmi_maps(activations, weight, bias, prior, 3)  # infoCAM = PMI contrast, any prior
+    pmi_y = pmi.gather(1, target[:, None, None, None].expand(-1, 1, h, w))
+    pmi_others = (pmi.sum(1, keepdim=True) - pmi_y) / (k - 1)
+    close(maps.info_cam(activations, weight, bias, target, "mean", 3), pmi_y - pmi_others)
+    regional = maps.region_mean(cam_y, 3) + bias[target, None, None, None]
+    close(maps.info_cam(activations, weight, bias, target, "none", 3), regional)  # s_y
 
 
 # --------------------------------------------------------------------------- pages
