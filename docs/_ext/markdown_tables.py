@@ -17,9 +17,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docutils.parsers.rst import Directive
-from docutils.statemachine import StringList
-
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _CODE_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 _ALIGNMENT_ROW = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -75,22 +72,30 @@ def markdown_to_rst(markdown: str) -> list[str]:
     return lines
 
 
-class MarkdownInclude(Directive):
-    """``.. markdown-include:: path``, the path relative to the including page."""
+def _directive() -> type:
+    """The directive class; docutils is imported here so that the conversion above can be
+    used (and tested) without Sphinx installed."""
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
 
-    required_arguments = 1
-    has_content = False
+    class MarkdownInclude(Directive):
+        """``.. markdown-include:: path``, the path relative to the including page."""
 
-    def run(self) -> list[Any]:
-        env = self.state.document.settings.env
-        relative, absolute = env.relfn2path(self.arguments[0])
-        env.note_dependency(relative)
-        path = Path(absolute)
-        if not path.exists():
-            raise self.error(f"markdown-include: {self.arguments[0]} does not exist")
-        rst = markdown_to_rst(path.read_text(encoding="utf-8"))
-        self.state_machine.insert_input(StringList(rst, source=str(path)), str(path))
-        return []
+        required_arguments = 1
+        has_content = False
+
+        def run(self) -> list[Any]:
+            env = self.state.document.settings.env
+            relative, absolute = env.relfn2path(self.arguments[0])
+            env.note_dependency(relative)
+            path = Path(absolute)
+            if not path.exists():
+                raise self.error(f"markdown-include: {self.arguments[0]} does not exist")
+            rst = markdown_to_rst(path.read_text(encoding="utf-8"))
+            self.state_machine.insert_input(StringList(rst, source=str(path)), str(path))
+            return []
+
+    return MarkdownInclude
 
 
 def setup(app: Any) -> dict[str, Any]:
@@ -102,5 +107,5 @@ def setup(app: Any) -> dict[str, Any]:
     Returns:
         *dict*: the extension's metadata.
     """
-    app.add_directive("markdown-include", MarkdownInclude)
+    app.add_directive("markdown-include", _directive())
     return {"parallel_read_safe": True, "parallel_write_safe": True}
