@@ -185,7 +185,9 @@ def pc_log_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1
     """
     _check_logits(logits)
     dim = dim % logits.dim()
-    prior = as_class_prior(class_prior, logits.shape[dim], device=logits.device)
+    prior = as_class_prior(
+        class_prior, logits.shape[dim], device=logits.device, dtype=torch.float64
+    )
     return _pc_log_softmax(logits, prior.log(), dim)
 
 
@@ -250,7 +252,7 @@ def pointwise_mutual_information(
     _check_logits(logits)
     num_classes = logits.shape[-1]
     _check_class_indices(target, num_classes, logits.shape[:-1])
-    prior = as_class_prior(class_prior, num_classes, device=logits.device, dtype=logits.dtype)
+    prior = as_class_prior(class_prior, num_classes, device=logits.device, dtype=torch.float64)
     return _pointwise_mutual_information(logits, target, prior.log())
 
 

@@ -63,6 +63,7 @@ def explain(model: nn.Module, images: Tensor, labels: Tensor) -> dict[str, Tenso
         "CAM": ClassActivationMap(model, layer).attribute(images, labels),
         "Grad-CAM (Captum)": LayerGradCam(model, layer).attribute(images, labels),
         "infoCAM": InfoCAM(model, layer).attribute(images, labels),
+        "infoCAM (1x1 regions)": InfoCAM(model, layer).attribute(images, labels, region_size=1),
         "PMI": LayerPMI(model, layer).attribute(images, labels),
     }
 

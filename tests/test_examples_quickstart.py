@@ -21,7 +21,13 @@ def run(tmp_path: Path) -> str:
 def test_quickstart_fast_mode_trains_caches_and_plots(tmp_path):
     first = run(tmp_path)
     rows = re.findall(r"^\| (.+?) \| ([\d.]+)% \| ([\d.]+)% \|$", first, flags=re.MULTILINE)
-    assert [name for name, *_ in rows] == ["CAM", "Grad-CAM (Captum)", "infoCAM", "PMI"]
+    assert [name for name, *_ in rows] == [
+        "CAM",
+        "Grad-CAM (Captum)",
+        "infoCAM",
+        "infoCAM (1x1 regions)",
+        "PMI",
+    ]
     for _, gt_known, top1 in rows:
         assert 0 <= float(top1) <= float(gt_known) <= 100
     cam, grad_cam = rows[0][1], rows[1][1]
