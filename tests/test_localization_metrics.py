@@ -220,13 +220,36 @@ def test_pixel_average_precision_matches_the_reference_formula():
     generator = torch.Generator().manual_seed(1)
     maps = torch.rand(6, 20, 20, generator=generator, dtype=torch.float64)
     masks = torch.rand(6, 20, 20, generator=generator) > 0.7
-    ignore = (torch.rand(6, 20, 20, generator=generator) > 0.9) & ~masks
+    ignore = torch.rand(6, 20, 20, generator=generator) > 0.9  # overlaps the foreground
     for thresholds in (threshold_grid(100), [0.0, 0.25, 0.6, 0.61]):
         ours = pixel_average_precision(maps, masks, thresholds, ignore)
         expected = reference_pixel_average_precision(
             maps.numpy(), masks.numpy(), list(thresholds), ignore.numpy()
         )
         assert float(ours) == pytest.approx(expected, abs=1e-12)
+
+
+def test_ignore_leaves_out_background_only_like_the_reference_get_mask():
+    # The reference's get_mask ignores ``ignore_box & ~foreground``: foreground pixels inside
+    # an ignore box still count.
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.rand(4, 12, 12, generator=generator)
+    masks = torch.rand(4, 12, 12, generator=generator) > 0.6
+    ignore = torch.zeros(4, 12, 12, dtype=torch.bool)
+    ignore[:, 2:9, 3:10] = True  # overlaps foreground and background
+    thresholds = threshold_grid(50)
+    histograms = pixel_score_histograms(maps, masks, thresholds, ignore)
+    assert int(histograms[0].sum()) == int(masks.sum())
+    assert int(histograms[1].sum()) == int((~masks & ~ignore).sum())
+    expected = pixel_average_precision(maps, masks, thresholds, ignore & ~masks)
+    assert torch.equal(pixel_average_precision(maps, masks, thresholds, ignore), expected)
+    reference = reference_pixel_average_precision(
+        maps.numpy(), masks.numpy(), list(thresholds), ignore.numpy()
+    )
+    assert float(expected) == pytest.approx(reference, abs=1e-12)
+    # Everything in an ignore box: only foreground is left, so every prediction is right.
+    everything = torch.ones_like(ignore)
+    assert float(pixel_average_precision(maps, masks, thresholds, everything)) == 1.0
 
 
 def test_pixel_average_precision_extremes_and_accumulation():

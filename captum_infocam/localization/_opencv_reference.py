@@ -152,7 +152,10 @@ def reference_pixel_average_precision(
     negative = np.zeros(len(edges) - 1)
     for index, scoremap in enumerate(scoremaps):
         scores = normalize_scoremap(scoremap)
-        counted = np.ones_like(masks[index], dtype=bool) if ignore is None else ~ignore[index]
+        # get_mask: ignore_mask = ignore_box * (1 - mask), so foreground always counts.
+        counted = np.ones_like(masks[index], dtype=bool)
+        if ignore is not None:
+            counted = ~(ignore[index] & ~masks[index])
         positive += np.histogram(scores[masks[index] & counted], bins=edges)[0]
         negative += np.histogram(scores[~masks[index] & counted], bins=edges)[0]
     true_positive = positive[::-1].cumsum()

@@ -10,9 +10,11 @@ the reversed cumulative histograms. With thresholds :math:`\tau_1 < \dots < \tau
     \mathrm{PxAP} = \sum_{k} P(\tau_k) \, \big(R(\tau_k) - R(\tau_{k+1})\big),
 
 the step-wise area under the precision-recall curve (average precision), summed over the
-thresholds where something is predicted. Pixels marked *ignore* (the reference's value 255)
-count for neither class. As in the reference, the histogram edges are the thresholds
-followed by ``1, 2, 3``, so a score below the first threshold is dropped.
+thresholds where something is predicted. Background pixels marked *ignore* (the reference's
+value 255) count for neither class; foreground pixels count even inside an ignore region, as
+the reference's ``get_mask`` ignores ``ignore_box & ~foreground``. As in the reference, the
+histogram edges are the thresholds followed by ``1, 2, 3``, so a score below the first
+threshold is dropped.
 
 Histograms are additive, so datasets accumulate them with
 :class:`~captum_infocam.localization.PixelAveragePrecision`.
@@ -73,7 +75,8 @@ def pixel_score_histograms(
         masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
         thresholds (Tensor or sequence of float, optional): strictly increasing thresholds
             in ``[0, 1)``. Default: ``threshold_grid(1000)``.
-        ignore (Tensor, optional): bool mask of the maps' shape; true pixels are skipped.
+        ignore (Tensor, optional): bool mask of the maps' shape; true *background* pixels
+            are skipped (foreground pixels always count). Default: None.
 
     Returns:
         *Tensor* ``(2, T + 2)`` int64: row 0 the foreground counts, row 1 the background
@@ -93,7 +96,8 @@ def pixel_score_histograms(
     masks = _as_masks(masks, maps.shape, "masks")
     counted = torch.ones_like(masks)
     if ignore is not None:
-        counted = ~_as_masks(ignore, maps.shape, "ignore")
+        # The reference's get_mask: only background pixels inside ignore boxes are left out.
+        counted = masks | ~_as_masks(ignore, maps.shape, "ignore")
     edges = _as_edges(thresholds, maps.device)
     shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
     span = shifted.amax(dim=(1, 2), keepdim=True)
@@ -137,7 +141,8 @@ def pixel_average_precision(
         masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
         thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
             ``[0, 1)``. Default: ``threshold_grid(1000)``.
-        ignore (Tensor, optional): bool mask of pixels to leave out. Default: None.
+        ignore (Tensor, optional): bool mask of background pixels to leave out (foreground
+            pixels always count). Default: None.
 
     Returns:
         *Tensor*, a float64 scalar in ``[0, 1]`` (the reference reports it times 100).

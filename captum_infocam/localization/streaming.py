@@ -280,7 +280,8 @@ class PixelAveragePrecision:
         Args:
             maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
             masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
-            ignore (Tensor, optional): bool mask of pixels to leave out. Default: None.
+            ignore (Tensor, optional): bool mask of background pixels to leave out
+                (foreground pixels always count). Default: None.
 
         Raises:
             TypeError, ValueError: on bad maps or masks.
