@@ -16,6 +16,7 @@ from captum_infocam.localization import (
     box_hits,
     box_iou,
     boxes_from_maps,
+    pointing_game,
     quantize_maps,
     threshold_grid,
 )
@@ -357,6 +358,44 @@ def test_ground_truth_padding():
     assert boxes[0, 0].tolist() == [1, 2, 3, 4] and boxes[0, 1].eq(0).all()
     same, _ = as_ground_truth_boxes(torch.tensor([[1, 2, 3, 4]] * 2), 2, 8, 8)
     assert same.shape == (2, 1, 4)
+
+
+def test_rows_of_minus_one_are_padding_in_every_form():
+    stacked = torch.tensor([[[2, 2, 5, 5], [-1, -1, -1, -1]], [[0, 0, 1, 1], [4, 4, 7, 7]]])
+    boxes, valid = as_ground_truth_boxes(stacked, 2, 8, 8)
+    assert valid.tolist() == [[True, False], [True, True]]
+    assert boxes[0, 1].eq(0).all()
+    listed, listed_valid = as_ground_truth_boxes([stacked[0, :1], stacked[1]], 2, 8, 8)
+    assert torch.equal(boxes, listed) and torch.equal(valid, listed_valid)
+    same, same_valid = as_ground_truth_boxes(list(stacked), 2, 8, 8)
+    assert torch.equal(boxes, same) and torch.equal(valid, same_valid)
+
+
+def test_padding_never_matches_the_empty_box():
+    # A constant map has no foreground: its box is the fallback (0, 0, 0, 0), which must not
+    # hit a padding row.
+    maps = torch.ones(1, 8, 8)
+    padded = torch.tensor([[[2, 2, 5, 5], [-1, -1, -1, -1]]])
+    for multi_contour in (False, True):
+        hits = box_hits(maps, padded, threshold_grid(4), multi_contour=multi_contour)
+        assert not hits.any()
+    assert float(pointing_game(maps, padded, tolerance=0.0)) == 0.0
+    # Zero padding in the stacked form is the silent version of this bug: rejected.
+    with pytest.raises(ValueError, match=r"gt_boxes\[0\] box 1 is \(0, 0, 0, 0\).*pad with -1"):
+        box_accuracy(maps, torch.tensor([[[2, 2, 5, 5], [0, 0, 0, 0]]]), threshold_grid(4))
+    # One box (0, 0, 0, 0) alone is a real one-pixel box.
+    assert box_hits(maps, torch.tensor([[0, 0, 0, 0]]), [0.5]).all()
+    with pytest.raises(ValueError, match=r"gt_boxes\[1\] has only padding rows"):
+        as_ground_truth_boxes([padded[0], -torch.ones(2, 4)], 2, 8, 8)
+
+
+def test_no_images_give_empty_boxes():
+    for empty in ([], torch.zeros(0, 3, 4), torch.zeros(0, 4)):
+        boxes, valid = as_ground_truth_boxes(empty, 0, 8, 8)
+        assert boxes.shape == (0, 0, 4) and valid.shape == (0, 0)
+        assert boxes.dtype == torch.float64 and valid.dtype == torch.bool
+    with pytest.raises(ValueError, match="num_images must be a non-negative int"):
+        as_ground_truth_boxes([], -1, 8, 8)
 
 
 @pytest.mark.cuda

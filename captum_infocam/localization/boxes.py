@@ -16,7 +16,10 @@ __all__ = ["GroundTruthBoxes", "as_ground_truth_boxes", "box_iou"]
 
 GroundTruthBoxes = Tensor | Sequence[Tensor]
 """Ground-truth boxes of ``N`` images: a sequence of ``N`` tensors ``(M_i, 4)`` (or ``(4,)``),
-or one tensor ``(N, M, 4)`` (or ``(N, 4)``, one box per image)."""
+or one tensor ``(N, M, 4)`` (or ``(N, 4)``, one box per image). Rows ``(-1, -1, -1, -1)`` are
+padding (images with fewer than ``M`` boxes); every image needs at least one real box."""
+
+_PADDING = -1
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -77,10 +80,17 @@ def as_ground_truth_boxes(
 ) -> tuple[Tensor, Tensor]:
     """Validate ground-truth boxes and pad them to one tensor.
 
+    Rows ``(-1, -1, -1, -1)`` are padding, in either form: pad a stacked ``(N, M, 4)`` tensor
+    with them, or pass a list of ``(M_i, 4)`` tensors. Zero padding is an error in the stacked
+    form with ``M > 1``: a row ``(0, 0, 0, 0)`` would be a real one-pixel box, and the box the
+    protocol draws when nothing passes the threshold, so it would count as a hit.
+
     Args:
         gt_boxes (Tensor or sequence of Tensor): ``N`` tensors ``(M_i, 4)`` (or ``(4,)``), or a
-            tensor ``(N, M, 4)`` or ``(N, 4)``; inclusive pixel coordinates ``(x1, y1, x2, y2)``.
-        num_images (int): the number ``N`` of images the boxes must cover.
+            tensor ``(N, M, 4)`` or ``(N, 4)``; inclusive pixel coordinates ``(x1, y1, x2, y2)``
+            and padding rows ``(-1, -1, -1, -1)``.
+        num_images (int): the number ``N`` of images the boxes must cover (0 gives empty
+            results).
         height (int): image height ``H``; every box must satisfy ``0 <= y1 <= y2 <= H - 1``.
         width (int): image width ``W``; every box must satisfy ``0 <= x1 <= x2 <= W - 1``.
         device (torch.device, optional): device of the result. Default: the boxes' device.
@@ -88,12 +98,13 @@ def as_ground_truth_boxes(
 
     Returns:
         *tuple* ``(boxes, valid)``: ``boxes`` ``(N, M, 4)`` float64 with
-        ``M = max_i M_i`` (padding rows are zeros), ``valid`` ``(N, M)`` bool.
+        ``M = max_i M_i`` (padding rows are zeros), ``valid`` ``(N, M)`` bool, false on
+        padding.
 
     Raises:
         TypeError: if the boxes are not tensors.
-        ValueError: if the count, a shape or a coordinate is wrong; the message names the
-            image and the box.
+        ValueError: if the count, a shape or a coordinate is wrong, if an image has only
+            padding, or on zero padding; the message names the image and the box.
 
     Examples::
 
@@ -102,7 +113,11 @@ def as_ground_truth_boxes(
         >>> boxes.shape, valid.tolist()
         (torch.Size([2, 2, 4]), [[True, False], [True, True]])
     """
+    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 0:
+        raise ValueError(f"num_images must be a non-negative int, got {num_images!r}")
+    stacked = False
     if isinstance(gt_boxes, Tensor):
+        stacked = gt_boxes.dim() == 3
         if gt_boxes.dim() == 2:
             gt_boxes = gt_boxes.unsqueeze(1)
         if gt_boxes.dim() != 3 or gt_boxes.shape[-1] != 4:
@@ -118,7 +133,8 @@ def as_ground_truth_boxes(
             f"{name} must be a Tensor or a sequence of Tensors, got {type(gt_boxes).__name__}"
         )
     if len(per_image) != num_images:
-        raise ValueError(f"{name} must hold boxes for {num_images} images, got {len(per_image)}")
+        images = "image" if num_images == 1 else "images"
+        raise ValueError(f"{name} must hold boxes for {num_images} {images}, got {len(per_image)}")
     shaped = []
     for index, boxes in enumerate(per_image):
         if not isinstance(boxes, Tensor):
@@ -132,6 +148,13 @@ def as_ground_truth_boxes(
         if boxes.dtype == torch.bool or boxes.is_complex():
             raise TypeError(f"{name}[{index}] must hold real coordinates, got {boxes.dtype}")
         shaped.append(boxes)
+    if not shaped:
+        if device is None:
+            device = gt_boxes.device if isinstance(gt_boxes, Tensor) else torch.device("cpu")
+        return (
+            torch.zeros(0, 0, 4, dtype=torch.float64, device=device),
+            torch.zeros(0, 0, dtype=torch.bool, device=device),
+        )
     device = device if device is not None else shaped[0].device
     counts = torch.tensor([boxes.shape[0] for boxes in shaped], device=device)
     rows = torch.cat([boxes.to(device=device, dtype=torch.float64) for boxes in shaped])
@@ -143,17 +166,33 @@ def as_ground_truth_boxes(
     padded = torch.zeros(num_images, most, 4, dtype=torch.float64, device=device)
     valid = torch.zeros(num_images, most, dtype=torch.bool, device=device)
     padded[image_of_row, row_in_image] = rows
+    padding = (padded == _PADDING).all(-1)
     valid[image_of_row, row_in_image] = True
+    valid &= ~padding
+    padded.masked_fill_(padding.unsqueeze(-1), 0.0)
     x1, y1, x2, y2 = padded.unbind(-1)
     problems = torch.stack(
         [
             ~torch.isfinite(padded).all(-1),
             (x2 < x1) | (y2 < y1),
             (x1 < 0) | (y1 < 0) | (x2 > width - 1) | (y2 > height - 1),
+            (padded == 0).all(-1) if stacked and most > 1 else torch.zeros_like(valid),
         ]
     ) & valid.unsqueeze(0)
-    if bool(problems.any()):
+    no_box = ~valid.any(dim=1)
+    if bool(problems.any() | no_box.any()):  # one host sync on the good path
+        if bool(no_box.any()):
+            image = int(no_box.nonzero()[0])
+            raise ValueError(
+                f"{name}[{image}] has only padding rows (-1, -1, -1, -1): every image needs a box"
+            )
         kind, image, box = (int(i) for i in problems.nonzero()[0])
+        if kind == 3:
+            raise ValueError(
+                f"{name}[{image}] box {box} is (0, 0, 0, 0) in a stacked (N, M, 4) tensor: "
+                "pad with -1 rows (-1, -1, -1, -1) or pass a list of (M_i, 4) tensors "
+                "(zero padding would match the empty box of the protocol)"
+            )
         coordinates = padded[image, box].tolist()
         reason = (
             "is not finite",
