@@ -282,3 +282,17 @@ def test_pixel_average_precision_errors():
         pixel_average_precision(maps, maps > 0.5, [0.5, 0.2])
     with pytest.raises(RuntimeError, match="no foreground pixel"):
         pixel_average_precision(maps, torch.zeros(2, 4, 4, dtype=torch.bool))
+
+
+@pytest.mark.cuda
+def test_pixel_average_precision_with_cuda_maps_and_cpu_masks():
+    generator = torch.Generator().manual_seed(4)
+    maps = torch.rand(3, 10, 10, generator=generator)
+    masks = torch.rand(3, 10, 10, generator=generator) > 0.5
+    ignore = torch.rand(3, 10, 10, generator=generator) > 0.8
+    expected = pixel_average_precision(maps, masks, threshold_grid(20), ignore)
+    ours = pixel_average_precision(maps.cuda(), masks, threshold_grid(20), ignore)
+    assert ours.is_cuda and torch.equal(ours.cpu(), expected)
+    pxap = PixelAveragePrecision(threshold_grid(20))
+    pxap.update(maps.cuda(), masks.long(), ignore)
+    assert torch.equal(pxap.compute().cpu(), expected)

@@ -44,7 +44,8 @@ def _as_edges(thresholds: Tensor | Sequence[float] | None, device: torch.device)
     return torch.cat([taus, torch.tensor([1.0, 2.0, 3.0], dtype=taus.dtype, device=device)])
 
 
-def _as_masks(masks: Tensor, shape: torch.Size, name: str) -> Tensor:
+def _as_masks(masks: Tensor, shape: torch.Size, name: str, device: torch.device) -> Tensor:
+    """Validate bool or 0/1 masks of the maps' shape; return them as bool on ``device``."""
     if not isinstance(masks, Tensor):
         raise TypeError(f"{name} must be a Tensor, got {type(masks).__name__}")
     if masks.dim() == 4 and masks.shape[1] == 1:
@@ -59,7 +60,7 @@ def _as_masks(masks: Tensor, shape: torch.Size, name: str) -> Tensor:
         if not bool(((masks == 0) | (masks == 1)).all()):
             raise ValueError(f"{name} must hold only 0 and 1")
         masks = masks.bool()
-    return masks
+    return masks.to(device)
 
 
 def pixel_score_histograms(
@@ -72,7 +73,8 @@ def pixel_score_histograms(
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
-        masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
+        masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers, on any
+            device (moved to the maps').
         thresholds (Tensor or sequence of float, optional): strictly increasing thresholds
             in ``[0, 1)``. Default: ``threshold_grid(1000)``.
         ignore (Tensor, optional): bool mask of the maps' shape; true *background* pixels
@@ -93,11 +95,11 @@ def pixel_score_histograms(
                 [2, 0, 0, 0]])
     """
     maps = _as_maps(maps).to(torch.float64)
-    masks = _as_masks(masks, maps.shape, "masks")
+    masks = _as_masks(masks, maps.shape, "masks", maps.device)
     counted = torch.ones_like(masks)
     if ignore is not None:
         # The reference's get_mask: only background pixels inside ignore boxes are left out.
-        counted = masks | ~_as_masks(ignore, maps.shape, "ignore")
+        counted = masks | ~_as_masks(ignore, maps.shape, "ignore", maps.device)
     edges = _as_edges(thresholds, maps.device)
     shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
     span = shifted.amax(dim=(1, 2), keepdim=True)
