@@ -58,6 +58,18 @@ def _check_logits(logits: Tensor, name: str = "logits", min_dim: int = 1) -> Non
         raise ValueError(f"{name} must have at least {min_dim} dimension(s), got a scalar")
 
 
+def _check_dim(dim: int, ndim: int) -> int:
+    """``dim`` as a non-negative index into a tensor of ``ndim`` dimensions, like torch's."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise IndexError(
+            f"dim is out of range: expected a value in [{-ndim}, {ndim - 1}] for logits with "
+            f"{ndim} dimension(s), got {dim}"
+        )
+    return dim % ndim
+
+
 def _check_unit(unit: str) -> float:
     if unit not in _NATS_PER_UNIT:
         raise ValueError(f"unit must be one of {tuple(_NATS_PER_UNIT)}, got {unit!r}")
@@ -71,8 +83,10 @@ def _check_class_indices(
     *,
     name: str = "target",
     ignore_index: int | None = None,
+    class_prior: Tensor | None = None,
 ) -> None:
-    """Check that ``target`` holds integer class indices of the expected shape, in range."""
+    """Check that ``target`` holds integer class indices of the expected shape, in range,
+    and, given a ``(K,)`` prior, none of a class whose prior is zero."""
     if not isinstance(target, Tensor):
         raise TypeError(f"{name} must be a Tensor of class indices, got {type(target).__name__}")
     if target.dtype.is_floating_point or target.is_complex() or target.dtype == torch.bool:
@@ -87,12 +101,27 @@ def _check_class_indices(
     outside = (target < 0) | (target >= num_classes)
     if ignore_index is not None:
         outside &= target != ignore_index
-    if outside.any():  # the one host synchronisation of a validated call
+    if class_prior is None:
+        impossible = torch.zeros_like(outside)
+    else:
+        kept = ~outside if ignore_index is None else ~outside & (target != ignore_index)
+        safe = target.long().clamp(0, num_classes - 1)
+        impossible = kept & (class_prior.to(target.device)[safe] == 0)
+    # the one host synchronisation of a validated call
+    any_outside, any_impossible = torch.stack([outside.any(), impossible.any()]).tolist()
+    if any_outside:
         first = int(target[outside][0])
         allowed = f"[0, {num_classes})"
         if ignore_index is not None:
             allowed += f" or ignore_index={ignore_index}"
         raise ValueError(f"{name} must hold class indices in {allowed}, got {first}")
+    if any_impossible:
+        first = int(target[impossible][0])
+        raise ValueError(
+            f"{name} holds class {first}, whose class_prior is 0: the PC-softmax loss of a "
+            "class the prior rules out is unbounded below; give every target class a "
+            "positive prior"
+        )
 
 
 def _prior_buffer(class_prior: ClassPrior, name: str = "class_prior") -> Tensor | None:
@@ -145,7 +174,8 @@ def _pc_log_softmax(logits: Tensor, log_prior: Tensor, dim: int) -> Tensor:
 
 
 def _pointwise_mutual_information(logits: Tensor, target: Tensor, log_prior: Tensor) -> Tensor:
-    """PMI of the ``(..., K)`` logits at validated ``(...)`` targets."""
+    """PMI of the ``(..., K)`` logits at validated ``(...)`` targets, in at least float32."""
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     log_q = _pc_log_softmax(logits, log_prior, dim=-1)
     return log_q.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)
 
@@ -174,7 +204,8 @@ def pc_log_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1
         *Tensor* shaped like ``logits``: :math:`\log q_{PC}` in nats.
 
     Raises:
-        TypeError: if ``logits`` is not a floating tensor.
+        TypeError: if ``logits`` is not a floating tensor or ``dim`` not an int.
+        IndexError: if ``dim`` is outside ``[-logits.dim(), logits.dim())``.
         ValueError: if the prior is invalid or does not have one entry per class.
 
     Examples::
@@ -184,7 +215,7 @@ def pc_log_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1
         tensor([[ 0.6046, -1.3954, -2.3954]])
     """
     _check_logits(logits)
-    dim = dim % logits.dim()
+    dim = _check_dim(dim, logits.dim())
     prior = as_class_prior(
         class_prior, logits.shape[dim], device=logits.device, dtype=torch.float64
     )
@@ -236,7 +267,9 @@ def pointwise_mutual_information(
             probabilities or counts; ``None`` for uniform. Default: None.
 
     Returns:
-        *Tensor* of shape ``(...)``: the estimated PMI of each example, in nats.
+        *Tensor* of shape ``(...)``: the estimated PMI of each example, in nats, in the
+        logits' dtype or float32 for half-precision logits (computed in float32, like
+        :func:`torch.nn.functional.cross_entropy` under autocast).
 
     Raises:
         TypeError: if ``logits`` is not floating or ``target`` is not integer.
@@ -285,7 +318,8 @@ def mutual_information(
         unit (str, optional): ``"nats"`` or ``"bits"``. Default: ``"nats"``.
 
     Returns:
-        *Tensor*, a scalar: the estimate in the chosen unit (differentiable).
+        *Tensor*, a scalar: the estimate in the chosen unit (differentiable), in the
+        logits' dtype or float32 for half-precision logits.
 
     Raises:
         TypeError: if ``logits`` is not floating or ``labels`` is not integer.
@@ -330,8 +364,12 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
     are not supported.
 
     The prior is a registered buffer, so ``.to(device)`` moves it and ``state_dict`` saves it.
-    Class-index targets are range-checked for a clear error instead of a device-side assert:
-    one host synchronisation per call, skipped while ``torch.compile`` traces the loss.
+    A class may have prior 0 (it drops out of the normaliser), but then no target may be that
+    class: :math:`-z_y` of such a class is not bounded below by the normaliser and training
+    would diverge, so the loss raises instead. Class-index targets are range-checked for a
+    clear error instead of a device-side assert: one host synchronisation per call (the
+    zero-prior check shares it; probability targets under a prior cost one), skipped while
+    ``torch.compile`` traces the loss.
 
     Shape:
         - input: ``(N, K)``, ``(N, K, d_1, ..., d_m)`` or ``(K,)``.
@@ -381,6 +419,21 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
             f"ignore_index={self.ignore_index}"
         )
 
+    def _check_no_mass_on_zero_prior(self, target: Tensor, class_dim: int) -> None:
+        """Probability targets must put no mass on a class whose prior is zero."""
+        if self.class_prior is None or torch.compiler.is_compiling():
+            return
+        shape = [1] * target.dim()
+        shape[class_dim] = -1
+        zero_prior = (self.class_prior == 0).to(target.device).reshape(shape)
+        if ((target != 0) & zero_prior).any():  # one host synchronisation
+            classes = torch.nonzero(self.class_prior == 0).flatten().tolist()
+            raise ValueError(
+                f"target probabilities put mass on classes {classes}, whose class_prior is 0: "
+                "the PC-softmax loss is unbounded below there; give every target class a "
+                "positive prior"
+            )
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         r"""PC-softmax cross-entropy of ``input`` logits against ``target``.
 
@@ -390,6 +443,12 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
 
         Returns:
             *Tensor*: the loss, reduced as set by ``reduction``.
+
+        Raises:
+            TypeError: if ``input`` is not floating or ``target`` neither indices nor
+                probabilities.
+            ValueError: if the shapes disagree, a target is out of range, or a target
+                (index, or probability mass) is a class whose prior is zero.
         """
         _check_logits(input, name="input")
         class_dim = 0 if input.dim() == 1 else 1
@@ -401,13 +460,18 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
                     "target probabilities must have the input's shape "
                     f"{tuple(input.shape)}, got {tuple(target.shape)}"
                 )
+            self._check_no_mass_on_zero_prior(target, class_dim)
             loss = -(target * log_q).sum(class_dim)
             if self.reduction == "mean":
                 return loss.mean()
             return loss.sum() if self.reduction == "sum" else loss
         expected = input.shape[:class_dim] + input.shape[class_dim + 1 :]
         _check_class_indices(
-            target, input.shape[class_dim], expected, ignore_index=self.ignore_index
+            target,
+            input.shape[class_dim],
+            expected,
+            ignore_index=self.ignore_index,
+            class_prior=self.class_prior,
         )
         return F.nll_loss(
             log_q, target.long(), ignore_index=self.ignore_index, reduction=self.reduction
@@ -423,15 +487,27 @@ class StreamingMutualInformation:
     Call :meth:`update` with each batch's logits and labels, then :meth:`compute` for the
     mean PMI of every pair seen (:func:`mutual_information` of the concatenated batches).
     The state is additive (sum of PMI, sum of squared PMI, count, in float64 on the logits'
-    device), so when ``torch.distributed`` is available and initialised, :meth:`compute` and
-    :meth:`standard_error` sum it over the processes with one ``all_reduce`` and every rank
-    gets the estimate of the whole dataset. Like any collective, call them on every rank.
+    device), so when ``torch.distributed`` is available and initialised and ``sync`` is true,
+    :meth:`compute` and :meth:`standard_error` sum it over the processes with one
+    ``all_reduce`` and every rank gets the estimate of the whole dataset. Like any collective,
+    they must then be called on every rank; with ``sync=False`` each rank gets the estimate of
+    its own examples (for instance when only rank 0 evaluates).
+
+    The number of classes ``K`` is fixed by the prior, or with ``class_prior=None`` by the
+    first batch: a later batch with another ``K`` raises instead of mixing estimates of
+    different problems.
 
     Args:
         class_prior (Tensor, sequence of float or None, optional): prior :math:`\pi` over
             the classes as probabilities or counts; ``None`` for uniform. Default: None.
         unit (str, optional): ``"nats"`` or ``"bits"`` for the results. Default: ``"nats"``.
         process_group (ProcessGroup, optional): the group to sum over. Default: the world.
+        sync (bool, optional): sum the state over ``process_group`` in :meth:`compute` and
+            :meth:`standard_error` when ``torch.distributed`` is initialised. Default: True.
+
+    Attributes:
+        num_samples (int): the number of examples this process has seen (not summed over
+            processes).
 
     Examples::
 
@@ -449,17 +525,23 @@ class StreamingMutualInformation:
         *,
         unit: InformationUnit = "nats",
         process_group: object | None = None,
+        sync: bool = True,
     ) -> None:
+        if not isinstance(sync, bool):
+            raise TypeError(f"sync must be a bool, got {sync!r}")
         self._nats_per_unit = _check_unit(unit)
         self.unit = unit
         self.class_prior = _prior_buffer(class_prior)
         self.process_group = process_group
+        self.sync = sync
         self._state = torch.zeros(3, dtype=torch.float64)
+        self._num_classes = None if self.class_prior is None else self.class_prior.numel()
         self.num_samples = 0
 
     def reset(self) -> None:
-        """Forget every batch seen so far."""
+        """Forget every batch seen so far (and, without a prior, the number of classes)."""
         self._state = torch.zeros(3, dtype=torch.float64, device=self._state.device)
+        self._num_classes = None if self.class_prior is None else self.class_prior.numel()
         self.num_samples = 0
 
     @torch.no_grad()
@@ -473,10 +555,17 @@ class StreamingMutualInformation:
         Raises:
             TypeError: if ``logits`` is not floating or ``labels`` is not integer.
             ValueError: if the shapes disagree, a label is out of range, or ``K`` differs
-                from the prior's length.
+                from the prior's length (without a prior: from the first batch's).
         """
         _check_logits(logits)
-        _check_class_indices(labels, logits.shape[-1], logits.shape[:-1], name="labels")
+        num_classes = logits.shape[-1]
+        if self.class_prior is None and self._num_classes not in (None, num_classes):
+            raise ValueError(
+                f"logits have {num_classes} classes but earlier batches had "
+                f"{self._num_classes}: call reset() before estimating another problem"
+            )
+        _check_class_indices(labels, num_classes, logits.shape[:-1], name="labels")
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         log_prior = _log_prior_for(self.class_prior, logits, -1)
         pmi = _pointwise_mutual_information(logits, labels, log_prior).double()
         if self._state.device != logits.device:
@@ -485,11 +574,12 @@ class StreamingMutualInformation:
             [pmi.sum(), pmi.square().sum(), pmi.new_tensor(float(pmi.numel()))]
         )
         self.num_samples += pmi.numel()
+        self._num_classes = num_classes
 
     def _reduced_state(self) -> Tensor:
         state = self._state.clone()
         distributed = torch.distributed
-        if distributed.is_available() and distributed.is_initialized():
+        if self.sync and distributed.is_available() and distributed.is_initialized():
             backend = str(distributed.get_backend(self.process_group))
             if "nccl" in backend and state.device.type != "cuda":
                 state = state.to(torch.device("cuda", torch.cuda.current_device()))
@@ -499,7 +589,8 @@ class StreamingMutualInformation:
         return state
 
     def compute(self) -> Tensor:
-        r"""The estimate :math:`\hat I(X; Y)` over every example seen (on every process).
+        r"""The estimate :math:`\hat I(X; Y)` over every example seen (by every process when
+        ``sync`` is true and ``torch.distributed`` is initialised).
 
         Returns:
             *Tensor*, a float64 scalar in the estimator's unit.

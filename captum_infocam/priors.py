@@ -76,6 +76,9 @@ def as_class_prior(
         ) from error
     if prior.dtype == torch.bool or prior.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {prior.dtype}")
+    if not isinstance(class_prior, Tensor) and prior.dtype.is_floating_point:
+        # Python floats are float64: read them as such, not rounded to float32 first.
+        prior = torch.as_tensor(class_prior, device=device, dtype=torch.float64)
     # Validate and normalise in float64: counts overflow half precision (65504).
     prior = prior.to(torch.float64)
     if prior.dim() != 1 or prior.numel() != num_classes:

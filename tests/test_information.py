@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import tempfile
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -66,6 +67,24 @@ def test_uniform_prior_is_log_softmax_plus_log_k(shape, dim):
     expected = torch.log_softmax(logits, dim=dim) + math.log(k)
     torch.testing.assert_close(pc_log_softmax(logits, None, dim=dim), expected)
     torch.testing.assert_close(pc_log_softmax(logits, [1.0] * k, dim=dim), expected)
+
+
+@pytest.mark.parametrize("dim", [2, -3, 5])
+def test_out_of_range_dim_raises_index_error_like_log_softmax(dim):
+    logits = random_logits(3, 4)
+    with pytest.raises(IndexError):
+        torch.log_softmax(logits, dim=dim)
+    with pytest.raises(IndexError, match=rf"dim is out of range.*\[-2, 1\].*got {dim}"):
+        pc_log_softmax(logits, dim=dim)
+    with pytest.raises(IndexError, match="dim is out of range"):
+        pc_softmax(logits, dim=dim)
+
+
+def test_negative_dims_in_range_are_accepted():
+    logits = random_logits(3, 4)
+    torch.testing.assert_close(pc_log_softmax(logits, dim=-2), pc_log_softmax(logits, dim=0))
+    with pytest.raises(TypeError, match="dim must be an int"):
+        pc_log_softmax(logits, dim=1.0)
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
@@ -206,6 +225,39 @@ def test_loss_with_probability_targets_matches_cross_entropy():
     one_hot = F.one_hot(labels, 4).double()
     logits4 = random_logits(6, 4)
     torch.testing.assert_close(criterion(logits4, one_hot), criterion(logits4, labels))
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 4, 2), (2, 5, 3), (5,)])
+def test_loss_with_probability_targets_of_any_shape_is_cross_entropy_minus_log_k(reduction, shape):
+    logits = random_logits(*shape)
+    class_dim = 0 if len(shape) == 1 else 1
+    target = torch.softmax(random_logits(*shape, seed=4), class_dim)
+    cross_entropy = nn.CrossEntropyLoss(reduction=reduction)(logits, target)
+    pc = PCSoftmaxCrossEntropyLoss(None, reduction=reduction)(logits, target)
+    # every element's probabilities sum to one, so each loses exactly log K
+    expected_shift = math.log(5) * (target.sum(class_dim).sum() if reduction == "sum" else 1)
+    assert pc.shape == cross_entropy.shape
+    torch.testing.assert_close(pc, cross_entropy - expected_shift)
+
+
+def test_loss_rejects_a_target_whose_class_has_zero_prior():
+    logits = random_logits(4, 2)
+    criterion = PCSoftmaxCrossEntropyLoss([1.0, 0.0])
+    with pytest.raises(ValueError, match="target holds class 1, whose class_prior is 0"):
+        criterion(logits, torch.tensor([0, 1, 0, 0]))
+    # the loss really is unbounded below there: raising the logit of class 1 lowers it forever
+    z = torch.zeros(1, 2, dtype=torch.float64)
+    log_q = [pc_log_softmax(z + torch.tensor([[0.0, big]]), [1.0, 0.0])[0, 1] for big in (1, 100)]
+    assert float(-log_q[1]) < float(-log_q[0]) - 98
+    # ignored targets and targets of the classes with a positive prior are fine
+    loss = PCSoftmaxCrossEntropyLoss([1.0, 0.0], ignore_index=1)(logits, torch.tensor([0, 1, 0, 0]))
+    assert torch.isfinite(loss)
+    assert torch.isfinite(criterion(logits, torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(ValueError, match=r"mass on classes \[1\], whose class_prior is 0"):
+        criterion(logits, torch.tensor([[1.0, 0.0], [0.5, 0.5], [1.0, 0.0], [1.0, 0.0]]))
+    one_hot = F.one_hot(torch.zeros(4, dtype=torch.long), 2).double()
+    torch.testing.assert_close(criterion(logits, one_hot), criterion(logits, one_hot.argmax(1)))
 
 
 def test_loss_is_minus_mean_pmi_and_all_ignored_mean_is_nan():
@@ -364,12 +416,50 @@ def test_streaming_estimate_equals_one_shot_estimate():
     torch.testing.assert_close(estimator.compute(), pmi[:5].mean())
 
 
+def test_streaming_number_of_classes_is_fixed_by_the_first_batch_without_a_prior():
+    estimator = StreamingMutualInformation()
+    estimator.update(random_logits(5, 4), random_targets(4, 5))
+    with pytest.raises(ValueError, match="logits have 3 classes but earlier batches had 4"):
+        estimator.update(random_logits(5, 3), random_targets(3, 5))
+    assert estimator.num_samples == 5  # the rejected batch left no trace
+    estimator.reset()
+    estimator.update(random_logits(5, 3), random_targets(3, 5))  # a new problem after reset
+    expected = pointwise_mutual_information(random_logits(5, 3), random_targets(3, 5)).mean()
+    torch.testing.assert_close(estimator.compute(), expected)
+    with pytest.raises(ValueError, match="class_prior has 4 classes but the logits have 3"):
+        StreamingMutualInformation(PRIOR).update(random_logits(5, 3), random_targets(3, 5))
+    with pytest.raises(TypeError, match="sync must be a bool"):
+        StreamingMutualInformation(sync=1)
+
+
+def test_estimators_compute_half_precision_logits_in_float32():
+    logits, labels = random_logits(400, 4, dtype=torch.float32), random_targets(4, 400)
+    for dtype in (torch.bfloat16, torch.float16):
+        low = logits.to(dtype)
+        expected = pointwise_mutual_information(low.double(), labels, PRIOR)
+        got = pointwise_mutual_information(low, labels, PRIOR)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), expected, atol=1e-5, rtol=0)
+        estimate = mutual_information(low, labels, PRIOR)
+        assert estimate.dtype == torch.float32
+        torch.testing.assert_close(estimate.double(), expected.mean(), atol=1e-6, rtol=0)
+        streaming = StreamingMutualInformation(PRIOR)
+        streaming.update(low, labels)
+        torch.testing.assert_close(streaming.compute(), expected.mean(), atol=1e-6, rtol=0)
+
+
 def _distributed_worker(rank, world_size, port, result_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    # a collective that one rank calls alone fails after the timeout instead of hanging
+    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=30))
     try:
         logits, labels = random_logits(30, 4), random_targets(4, 30)
         shard = slice(0, 11) if rank == 0 else slice(11, 30)  # unequal shards
+        if rank == 0:  # rank-0-only evaluation: no collective, this rank's examples only
+            local = StreamingMutualInformation(PRIOR, sync=False)
+            local.update(logits[shard], labels[shard])
+            torch.save(torch.stack([local.compute(), local.standard_error()]),
+                       os.path.join(result_dir, "local.pt"))  # fmt: skip
         estimator = StreamingMutualInformation(PRIOR)
         estimator.update(logits[shard], labels[shard])
         result = torch.stack([estimator.compute(), estimator.standard_error()])
@@ -390,10 +480,14 @@ def test_streaming_estimator_sums_its_state_across_gloo_processes():
     with tempfile.TemporaryDirectory() as result_dir:
         mp.spawn(_distributed_worker, args=(2, _free_port(), result_dir), nprocs=2, join=True)
         results = [torch.load(os.path.join(result_dir, f"rank{r}.pt")) for r in range(2)]
+        local = torch.load(os.path.join(result_dir, "local.pt"))
     pmi = pointwise_mutual_information(random_logits(30, 4), random_targets(4, 30), PRIOR)
     expected = torch.stack([pmi.mean(), pmi.std() / math.sqrt(30)])
     for result in results:  # every rank gets the whole dataset's estimate
         torch.testing.assert_close(result, expected)
+    torch.testing.assert_close(
+        local, torch.stack([pmi[:11].mean(), pmi[:11].std() / math.sqrt(11)])
+    )
 
 
 # --------------------------------------------------------------------------- devices

@@ -22,6 +22,19 @@ def test_counts_and_probabilities_give_the_same_normalised_prior():
         torch.testing.assert_close(got, expected)
 
 
+def test_python_floats_are_normalised_in_float64_without_a_float32_rounding():
+    floats = [0.1, 0.2, 0.7, 1 / 3]
+    exact = torch.tensor(floats, dtype=torch.float64)
+    got = as_class_prior(floats, 4, dtype=torch.float64)
+    assert torch.equal(got, exact / exact.sum())  # bit for bit, not merely close
+    assert torch.equal(as_class_prior(tuple(floats), 4, dtype=torch.float64), got)
+    # a float32 tensor is taken as given: its values are already rounded
+    rounded = torch.tensor(floats, dtype=torch.float32).double()
+    assert torch.equal(
+        as_class_prior(torch.tensor(floats), 4, dtype=torch.float64), rounded / rounded.sum()
+    )
+
+
 def test_none_is_uniform_and_dtype_device_are_honoured():
     got = as_class_prior(None, 4, dtype=torch.float64, device="cpu")
     assert got.dtype == torch.float64 and got.device.type == "cpu"
@@ -114,14 +127,24 @@ def test_prior_stays_on_the_labels_device():
 
 def test_counts_are_normalised_before_a_half_precision_cast():
     """Counts above float16's range (65504) must not overflow before normalisation."""
-    from captum_infocam import pc_log_softmax
-
     prior = as_class_prior([50_000, 100_000, 150_000], 3, dtype=torch.float16)
     torch.testing.assert_close(
         prior.float(), torch.tensor([1 / 6, 1 / 3, 1 / 2]), atol=1e-3, rtol=0
     )
-    logits = torch.randn(4, 3)
-    expected = pc_log_softmax(logits.double(), [30_000, 30_000, 30_000])
-    got = pc_log_softmax(logits.half(), [30_000, 30_000, 30_000])
-    assert torch.isfinite(got).all()
-    torch.testing.assert_close(got.double(), expected, atol=1e-2, rtol=0)
+
+
+def test_half_precision_logits_with_count_priors_give_the_float64_answer():
+    """Big counts with float16 logits: the loss and the PMI stay finite and accurate."""
+    from captum_infocam import PCSoftmaxCrossEntropyLoss, pointwise_mutual_information
+
+    counts = [70_000, 140_000, 210_000]  # each above float16's largest value
+    gen = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(6, 3, generator=gen)).half()
+    target = torch.randint(3, (6,), generator=gen)
+    expected = pointwise_mutual_information(logits.double(), target, counts)
+    pmi = pointwise_mutual_information(logits, target, counts)
+    assert torch.isfinite(pmi).all()
+    torch.testing.assert_close(pmi.double(), expected, atol=1e-5, rtol=0)
+    loss = PCSoftmaxCrossEntropyLoss(counts)(logits, target)
+    assert loss.dtype == torch.float16 and torch.isfinite(loss)
+    torch.testing.assert_close(loss.double(), -expected.mean(), atol=1e-2, rtol=0)
