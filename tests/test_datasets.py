@@ -11,6 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from captum_infocam.data import CUB200, BoxSample, TinyImageNet
+from captum_infocam.data._box_images import fit_boxes
 from captum_infocam.localization import box_accuracy
 
 
@@ -98,6 +99,13 @@ def test_cub_centre_crop_moves_and_clips_the_boxes(cub_root):
     # resize: (30*24/64, 10*24/48, 50*24/64, 40*24/48) = (11.25, 5, 18.75, 20) -> (11, 5, 18, 20)
     # crop offset 4: (7, 1, 14, 16) -> clipped to (7, 1, 14, 15)
     assert boxes.tolist() == [[7, 1, 14, 15]]
+
+
+def test_a_box_outside_the_crop_warns():
+    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])  # the top-left corner of a 100 x 100 image
+    with pytest.warns(UserWarning, match=r"wholly outside the 50x50 centre crop"):
+        clipped = fit_boxes(box, (100, 100), (100, 100), (50, 50), inclusive=False)
+    assert clipped.tolist() == [[0, 0, 0, 0]]
 
 
 def test_cub_batches_feed_the_localisation_metrics(cub_root):
@@ -188,11 +196,37 @@ def test_tiny_imagenet_resize_keeps_boxes_on_the_object(tiny_root):
     dataset = TinyImageNet(tiny_root, split="val", image_size=(32, 48))
     image, _, boxes = dataset[1]  # box (5, 6, 20, 21) of 64 x 64
     assert image.shape == (3, 32, 48)
-    assert boxes.tolist() == [[3, 3, 15, 10]]  # int(5*48/64, 6*32/64, 20*48/64, 21*32/64)
+    # Inclusive boxes cover the pixels the object touches: floor(x1 * s), ceil((x2 + 1) * s) - 1
+    # = (floor(3.75), floor(3), ceil(15.75) - 1, ceil(11) - 1)
+    assert boxes.tolist() == [[3, 3, 15, 10]]
     bright = image.mean(0) > 0.5
     rows, columns = bright.any(1).nonzero().squeeze(1), bright.any(0).nonzero().squeeze(1)
     found = [int(columns.min()), int(rows.min()), int(columns.max()), int(rows.max())]
     assert max(abs(a - b) for a, b in zip(found, boxes[0].tolist(), strict=True)) <= 1
+
+
+def test_tiny_imagenet_boxes_scale_as_inclusive_pixel_ranges(tiny_root):
+    # An integer factor maps pixel i to pixels k*i .. k*i + k - 1: the whole image stays whole.
+    dataset = TinyImageNet(tiny_root, split="train", image_size=256)
+    assert dataset[0].boxes.tolist() == [[0, 0, 255, 255]]  # (0, 0, 63, 63)
+    assert dataset[1].boxes.tolist() == [[12, 16, 163, 203]]  # (3, 4, 40, 50) times 4
+    assert TinyImageNet(tiny_root, "train", image_size=224)[0].boxes.tolist() == [[0, 0, 223, 223]]
+
+
+@pytest.mark.parametrize("new_size", [(32, 48), (224, 224), (100, 37)])
+def test_inclusive_box_resize_commutes_with_a_flip(new_size):
+    # Mirroring the image then resizing equals resizing then mirroring: no side shrinks.
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.randint(0, 64, (50, 2, 2), generator=generator).sort(1).values
+    boxes = torch.cat([corners[:, 0], corners[:, 1]], 1).double()  # (x1, y1, x2, y2)
+    mirrored = torch.stack([63 - boxes[:, 2], boxes[:, 1], 63 - boxes[:, 0], boxes[:, 3]], 1)
+    resized = fit_boxes(boxes, (64, 64), new_size, None, inclusive=True)
+    mirrored_resized = fit_boxes(mirrored, (64, 64), new_size, None, inclusive=True)
+    width = new_size[1]
+    flipped = torch.stack(
+        [width - 1 - resized[:, 2], resized[:, 1], width - 1 - resized[:, 0], resized[:, 3]], 1
+    )
+    assert torch.equal(mirrored_resized, flipped)
 
 
 def test_tiny_imagenet_errors(tiny_root):

@@ -7,6 +7,7 @@ contract of :mod:`captum_infocam.localization`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -75,19 +76,32 @@ def fit_boxes(
     original_size: tuple[int, int],
     image_size: tuple[int, int] | None,
     crop_size: tuple[int, int] | None,
+    *,
+    inclusive: bool,
 ) -> Tensor:
-    """Move inclusive boxes of an ``original_size`` image through the resize and the crop.
+    """Move boxes of an ``original_size`` image through the resize and the centre crop.
 
-    The resize scales each coordinate and truncates it, as the reference evaluation's
-    ``resize_bbox`` does; the centre crop shifts the boxes as
+    How the resize scales the far corner depends on what it means:
+
+    * ``inclusive=False`` (CUB-200-2011, whose far corner ``(x + w, y + h)`` is one past the
+      object): every coordinate is scaled and truncated, as the reference evaluation's
+      ``resize_bbox`` does;
+    * ``inclusive=True`` (Tiny-ImageNet, whose ``(x2, y2)`` is the object's last pixel): the
+      box is the pixel range ``[x1, x2 + 1)``, and the resized box keeps every pixel that
+      range touches, ``floor(x1 * s)`` to ``ceil((x2 + 1) * s) - 1``; an integer factor ``k``
+      maps ``(0, 63)`` to ``(0, 64 k - 1)``, and the rule commutes with mirroring.
+
+    The centre crop shifts the boxes as
     :func:`torchvision.transforms.v2.functional.center_crop` shifts the pixels. Boxes are
-    then clipped to the image.
+    then clipped to the image; a box wholly outside the crop would become a degenerate box
+    on the border, so that raises a warning.
 
     Args:
         boxes (Tensor): ``(M, 4)`` float boxes ``(x1, y1, x2, y2)`` in original pixels.
         original_size (tuple of int): ``(height, width)`` of the image on disk.
         image_size (tuple of int or None): ``(height, width)`` after resizing, if resized.
         crop_size (tuple of int or None): ``(height, width)`` of the centre crop, if any.
+        inclusive (bool): whether ``(x2, y2)`` is the last pixel of the object.
 
     Returns:
         *Tensor* ``(M, 4)`` int64 boxes in the pixels of the returned image.
@@ -95,10 +109,16 @@ def fit_boxes(
     height, width = original_size
     boxes = boxes.double()
     if image_size is not None:
-        # (x * new_width) / width, in this order, as the reference computes it.
+        # (x * new_width) / width, in this order, as the reference computes it (exact for
+        # integer coordinates whenever the result is an integer).
         new = torch.tensor([image_size[1], image_size[0]] * 2, dtype=torch.float64)
         old = torch.tensor([width, height] * 2, dtype=torch.float64)
-        boxes = boxes * new / old
+        if inclusive:
+            far = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
+            scaled = (boxes + far) * new / old
+            boxes = torch.cat([scaled[:, :2].floor(), scaled[:, 2:].ceil() - 1], dim=1)
+        else:
+            boxes = boxes * new / old
         height, width = image_size
     boxes = boxes.long()
     if crop_size is not None:
@@ -106,6 +126,13 @@ def fit_boxes(
         left = round((width - crop_size[1]) / 2.0)
         boxes = boxes - torch.tensor([left, top, left, top])
         height, width = crop_size
+        outside = (boxes[:, 2] < 0) | (boxes[:, 3] < 0) | (boxes[:, 0] > width - 1)
+        if bool((outside | (boxes[:, 1] > height - 1)).any()):
+            warnings.warn(
+                f"a box lies wholly outside the {width}x{height} centre crop; it is clipped "
+                "to a degenerate box on the border",
+                stacklevel=3,
+            )
     limit = torch.tensor([width - 1, height - 1] * 2)
     return torch.minimum(boxes.clamp(min=0), limit)
 
@@ -117,6 +144,8 @@ class BoxImageFolder(Dataset[BoxSample]):
         paths (sequence of Path): one image file per item.
         labels (Tensor): ``(N,)`` int64 class indices.
         boxes (sequence of Tensor): per item, ``(M, 4)`` float boxes in original pixels.
+        inclusive_boxes (bool): whether the far corner is the object's last pixel
+            (Tiny-ImageNet) or one past it (CUB-200-2011); see :func:`fit_boxes`.
         image_size (int or tuple of int, optional): resize every image to this size.
         crop_size (int or tuple of int, optional): then take a centre crop of this size
             (needs ``image_size``).
@@ -132,7 +161,10 @@ class BoxImageFolder(Dataset[BoxSample]):
         image_size: ImageSize | None,
         crop_size: ImageSize | None,
         transform: Callable[[Tensor], Tensor] | None,
+        *,
+        inclusive_boxes: bool,
     ) -> None:
+        self.inclusive_boxes = inclusive_boxes
         self.paths = list(paths)
         self.labels = labels
         self.boxes = list(boxes)
@@ -162,7 +194,13 @@ class BoxImageFolder(Dataset[BoxSample]):
             image = TF.resize(image, list(self.image_size), antialias=True)
         if self.crop_size is not None:
             image = TF.center_crop(image, list(self.crop_size))
-        boxes = fit_boxes(self.boxes[index], original_size, self.image_size, self.crop_size)
+        boxes = fit_boxes(
+            self.boxes[index],
+            original_size,
+            self.image_size,
+            self.crop_size,
+            inclusive=self.inclusive_boxes,
+        )
         image = image.float() / 255.0
         if self.transform is not None:
             image = self.transform(image)

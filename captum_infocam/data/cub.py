@@ -35,7 +35,8 @@ class CUB200(BoxImageFolder):
     Items are :class:`~captum_infocam.data.BoxSample` tuples ``(image, label, boxes)``; the
     boxes are in the pixels of the returned image. Images are resized to ``image_size``
     (each coordinate scaled and truncated, as the reference's ``resize_bbox``), then
-    optionally centre-cropped to ``crop_size`` (boxes shifted and clipped). The WSOL
+    optionally centre-cropped to ``crop_size`` (boxes shifted and clipped; a box wholly
+    outside the crop becomes a degenerate box on the border, with a warning). The WSOL
     protocol of Choe et al. evaluates the test split resized to 224 x 224, no crop; the
     infoCAM scripts resize to 256 and crop 224.
 
@@ -111,6 +112,7 @@ class CUB200(BoxImageFolder):
             image_size=image_size,
             crop_size=crop_size,
             transform=transform,
+            inclusive_boxes=False,
         )
         classes_file = root / "classes.txt"
         if classes_file.is_file():

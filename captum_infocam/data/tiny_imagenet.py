@@ -32,8 +32,11 @@ class TinyImageNet(BoxImageFolder):
     r"""Tiny-ImageNet: 100,000 training and 10,000 validation images, one box per image.
 
     Items are :class:`~captum_infocam.data.BoxSample` tuples ``(image, label, boxes)``; the
-    boxes follow the resize and crop of the image (see
-    :class:`~captum_infocam.data.CUB200`). The infoCAM authors evaluate localisation on the
+    boxes follow the resize and crop of the image. Tiny-ImageNet boxes are inclusive (``x2``
+    is the object's last pixel), so a resize keeps every pixel the object touches:
+    ``floor(x1 * s)`` to ``ceil((x2 + 1) * s) - 1`` (64 to 224 maps ``(0, 0, 63, 63)`` to
+    ``(0, 0, 223, 223)``). A centre crop shifts and clips them, as for
+    :class:`~captum_infocam.data.CUB200`. The infoCAM authors evaluate localisation on the
     validation split at 64 x 64.
 
     Args:
@@ -105,6 +108,7 @@ class TinyImageNet(BoxImageFolder):
             image_size=image_size,
             crop_size=crop_size,
             transform=transform,
+            inclusive_boxes=True,
         )
         words_file = root / "words.txt"
         names = {}
