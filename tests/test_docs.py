@@ -253,6 +253,22 @@ def test_tutorial_code_blocks_run(page):
         exec(compile(block, page.name, "exec"), namespace)
 
 
+@pytest.mark.parametrize("imbalanced", [True, False])
+def test_mutual_information_tutorial_snippet_estimates_the_truth(imbalanced):
+    """The snippet's estimate agrees with the truth, and so does its commented alternative."""
+    (block,) = _python_blocks(DOCS / "tutorials" / "mutual_information.rst")
+    assert "imbalanced=True)  # or False" in block
+    block = block.replace("imbalanced=True", f"imbalanced={imbalanced}")
+    namespace: dict[str, object] = {"print": lambda *args: None}
+    exec(compile(block, "mutual_information.rst", "exec"), namespace)
+    mixture, x, y = namespace["mixture"], namespace["x"], namespace["y"]
+    pmi = mixture.pointwise_mutual_information(x.double(), y)  # the exact PMI of each pair
+    standard_error = float(pmi.std()) / math.sqrt(len(pmi))
+    estimate, truth = float(namespace["estimate"]), namespace["truth"]
+    assert abs(estimate - float(pmi.mean())) < 1e-4  # the Bayes logits give the exact PMI
+    assert abs(estimate - truth.value) < 4 * math.hypot(standard_error, truth.standard_error)
+
+
 @pytest.mark.parametrize(
     "example", sorted((DOCS.parent / "examples").glob("*.py")), ids=lambda path: path.stem
 )

@@ -37,12 +37,14 @@ _MI_BENCHMARK_OFFSETS = (0.0, 2.0, -2.0, 4.0, -4.0)
 
 
 class MonteCarloEstimate(NamedTuple):
-    """A Monte Carlo estimate with its standard error.
+    r"""A Monte Carlo estimate with its standard error.
 
     Attributes:
         value (float): the estimate.
-        standard_error (float): its standard error (standard deviation of the sampled terms
-            over the square root of their number).
+        standard_error (float): its standard error. For the stratified estimate of
+            :meth:`GaussianMixture.mutual_information`,
+            :math:`\sqrt{\sum_k \pi_k^2 s_k^2 / n_k}` with :math:`s_k` the standard
+            deviation of the :math:`n_k` terms of class :math:`k`.
         num_samples (int): the number of samples it averages.
 
     Examples::
@@ -235,7 +237,8 @@ class GaussianMixture:
     def log_likelihoods(self, x: Tensor) -> Tensor:
         r"""Class-conditional log-densities :math:`\log p(x \mid k)` for every class.
 
-        These are Bayes-optimal logits: :func:`~captum_infocam.pointwise_mutual_information`
+        These are Bayes-optimal logits:
+        :func:`~captum_infocam.information.pointwise_mutual_information`
         of them with this mixture's prior is the exact PMI.
 
         Args:
@@ -316,9 +319,12 @@ class GaussianMixture:
                     = \mathbb E_{x} \, \mathrm{KL}\big(p(\cdot \mid x) \,\|\, \pi\big),
 
         which has the same mean as the PMI of sampled pairs and a smaller variance; the
-        stratification removes the variance between classes. The estimate is unbiased (up to
-        the rounding of the allocation ``n pi_k`` to whole samples, at least two per class)
-        and carries its standard error.
+        stratification removes the variance between classes. The estimate
+        :math:`\sum_k \pi_k \bar t_k` weights each class's mean term :math:`\bar t_k` by
+        its prior, so it is unbiased for any allocation; the allocation ``n pi_k`` (rounded,
+        at least two per class) only sets the variance. Its standard error is
+        :math:`\sqrt{\sum_k \pi_k^2 s_k^2 / n_k}`, :math:`s_k` the standard deviation of
+        class :math:`k`'s :math:`n_k` terms.
 
         Args:
             num_samples (int, optional): number of samples. Default: 1,000,000.
@@ -375,8 +381,8 @@ def mi_benchmark_mixture(dim: int, *, imbalanced: bool = False) -> GaussianMixtu
 
     Class means :math:`\mu_k = c_k (1, \ldots, 1) \in \mathbb R^d` with
     :math:`c = (0, 2, -2, 4, -4)`, identity covariances, and the class prior of the training
-    counts :data:`MI_BENCHMARK_BALANCED_COUNTS` (10,000 per class) or
-    :data:`MI_BENCHMARK_IMBALANCED_COUNTS` (5,000 to 25,000). The paper uses
+    counts :data:`~captum_infocam.data.MI_BENCHMARK_BALANCED_COUNTS` (10,000 per class) or
+    :data:`~captum_infocam.data.MI_BENCHMARK_IMBALANCED_COUNTS` (5,000 to 25,000). The paper uses
     ``d`` in {1, 2, 5, 10} and test sets one fifth the size of the training sets.
 
     Args:
