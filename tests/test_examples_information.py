@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from captum_infocam.data.gaussians import mi_benchmark_mixture
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mi_estimation_test_set_standard_error_is_stratified():
+    """The test set has fixed class counts: its s.e. is sqrt(sum (n_k/N)^2 s_k^2 / n_k), which
+    predicts the spread of the mean over such sets (the i.i.d. formula overstates it)."""
+    stratified_mean_and_se = load_example("mi_estimation").stratified_mean_and_se
+    counts = [40, 10, 30, 15, 5]
+    labels = torch.repeat_interleave(torch.arange(5), torch.tensor(counts))
+    class_means = torch.tensor([0.0, 3.0, -2.0, 5.0, 1.0], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    draws = [
+        class_means[labels] + torch.randn(len(labels), generator=gen, dtype=torch.float64)
+        for _ in range(400)
+    ]
+    values = draws[0]
+    mean, se = stratified_mean_and_se(values, labels)
+    groups = [values[labels == k].numpy() for k in range(5)]
+    n = len(values)
+    expected = math.sqrt(sum((len(g) / n) ** 2 * g.var(ddof=1) / len(g) for g in groups))
+    assert mean == pytest.approx(float(values.mean()), rel=1e-12)
+    assert se == pytest.approx(expected, rel=1e-12)
+    spread = float(np.std([float(d.mean()) for d in draws], ddof=1))
+    reported = float(np.mean([stratified_mean_and_se(d, labels)[1] for d in draws]))
+    assert reported == pytest.approx(spread, rel=0.15)  # 400 draws: about 4% precision
+    assert float(values.std()) / math.sqrt(n) > 2 * se  # the i.i.d. formula is far off here
 
 
 def run_example(name: str, out: Path) -> str:
