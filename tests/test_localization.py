@@ -312,8 +312,52 @@ def test_bad_maps_are_rejected_with_the_argument_name():
         box_accuracy(np.ones((1, 4, 4)), boxes, [0.5])
     nan = torch.rand(1, 4, 4)
     nan[0, 1, 1] = float("nan")
-    with pytest.raises(ValueError, match="maps must be finite"):
+    with pytest.raises(ValueError, match=r"maps\[0\] contains NaN.*nan_policy='zero'"):
         box_accuracy(nan, boxes, [0.5])
+    infinite = torch.rand(1, 4, 4)
+    infinite[0, 2, 2] = float("inf")
+    with pytest.raises(ValueError, match="maps must be finite"):
+        box_accuracy(infinite, boxes, [0.5], nan_policy="zero")
+    with pytest.raises(ValueError, match="nan_policy must be 'raise' or 'zero'"):
+        box_accuracy(nan, boxes, [0.5], nan_policy="omit")
+
+
+def test_a_range_beyond_float64_is_a_clear_error():
+    maps = torch.zeros(2, 4, 4, dtype=torch.float64)
+    maps[1, 0, 0], maps[1, 3, 3] = -1e308, 1e308  # max - min overflows to infinity
+    boxes = torch.tensor([[0, 0, 1, 1]] * 2)
+    with pytest.raises(ValueError, match=r"maps\[1\]: max - min overflows float64"):
+        box_accuracy(maps, boxes, [0.5])
+    with pytest.raises(ValueError, match=r"maps\[1\]: max - min overflows float64"):
+        quantize_maps(maps)
+
+
+def test_nan_policy_zero_scores_a_nan_map_as_the_reference_does():
+    # The reference's normalize_scoremap turns a map with NaN into zeros: a constant map,
+    # whose box is the empty (0, 0, 0, 0) at every threshold.
+    from captum_infocam.localization._opencv_reference import reference_box_hits
+
+    generator = torch.Generator().manual_seed(5)
+    maps = torch.nn.functional.interpolate(
+        torch.randn(4, 1, 4, 4, generator=generator), size=(16, 16), mode="bicubic"
+    )[:, 0]
+    maps[1, 3, 4] = float("nan")
+    original = maps.clone()
+    boxes = torch.tensor([[2, 2, 12, 12], [0, 0, 0, 0], [0, 0, 5, 5], [4, 4, 15, 15]])
+    zeroed = torch.where(torch.isnan(maps), 0.0, maps)
+    zeroed[1] = 0.0
+    thresholds = threshold_grid(20)
+    for multi_contour in (False, True):
+        hits = box_hits(maps, boxes, thresholds, (0.3, 0.5), multi_contour, nan_policy="zero")
+        assert torch.equal(hits, box_hits(zeroed, boxes, thresholds, (0.3, 0.5), multi_contour))
+        expected = reference_box_hits(
+            maps.numpy(), list(boxes.numpy()), thresholds.tolist(), (0.3, 0.5), multi_contour
+        )
+        assert np.array_equal(hits.numpy(), expected)
+        assert hits[1].all()  # the empty box matches the one-pixel box (0, 0, 0, 0)
+    drawn = boxes_from_maps(maps, [0.5], nan_policy="zero")
+    assert drawn[1].tolist() == [[0, 0, 0, 0]]
+    torch.testing.assert_close(maps, original, rtol=0, atol=0, equal_nan=True)  # untouched
 
 
 def test_bad_thresholds_are_rejected():

@@ -90,6 +90,29 @@ def test_accumulator_top1_counts_only_batches_with_predictions_and_resets():
         metrics.update(maps, boxes, predictions=logits)
 
 
+def test_nan_policy_zero_lets_the_evaluation_go_on():
+    maps, boxes, logits, labels = _dataset()
+    broken = maps.clone()
+    broken[7, 3, 3] = float("nan")
+    zeroed = maps.clone()
+    zeroed[7] = 0.0
+    metrics = BoxLocalizationMetrics(threshold_grid(20), DELTAS)
+    with pytest.raises(ValueError, match=r"maps\[7\] contains NaN"):
+        metrics.update(broken, boxes, logits, labels)
+    tolerant = BoxLocalizationMetrics(threshold_grid(20), DELTAS, nan_policy="zero")
+    tolerant.update(broken, boxes, logits, labels)
+    expected = BoxLocalizationMetrics(threshold_grid(20), DELTAS)
+    expected.update(zeroed, boxes, logits, labels)
+    got, want = tolerant.compute(), expected.compute()
+    assert torch.equal(got.box_accuracy, want.box_accuracy)
+    assert torch.equal(got.box_accuracy_v2, want.box_accuracy_v2)
+    assert torch.equal(got.top1_loc, want.top1_loc)
+    fixed = localization_accuracy(broken, boxes, logits, labels, nan_policy="zero")
+    assert torch.equal(fixed.gt_known, want.gt_known_loc)
+    with pytest.raises(ValueError, match="nan_policy must be 'raise' or 'zero'"):
+        BoxLocalizationMetrics(nan_policy="ignore")
+
+
 def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> None:
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
@@ -268,6 +291,27 @@ def test_pixel_average_precision_extremes_and_accumulation():
     histograms = pixel_score_histograms(maps, masks, threshold_grid(64))
     assert int(histograms.sum()) == masks.numel()
     assert int(histograms[0].sum()) == int(masks.sum())
+
+
+def test_pixel_average_precision_nan_policy_and_overflow():
+    generator = torch.Generator().manual_seed(5)
+    maps = torch.rand(3, 10, 10, generator=generator, dtype=torch.float64)
+    masks = torch.rand(3, 10, 10, generator=generator) > 0.6
+    maps[1, 4, 4] = float("nan")
+    thresholds = threshold_grid(25)
+    with pytest.raises(ValueError, match=r"maps\[1\] contains NaN"):
+        pixel_average_precision(maps, masks, thresholds)
+    ours = pixel_average_precision(maps, masks, thresholds, nan_policy="zero")
+    expected = reference_pixel_average_precision(maps.numpy(), masks.numpy(), list(thresholds))
+    assert float(ours) == pytest.approx(expected, abs=1e-12)
+    pxap = PixelAveragePrecision(thresholds, nan_policy="zero")
+    pxap.update(maps, masks)
+    assert torch.equal(pxap.compute(), ours)
+    assert bool(torch.isnan(maps[1, 4, 4]))  # the caller's maps are untouched
+    huge = torch.zeros(1, 4, 4, dtype=torch.float64)
+    huge[0, 0, 0], huge[0, 1, 1] = -1e308, 1e308
+    with pytest.raises(ValueError, match=r"maps\[0\]: max - min overflows float64"):
+        pixel_average_precision(huge, huge > 0)
 
 
 def test_pixel_average_precision_errors():

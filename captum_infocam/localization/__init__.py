@@ -11,9 +11,13 @@ Right" (CVPR 2020) to the pixel, batched in torch on any device:
   metrics at :math:`\\tau = 0.2`);
 * :func:`pixel_average_precision` / :class:`PixelAveragePrecision`: PxAP against masks;
 * :func:`pointing_game`: whether the map's maximum falls on the object.
+
+Maps holding NaN are an error by default; ``nan_policy="zero"`` scores them as zero maps
+(misses), as the reference evaluation does.
 """
 
 from captum_infocam.localization.box_protocol import (
+    NanPolicy,
     box_accuracy,
     box_hits,
     boxes_from_maps,
@@ -42,6 +46,7 @@ __all__ = [
     "BoxLocalizationResult",
     "GroundTruthBoxes",
     "LocalizationAccuracy",
+    "NanPolicy",
     "PixelAveragePrecision",
     "as_ground_truth_boxes",
     "box_accuracy",

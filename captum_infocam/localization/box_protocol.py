@@ -30,7 +30,8 @@ keeps the first). The per-image hits equal those of an OpenCV re-implementation 
 reference exactly (tested on smooth, noisy, plateau and ring-shaped maps). Differences:
 the caller resizes the maps to the image (the reference uses ``cv2.resize`` with bicubic
 interpolation; ``torch.nn.functional.interpolate(mode="bicubic")`` is the closest match);
-a map with NaN or infinite values is an error here, where the reference zeroes a NaN map;
+a map with NaN is an error by default, and scored as a zero map (as the reference does)
+with ``nan_policy="zero"``; infinite values are always an error;
 ground-truth coordinates are used as given, where the reference truncates them to ints.
 
 How it is computed: the map takes at most 256 values, so all thresholds share at most 256
@@ -47,6 +48,7 @@ gradients, say) are slower and are evaluated a few at a time to bound the memory
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -60,12 +62,16 @@ from captum_infocam.localization._level_components import (
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
 
 __all__ = [
+    "NanPolicy",
     "box_accuracy",
     "box_hits",
     "boxes_from_maps",
     "quantize_maps",
     "threshold_grid",
 ]
+
+NanPolicy = Literal["raise", "zero"]
+"""What to do with a map holding NaN: ``"raise"`` an error, or score it as a ``"zero"`` map."""
 
 _LEVELS = 255
 _LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
@@ -139,7 +145,47 @@ def _as_unit_interval(values: Tensor | Sequence[float], name: str, device: torch
     return tensor
 
 
-def quantize_maps(maps: Tensor) -> Tensor:
+def _check_nan_policy(nan_policy: str) -> None:
+    if nan_policy not in ("raise", "zero"):
+        raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
+
+
+def _map_ranges(maps: Tensor, nan_policy: str) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Per-map float64 minimum and span ``max - min``, ``(N,)`` each, checked in one sync.
+
+    Returns ``(low, span, nan_maps)``: ``nan_maps`` is the ``(N,)`` bool mask of the maps
+    holding NaN (whose ``low`` is 0 and ``span`` 0) under ``nan_policy="zero"``, or ``None``
+    when no map does. Raises on infinite values, on NaN under ``"raise"``, and on a span
+    beyond float64.
+    """
+    _check_nan_policy(nan_policy)
+    low, high = torch.aminmax(maps.reshape(maps.shape[0], -1), dim=1)
+    low, high = low.double(), high.double()
+    span = high - low
+    has_nan = torch.isnan(low) | torch.isnan(high)  # aminmax propagates NaN
+    bad_range = ~torch.isfinite(span) & ~has_nan
+    any_nan, any_bad_range = torch.stack([has_nan.any(), bad_range.any()]).tolist()
+    if any_bad_range:
+        if bool((bad_range & (torch.isinf(low) | torch.isinf(high))).any()):
+            raise ValueError("maps must be finite (no infinity)")
+        index = int(bad_range.nonzero()[0])
+        raise ValueError(
+            f"maps[{index}]: max - min overflows float64 ({float(high[index]):.3g} - "
+            f"{float(low[index]):.3g}); rescale the maps"
+        )
+    if not any_nan:
+        return low, span, None
+    if nan_policy == "raise":
+        index = int(has_nan.nonzero()[0])
+        raise ValueError(
+            f"maps[{index}] contains NaN; pass nan_policy='zero' to score a map with NaN as a "
+            "constant map (a miss), as the reference evaluation does"
+        )
+    zero = torch.zeros((), dtype=torch.float64, device=maps.device)
+    return torch.where(has_nan, zero, low), torch.where(has_nan, zero, span), has_nan
+
+
+def quantize_maps(maps: Tensor, *, nan_policy: NanPolicy = "raise") -> Tensor:
     r"""Min-max normalise each map and quantise it as the reference does.
 
     Computes :math:`q = \lfloor 255 (s - \min s) / (\max s - \min s) \rfloor` in float64 (the
@@ -147,12 +193,16 @@ def quantize_maps(maps: Tensor) -> Tensor:
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` finite scores, any float dtype.
+        nan_policy (str, optional): ``"raise"`` rejects a map with NaN; ``"zero"`` quantises
+            it to zeros, as the reference's ``normalize_scoremap`` does. Default: ``"raise"``.
 
     Returns:
         *Tensor* ``(N, H, W)`` int64 in ``[0, 255]``; every non-constant map reaches 255.
 
     Raises:
-        TypeError, ValueError: if ``maps`` is not a finite floating tensor of those shapes.
+        TypeError, ValueError: if ``maps`` is not a floating tensor of those shapes, holds
+            infinity, NaN (under ``nan_policy="raise"``) or a range ``max - min`` beyond
+            float64.
 
     Examples::
 
@@ -160,25 +210,26 @@ def quantize_maps(maps: Tensor) -> Tensor:
         tensor([[[  0,  63],
                  [127, 255]]])
     """
-    return _quantize(maps)[0].long()
+    return _quantize(maps, nan_policy=nan_policy)[0].long()
 
 
-def _quantize(maps: Tensor, with_fraction: bool = False) -> tuple[Tensor, Tensor | None]:
+def _quantize(
+    maps: Tensor, with_fraction: bool = False, nan_policy: str = "raise"
+) -> tuple[Tensor, Tensor | None]:
     """:func:`quantize_maps` as int32, validating the maps on the way (one pass for both).
 
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
     maps = _as_maps(maps, check_finite=False)
-    low, high = torch.aminmax(maps.reshape(maps.shape[0], -1), dim=1)
-    if not bool(torch.isfinite(torch.cat([low, high])).all()):
-        raise ValueError("maps must be finite (no NaN or infinity)")
-    low, high = low.double(), high.double()
-    span = (high - low).view(-1, 1, 1)
+    low, span, nan_maps = _map_ranges(maps, nan_policy)
+    span = span.view(-1, 1, 1)
     # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
     # (a copy: the caller's maps are never touched); a constant map has s - min = 0
     # everywhere and divides by 1 instead of 0.
     normalised = maps.to(torch.float64, copy=True)
+    if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
+        normalised.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
     normalised -= low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
     normalised *= 255
@@ -357,15 +408,17 @@ def _best_iou_per_threshold(
     *,
     largest: bool,
     every: bool,
+    nan_policy: str = "raise",
 ) -> tuple[Tensor | None, Tensor | None]:
     """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
+    _check_nan_policy(nan_policy)
     maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     num_maps, height, width = maps.shape
     device = maps.device
     taus = _as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
-    quantized, fraction = _quantize(maps, with_fraction=True)
+    quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
     everything = _QuantizedMaps(quantized, fraction)
     groups = _map_groups(everything, levels.numel())
     results = []
@@ -392,6 +445,8 @@ def box_hits(
     thresholds: Tensor | Sequence[float],
     iou_thresholds: Tensor | Sequence[float] = (0.5,),
     multi_contour: bool = False,
+    *,
+    nan_policy: NanPolicy = "raise",
 ) -> Tensor:
     r"""Per-image hits of the WSOL box protocol at every (IoU threshold, map threshold).
 
@@ -413,14 +468,20 @@ def box_hits(
         multi_contour (bool, optional): ``False`` keeps the box of the largest contour
             (MaxBoxAcc); ``True`` keeps the boxes of all contours (MaxBoxAccV2).
             Default: ``False``.
+        nan_policy (str, optional): ``"raise"`` rejects a map holding NaN; ``"zero"`` scores
+            it as a zero map (the empty box at every threshold, so a miss unless a
+            ground-truth box is the corner pixel), as the reference's ``normalize_scoremap``
+            does; use it when one bad map must not stop a long evaluation.
+            Default: ``"raise"``.
 
     Returns:
         *Tensor* ``(N, D, T)`` bool on the maps' device.
 
     Raises:
         TypeError: if ``maps`` is not a floating tensor or ``multi_contour`` not a bool.
-        ValueError: on a wrong shape, non-finite maps, thresholds outside ``[0, 1]``, or a
-            box that is malformed, outside the image, or for the wrong number of images.
+        ValueError: on a wrong shape, infinite maps, NaN (under ``nan_policy="raise"``), a
+            range ``max - min`` beyond float64, thresholds outside ``[0, 1]``, or a box that
+            is malformed, outside the image, or for the wrong number of images.
 
     Examples::
 
@@ -434,7 +495,12 @@ def box_hits(
         raise TypeError(f"multi_contour must be a bool, got {type(multi_contour).__name__}")
     deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
     largest_iou, every_iou = _best_iou_per_threshold(
-        maps, gt_boxes, thresholds, largest=not multi_contour, every=multi_contour
+        maps,
+        gt_boxes,
+        thresholds,
+        largest=not multi_contour,
+        every=multi_contour,
+        nan_policy=nan_policy,
     )
     best_iou = every_iou if multi_contour else largest_iou
     assert best_iou is not None
@@ -447,6 +513,8 @@ def box_accuracy(
     thresholds: Tensor | Sequence[float],
     iou_thresholds: Tensor | Sequence[float] = (0.5,),
     multi_contour: bool = False,
+    *,
+    nan_policy: NanPolicy = "raise",
 ) -> Tensor:
     r"""BoxAcc of a batch of maps at every (IoU threshold, map threshold).
 
@@ -454,7 +522,7 @@ def box_accuracy(
     documentation for the conventions. ``box_accuracy(...).amax(dim=1)`` is MaxBoxAcc per
     IoU threshold; with ``multi_contour=True`` and ``iou_thresholds=(0.3, 0.5, 0.7)`` its mean
     is MaxBoxAccV2. For a dataset, accumulate with
-    :class:`~captum_infocam.localization.MaxBoxAccuracy` instead.
+    :class:`captum_infocam.localization.BoxLocalizationMetrics` instead.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
@@ -465,6 +533,8 @@ def box_accuracy(
             ``[0, 1]``. Default: ``(0.5,)``.
         multi_contour (bool, optional): keep every contour's box (MaxBoxAccV2) instead of
             the largest one's (MaxBoxAcc). Default: ``False``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``; see :func:`box_hits`.
+            Default: ``"raise"``.
 
     Returns:
         *Tensor* ``(D, T)`` float64 in ``[0, 1]``.
@@ -481,15 +551,22 @@ def box_accuracy(
         >>> box_accuracy(maps, boxes, threshold_grid(2))
         tensor([[0.5000, 0.5000]], dtype=torch.float64)
     """
-    return box_hits(maps, gt_boxes, thresholds, iou_thresholds, multi_contour).double().mean(0)
+    hits = box_hits(
+        maps, gt_boxes, thresholds, iou_thresholds, multi_contour, nan_policy=nan_policy
+    )
+    return hits.double().mean(0)
 
 
-def boxes_from_maps(maps: Tensor, thresholds: Tensor | Sequence[float]) -> Tensor:
+def boxes_from_maps(
+    maps: Tensor, thresholds: Tensor | Sequence[float], *, nan_policy: NanPolicy = "raise"
+) -> Tensor:
     r"""The box of the largest contour of each map at each threshold, as the reference draws it.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
         thresholds (Tensor or sequence of float): ``(T,)`` map thresholds in ``[0, 1]``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"`` (a map with NaN draws the
+            empty box); see :func:`box_hits`. Default: ``"raise"``.
 
     Returns:
         *Tensor* ``(N, T, 4)`` int64 boxes ``(x1, y1, x2, y2)``; ``(0, 0, 0, 0)`` where no
@@ -506,5 +583,5 @@ def boxes_from_maps(maps: Tensor, thresholds: Tensor | Sequence[float]) -> Tenso
     maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     taus = _as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True))
+    quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
     return _largest_component_boxes(quantized, levels)[:, level_index]

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from captum_infocam.localization.box_protocol import (
+    NanPolicy,
     _as_maps,
     _as_unit_interval,
     _best_iou_per_threshold,
@@ -109,6 +110,7 @@ def localization_accuracy(
     threshold: float = 0.2,
     iou_threshold: float = 0.5,
     reduction: Reduction = "mean",
+    nan_policy: NanPolicy = "raise",
 ) -> LocalizationAccuracy:
     r"""GT-known and top-1 localisation accuracy at one map threshold.
 
@@ -125,6 +127,9 @@ def localization_accuracy(
         iou_threshold (float, optional): the IoU threshold :math:`\delta`. Default: 0.5.
         reduction (str, optional): ``"mean"`` for accuracies in ``[0, 1]``, ``"none"`` for
             the per-image hits. Default: ``"mean"``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"`` (a map with NaN scores as a
+            zero map, a miss, as in the reference); see
+            :func:`~captum_infocam.localization.box_hits`. Default: ``"raise"``.
 
     Returns:
         *LocalizationAccuracy* ``(gt_known, top1)``; ``top1`` is ``None`` without predictions.
@@ -153,7 +158,7 @@ def localization_accuracy(
     if predictions is not None and labels is not None:
         correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
     largest_iou, _ = _best_iou_per_threshold(
-        maps, gt_boxes, threshold_tensor, largest=True, every=False
+        maps, gt_boxes, threshold_tensor, largest=True, every=False, nan_policy=nan_policy
     )
     assert largest_iou is not None
     gt_known = largest_iou[:, 0] >= delta

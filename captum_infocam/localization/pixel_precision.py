@@ -27,7 +27,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from captum_infocam.localization.box_protocol import _as_maps, _as_unit_interval, threshold_grid
+from captum_infocam.localization.box_protocol import (
+    NanPolicy,
+    _as_maps,
+    _as_unit_interval,
+    _map_ranges,
+    threshold_grid,
+)
 
 __all__ = ["pixel_average_precision", "pixel_score_histograms"]
 
@@ -68,6 +74,8 @@ def pixel_score_histograms(
     masks: Tensor,
     thresholds: Tensor | Sequence[float] | None = None,
     ignore: Tensor | None = None,
+    *,
+    nan_policy: NanPolicy = "raise",
 ) -> Tensor:
     r"""Histograms of the normalised scores of foreground and background pixels.
 
@@ -79,6 +87,8 @@ def pixel_score_histograms(
             in ``[0, 1)``. Default: ``threshold_grid(1000)``.
         ignore (Tensor, optional): bool mask of the maps' shape; true *background* pixels
             are skipped (foreground pixels always count). Default: None.
+        nan_policy (str, optional): ``"raise"`` rejects a map holding NaN; ``"zero"`` scores
+            it as zeros, as the reference's ``normalize_scoremap`` does. Default: ``"raise"``.
 
     Returns:
         *Tensor* ``(2, T + 2)`` int64: row 0 the foreground counts, row 1 the background
@@ -94,15 +104,19 @@ def pixel_score_histograms(
         tensor([[0, 1, 1, 0],
                 [2, 0, 0, 0]])
     """
-    maps = _as_maps(maps).to(torch.float64)
+    maps = _as_maps(maps, check_finite=False)  # _map_ranges checks it
     masks = _as_masks(masks, maps.shape, "masks", maps.device)
     counted = torch.ones_like(masks)
     if ignore is not None:
         # The reference's get_mask: only background pixels inside ignore boxes are left out.
         counted = masks | ~_as_masks(ignore, maps.shape, "ignore", maps.device)
     edges = _as_edges(thresholds, maps.device)
-    shifted = maps - maps.amin(dim=(1, 2), keepdim=True)
-    span = shifted.amax(dim=(1, 2), keepdim=True)
+    low, span, nan_maps = _map_ranges(maps, nan_policy)
+    shifted = maps.to(torch.float64, copy=True)  # never touch the caller's maps
+    if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
+        shifted.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
+    shifted -= low.view(-1, 1, 1)
+    span = span.view(-1, 1, 1)
     scores = torch.where(span > 0, shifted / torch.where(span > 0, span, 1.0), 0.0)
     num_bins = edges.numel() - 1
     # numpy.histogram bins: [e_i, e_{i+1}), the last one closed; below e_0 is dropped.
@@ -134,6 +148,8 @@ def pixel_average_precision(
     masks: Tensor,
     thresholds: Tensor | Sequence[float] | None = None,
     ignore: Tensor | None = None,
+    *,
+    nan_policy: NanPolicy = "raise",
 ) -> Tensor:
     r"""PxAP of a batch of maps against foreground masks.
 
@@ -145,6 +161,8 @@ def pixel_average_precision(
             ``[0, 1)``. Default: ``threshold_grid(1000)``.
         ignore (Tensor, optional): bool mask of background pixels to leave out (foreground
             pixels always count). Default: None.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``; see
+            :func:`pixel_score_histograms`. Default: ``"raise"``.
 
     Returns:
         *Tensor*, a float64 scalar in ``[0, 1]`` (the reference reports it times 100).
@@ -161,4 +179,6 @@ def pixel_average_precision(
         >>> pixel_average_precision(maps, maps < 0.5)  # (1/3) * 0.5 + (2/4) * 0.5
         tensor(0.4167, dtype=torch.float64)
     """
-    return _average_precision(pixel_score_histograms(maps, masks, thresholds, ignore))
+    return _average_precision(
+        pixel_score_histograms(maps, masks, thresholds, ignore, nan_policy=nan_policy)
+    )

@@ -16,9 +16,11 @@ import torch
 from torch import Tensor
 
 from captum_infocam.localization.box_protocol import (
+    NanPolicy,
     _as_maps,
     _as_unit_interval,
     _best_iou_per_threshold,
+    _check_nan_policy,
     threshold_grid,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes
@@ -104,6 +106,11 @@ class BoxLocalizationMetrics:
         fixed_threshold (float, optional): the map threshold of GT-known and top-1 loc.
             Default: 0.2.
         fixed_iou_threshold (float, optional): their IoU threshold. Default: 0.5.
+        nan_policy (str, optional): what :meth:`update` does with a map holding NaN:
+            ``"raise"`` rejects the batch (under ``torch.distributed`` the other ranks then
+            wait in :meth:`compute`); ``"zero"`` scores it as a zero map, a miss, as the
+            reference's ``normalize_scoremap`` does, and the evaluation goes on.
+            Default: ``"raise"``.
         process_group (ProcessGroup, optional): the group to sum over. Default: the world.
 
     Examples::
@@ -125,8 +132,11 @@ class BoxLocalizationMetrics:
         *,
         fixed_threshold: float = 0.2,
         fixed_iou_threshold: float = 0.5,
+        nan_policy: NanPolicy = "raise",
         process_group: object | None = None,
     ) -> None:
+        _check_nan_policy(nan_policy)
+        self.nan_policy = nan_policy
         cpu = torch.device("cpu")
         if thresholds is None:
             thresholds = threshold_grid(1000)
@@ -175,7 +185,7 @@ class BoxLocalizationMetrics:
             correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
         thresholds = torch.cat([self.thresholds, torch.tensor([self.fixed_threshold]).double()])
         largest_iou, every_iou = _best_iou_per_threshold(
-            maps, gt_boxes, thresholds, largest=True, every=True
+            maps, gt_boxes, thresholds, largest=True, every=True, nan_policy=self.nan_policy
         )
         assert largest_iou is not None and every_iou is not None
         device = largest_iou.device
@@ -248,6 +258,8 @@ class PixelAveragePrecision:
     Args:
         thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
             ``[0, 1)``. Default: ``threshold_grid(1000)``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``: what :meth:`update` does with
+            a map holding NaN (see :class:`BoxLocalizationMetrics`). Default: ``"raise"``.
         process_group (ProcessGroup, optional): the group to sum over. Default: the world.
 
     Examples::
@@ -263,8 +275,11 @@ class PixelAveragePrecision:
         self,
         thresholds: Tensor | Sequence[float] | None = None,
         *,
+        nan_policy: NanPolicy = "raise",
         process_group: object | None = None,
     ) -> None:
+        _check_nan_policy(nan_policy)
+        self.nan_policy = nan_policy
         self.edges = _as_edges(thresholds, torch.device("cpu"))
         self.process_group = process_group
         self.reset()
@@ -286,7 +301,9 @@ class PixelAveragePrecision:
         Raises:
             TypeError, ValueError: on bad maps or masks.
         """
-        histograms = pixel_score_histograms(maps, masks, self.edges[:-3], ignore)
+        histograms = pixel_score_histograms(
+            maps, masks, self.edges[:-3], ignore, nan_policy=self.nan_policy
+        )
         if self._histograms.device != histograms.device:
             self._histograms = self._histograms.to(histograms.device)
         self._histograms += histograms
