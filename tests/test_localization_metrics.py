@@ -90,6 +90,24 @@ def test_accumulator_top1_counts_only_batches_with_predictions_and_resets():
         metrics.update(maps, boxes, predictions=logits)
 
 
+def test_max_box_accuracy_v2_is_always_over_the_three_standard_ious():
+    maps, boxes, _, _ = _dataset()
+    thresholds = threshold_grid(30)
+    metrics = BoxLocalizationMetrics(thresholds, (0.5,))
+    metrics.update(maps, boxes)
+    result = metrics.compute()
+    every = box_accuracy(maps, boxes, thresholds, DELTAS, multi_contour=True)
+    torch.testing.assert_close(result.max_box_accuracy_v2, every.amax(1).mean(), rtol=0, atol=0)
+    assert torch.equal(result.box_accuracy_v2, every[1:2])  # the curves at the chosen IoU
+
+
+def test_thresholds_must_increase_so_best_threshold_is_the_smallest():
+    with pytest.raises(ValueError, match="thresholds must be strictly increasing"):
+        BoxLocalizationMetrics([0.5, 0.2, 0.7])
+    with pytest.raises(ValueError, match="thresholds must be strictly increasing"):
+        BoxLocalizationMetrics([0.2, 0.2])
+
+
 def test_nan_policy_zero_lets_the_evaluation_go_on():
     maps, boxes, logits, labels = _dataset()
     broken = maps.clone()

@@ -33,6 +33,8 @@ from captum_infocam.localization.pixel_precision import (
 
 __all__ = ["BoxLocalizationMetrics", "BoxLocalizationResult", "PixelAveragePrecision"]
 
+_V2_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
+
 
 def _sum_over_processes(state: Tensor, process_group: object | None) -> Tensor:
     """A copy of ``state`` summed over the processes when ``torch.distributed`` is running."""
@@ -59,9 +61,9 @@ class BoxLocalizationResult:
         max_box_accuracy (Tensor): ``(D,)`` MaxBoxAcc, the best BoxAcc over the thresholds.
         best_threshold (Tensor): ``(D,)`` the smallest :math:`\tau` reaching MaxBoxAcc.
         box_accuracy_v2 (Tensor): ``(D, T)`` BoxAcc with every contour.
-        max_box_accuracy_v2 (Tensor): scalar MaxBoxAccV2, the mean over the IoU thresholds
-            of the best BoxAcc with every contour (Choe et al. use
-            :math:`\delta \in \{0.3, 0.5, 0.7\}`).
+        max_box_accuracy_v2 (Tensor): scalar MaxBoxAccV2 of Choe et al., the mean over
+            :math:`\delta \in \{0.3, 0.5, 0.7\}` of the best BoxAcc with every contour,
+            whatever ``iou_thresholds`` were chosen.
         gt_known_loc (Tensor): scalar GT-known loc at the fixed threshold.
         top1_loc (Tensor or None): scalar top-1 loc at the fixed threshold, over the images
             that came with predictions; ``None`` if none did.
@@ -98,11 +100,13 @@ class BoxLocalizationMetrics:
     :func:`~captum_infocam.localization.box_accuracy` on the concatenated batches.
 
     Args:
-        thresholds (Tensor or sequence of float, optional): map thresholds in ``[0, 1]``.
-            Default: ``threshold_grid(1000)``, the reference's ``cam_curve_interval=0.001``;
-            the cost hardly depends on their number, as the map has 256 levels.
-        iou_thresholds (Tensor or sequence of float, optional): IoU thresholds.
-            Default: ``(0.3, 0.5, 0.7)``, those of MaxBoxAccV2.
+        thresholds (Tensor or sequence of float, optional): strictly increasing map
+            thresholds in ``[0, 1]``. Default: ``threshold_grid(1000)``, the reference's
+            ``cam_curve_interval=0.001``; the cost hardly depends on their number, as the
+            map has 256 levels.
+        iou_thresholds (Tensor or sequence of float, optional): IoU thresholds of the
+            curves and of MaxBoxAcc. Default: ``(0.3, 0.5, 0.7)``; MaxBoxAccV2 is always
+            computed over these three as well.
         fixed_threshold (float, optional): the map threshold of GT-known and top-1 loc.
             Default: 0.2.
         fixed_iou_threshold (float, optional): their IoU threshold. Default: 0.5.
@@ -141,7 +145,20 @@ class BoxLocalizationMetrics:
         if thresholds is None:
             thresholds = threshold_grid(1000)
         self.thresholds = _as_unit_interval(thresholds, "thresholds", cpu)
+        if not bool((self.thresholds[1:] > self.thresholds[:-1]).all()):
+            raise ValueError(
+                "thresholds must be strictly increasing (best_threshold is the smallest "
+                f"threshold reaching MaxBoxAcc), got {self.thresholds.tolist()}"
+            )
         self.iou_thresholds = _as_unit_interval(iou_thresholds, "iou_thresholds", cpu)
+        # The hit counts cover the chosen IoU thresholds and MaxBoxAccV2's three.
+        self._deltas, rows = torch.unique(
+            torch.cat([self.iou_thresholds, torch.tensor(_V2_IOU_THRESHOLDS).double()]),
+            sorted=True,
+            return_inverse=True,
+        )
+        self._chosen_rows = rows[: self.iou_thresholds.numel()]
+        self._v2_rows = rows[self.iou_thresholds.numel() :]
         self.fixed_threshold = float(_as_unit_interval([fixed_threshold], "fixed_threshold", cpu))
         self.fixed_iou_threshold = float(
             _as_unit_interval([fixed_iou_threshold], "fixed_iou_threshold", cpu)
@@ -151,7 +168,7 @@ class BoxLocalizationMetrics:
 
     def reset(self) -> None:
         """Forget every batch seen so far."""
-        num_ious, num_thresholds = self.iou_thresholds.numel(), self.thresholds.numel()
+        num_ious, num_thresholds = self._deltas.numel(), self.thresholds.numel()
         # Hits of the largest contour and of every contour, (2, D, T), then
         # [images, GT-known hits, top-1 hits, images with predictions].
         self._hits = torch.zeros(2, num_ious, num_thresholds, dtype=torch.long)
@@ -189,7 +206,7 @@ class BoxLocalizationMetrics:
         )
         assert largest_iou is not None and every_iou is not None
         device = largest_iou.device
-        deltas = self.iou_thresholds.to(device).view(1, -1, 1)
+        deltas = self._deltas.to(device).view(1, -1, 1)
         curves = torch.stack([largest_iou[:, :-1], every_iou[:, :-1]], dim=1)
         hits = (curves.unsqueeze(2) >= deltas.unsqueeze(1)).sum(0)
         gt_known = largest_iou[:, -1] >= self.fixed_iou_threshold
@@ -222,7 +239,6 @@ class BoxLocalizationMetrics:
         Raises:
             RuntimeError: if no image was seen.
         """
-        num_ious = self.iou_thresholds.numel()
         state = torch.cat([self._hits.reshape(-1), self._counts])
         state = _sum_over_processes(state, self.process_group).cpu()
         hits = state[: self._hits.numel()].view(self._hits.shape).double()
@@ -230,15 +246,16 @@ class BoxLocalizationMetrics:
         if num_images == 0:
             raise RuntimeError("no image seen: call update() before compute()")
         accuracy = hits / num_images
-        best = accuracy[0].argmax(dim=1)  # first maximum: the smallest threshold
+        largest, every = accuracy[0, self._chosen_rows], accuracy[1, self._chosen_rows]
+        best = largest.argmax(dim=1)  # first maximum: the smallest threshold
         return BoxLocalizationResult(
             thresholds=self.thresholds,
             iou_thresholds=self.iou_thresholds,
-            box_accuracy=accuracy[0],
-            max_box_accuracy=accuracy[0].amax(dim=1),
+            box_accuracy=largest,
+            max_box_accuracy=largest.amax(dim=1),
             best_threshold=self.thresholds[best],
-            box_accuracy_v2=accuracy[1],
-            max_box_accuracy_v2=accuracy[1].amax(dim=1).sum() / num_ious,
+            box_accuracy_v2=every,
+            max_box_accuracy_v2=accuracy[1, self._v2_rows].amax(dim=1).mean(),
             gt_known_loc=torch.tensor(gt_known / num_images, dtype=torch.float64),
             top1_loc=(
                 torch.tensor(top1 / with_predictions, dtype=torch.float64)
