@@ -368,8 +368,12 @@ def test_bad_thresholds_are_rejected():
         box_accuracy(maps, boxes, [0.5], iou_thresholds=[-0.1])
     with pytest.raises(ValueError, match="thresholds must be a non-empty 1-D"):
         box_accuracy(maps, boxes, [])
-    with pytest.raises(TypeError, match="multi_contour must be a bool"):
+    with pytest.raises(TypeError, match=r"multi_contour must be a bool, got builtins\.int"):
         box_accuracy(maps, boxes, [0.5], multi_contour=1)
+    assert torch.equal(
+        box_accuracy(maps, boxes, [0.5], multi_contour=np.bool_(True)),
+        box_accuracy(maps, boxes, [0.5], multi_contour=True),
+    )
 
 
 def test_bad_boxes_are_rejected_with_the_image_and_box():
@@ -383,6 +387,8 @@ def test_bad_boxes_are_rejected_with_the_image_and_box():
         box_accuracy(maps, [good, torch.tensor([[-1, 0, 2, 2]])], [0.5])
     with pytest.raises(ValueError, match="gt_boxes must hold boxes for 2 images, got 1"):
         box_accuracy(maps, [good], [0.5])
+    with pytest.raises(ValueError, match="gt_boxes must hold boxes for 1 image, got 2"):
+        box_accuracy(maps[:1], [good, good], [0.5])
     with pytest.raises(ValueError, match=r"gt_boxes\[1\] must have shape \(M, 4\)"):
         box_accuracy(maps, [good, torch.zeros(0, 4)], [0.5])
     with pytest.raises(ValueError, match=r"gt_boxes\[0\] must have shape \(M, 4\)"):

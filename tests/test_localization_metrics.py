@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -216,8 +217,10 @@ def test_gt_known_and_top1_loc():
 
 def test_top1_correct_and_its_errors():
     assert top1_correct(torch.tensor([2, 1]), torch.tensor([2, 2])).tolist() == [True, False]
-    with pytest.raises(TypeError, match="labels must be a 1-D integer tensor"):
+    with pytest.raises(TypeError, match="labels must be an integer tensor"):
         top1_correct(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"labels must have shape \(N,\), got \(2, 1\)"):
+        top1_correct(torch.tensor([1, 2]), torch.tensor([[1], [2]]))
     with pytest.raises(TypeError, match="predictions must be"):
         top1_correct(torch.tensor([0.5, 2.0]), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="must cover the 3 images"):
@@ -239,6 +242,7 @@ def test_pointing_game():
     boxes = [torch.tensor([[2, 2, 8, 8]])] * 3 + [torch.tensor([[9, 9, 11, 11]])]
     # the constant map points at (0, 0), outside (2, 2, 8, 8)
     assert pointing_game(maps, boxes, reduction="none").tolist() == [True, False, False, False]
+    maps[2, 0, 0] = 1.0
     boxes[2] = torch.tensor([[1, 1, 3, 3]])
     assert pointing_game(maps, boxes, tolerance=1.5, reduction="none").tolist() == [
         True,
@@ -246,6 +250,17 @@ def test_pointing_game():
         True,  # (0, 0) is sqrt(2) from (1, 1)
         False,
     ]
+    # A constant map points nowhere: a miss, even where argmax's (0, 0) lies in the box.
+    constant = torch.full((2, 12, 12), 0.3)
+    constant[1, 5, 5] = 0.4
+    covering = torch.tensor([[0, 0, 11, 11]] * 2)
+    assert pointing_game(constant, covering, reduction="none").tolist() == [False, True]
+    for tolerance in (torch.tensor(1.0), np.float32(1.0), 2):
+        assert float(pointing_game(maps[:1], boxes[:1], tolerance=tolerance)) == 1.0
+    with pytest.raises(TypeError, match="tolerance must be a real number of pixels, got bool"):
+        pointing_game(maps, boxes, tolerance=True)
+    with pytest.raises(TypeError, match="tolerance must be a real number"):
+        pointing_game(maps, boxes, tolerance="3")
     near = pointing_game(
         maps[1:2], [torch.tensor([[2, 2, 8, 8]])], tolerance=3.61
     )  # sqrt(13) = 3.606

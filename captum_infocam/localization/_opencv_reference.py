@@ -68,7 +68,7 @@ def reference_boxes(
     peak = int(quantised.max())
     boxes_per_threshold = []
     for threshold in thresholds:
-        _, binary = cv2.threshold(quantised, int(threshold * peak), 255, cv2.THRESH_TOZERO)
+        _, binary = cv2.threshold(quantised, int(threshold * peak), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
         if len(contours) == 0:
             boxes_per_threshold.append(np.zeros((1, 4), dtype=np.int64))

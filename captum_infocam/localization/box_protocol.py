@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -478,7 +479,8 @@ def box_hits(
         *Tensor* ``(N, D, T)`` bool on the maps' device.
 
     Raises:
-        TypeError: if ``maps`` is not a floating tensor or ``multi_contour`` not a bool.
+        TypeError: if ``maps`` is not a floating tensor or ``multi_contour`` not a bool
+            (Python or NumPy).
         ValueError: on a wrong shape, infinite maps, NaN (under ``nan_policy="raise"``), a
             range ``max - min`` beyond float64, thresholds outside ``[0, 1]``, or a box that
             is malformed, outside the image, or for the wrong number of images.
@@ -491,8 +493,13 @@ def box_hits(
         tensor([[[ True],
                  [False]]])
     """
+    if isinstance(multi_contour, np.bool_):
+        multi_contour = bool(multi_contour)
     if not isinstance(multi_contour, bool):
-        raise TypeError(f"multi_contour must be a bool, got {type(multi_contour).__name__}")
+        raise TypeError(
+            f"multi_contour must be a bool, got {type(multi_contour).__module__}."
+            f"{type(multi_contour).__qualname__}"
+        )
     deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
     largest_iou, every_iou = _best_iou_per_threshold(
         maps,

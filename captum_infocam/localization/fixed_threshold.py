@@ -17,8 +17,10 @@ details we do not copy: they threshold the grey level of a *cubehelix* colouring
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -33,6 +35,8 @@ from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_
 __all__ = ["LocalizationAccuracy", "localization_accuracy", "pointing_game", "top1_correct"]
 
 Reduction = Literal["mean", "none"]
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 class LocalizationAccuracy(NamedTuple):
@@ -71,7 +75,7 @@ def top1_correct(predictions: Tensor, labels: Tensor, num_images: int | None = N
 
     Raises:
         TypeError: if the labels (or index predictions) are not integer tensors.
-        ValueError: if the shapes disagree.
+        ValueError: if the labels are not 1-D or the shapes disagree.
 
     Examples::
 
@@ -81,10 +85,10 @@ def top1_correct(predictions: Tensor, labels: Tensor, num_images: int | None = N
     for name, value in (("predictions", predictions), ("labels", labels)):
         if not isinstance(value, Tensor):
             raise TypeError(f"{name} must be a Tensor, got {type(value).__name__}")
-    if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise TypeError(
-            f"labels must be a 1-D integer tensor, got {labels.dtype} {tuple(labels.shape)}"
-        )
+    if labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be an integer tensor, got {labels.dtype}")
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (N,), got {tuple(labels.shape)}")
     num_images = labels.shape[0] if num_images is None else num_images
     if predictions.dim() == 2:
         predictions = predictions.argmax(dim=1)
@@ -170,6 +174,23 @@ def localization_accuracy(
     )
 
 
+def _as_tolerance(tolerance: object) -> float:
+    """A non-negative real radius from a Python or NumPy number or a one-element tensor."""
+    if isinstance(tolerance, Tensor) and tolerance.numel() == 1:
+        if not (tolerance.dtype.is_floating_point or tolerance.dtype in _INTEGER_DTYPES):
+            raise TypeError(f"tolerance must be a real number of pixels, got {tolerance.dtype}")
+        value = float(tolerance)
+    elif isinstance(tolerance, numbers.Real) and not isinstance(tolerance, (bool, np.bool_)):
+        value = float(tolerance)
+    else:
+        raise TypeError(
+            f"tolerance must be a real number of pixels, got {type(tolerance).__name__}"
+        )
+    if not value >= 0:
+        raise ValueError(f"tolerance must be a non-negative number of pixels, got {value}")
+    return value
+
+
 def pointing_game(
     maps: Tensor,
     gt_boxes: GroundTruthBoxes,
@@ -180,13 +201,14 @@ def pointing_game(
 
     A hit when the pixel of largest score lies within ``tolerance`` pixels (Euclidean
     distance between pixel centres) of one of the image's ground-truth boxes. Ties go to
-    the first maximum in raster order (``torch.argmax``), so a constant map points at
-    pixel ``(0, 0)``. The original uses a tolerance of 15 pixels at the input resolution.
+    the first maximum in raster order (``torch.argmax``); a constant map points nowhere
+    and is a miss. The original uses a tolerance of 15 pixels at the input resolution.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
         gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes.
-        tolerance (float, optional): the hit radius in pixels, ``>= 0``. Default: 0.
+        tolerance (float, optional): the hit radius in pixels, ``>= 0``: a Python or NumPy
+            real number or a one-element tensor. Default: 0.
         reduction (str, optional): ``"mean"`` for the accuracy, ``"none"`` for the
             ``(N,)`` hits. Default: ``"mean"``.
 
@@ -194,7 +216,8 @@ def pointing_game(
         *Tensor*: a float64 scalar in ``[0, 1]``, or ``(N,)`` bool.
 
     Raises:
-        ValueError: on bad maps or boxes, or a negative tolerance.
+        TypeError: if ``tolerance`` is not a real number (a bool is not).
+        ValueError: on bad maps or boxes, or a negative or NaN tolerance.
 
     Examples::
 
@@ -206,16 +229,17 @@ def pointing_game(
         tensor(1., dtype=torch.float64)
     """
     _check_reduction(reduction)
-    if not isinstance(tolerance, (int, float)) or not tolerance >= 0:
-        raise ValueError(f"tolerance must be a non-negative number of pixels, got {tolerance!r}")
+    radius = _as_tolerance(tolerance)
     maps = _as_maps(maps)
     num_maps, height, width = maps.shape
     boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
-    peak = maps.reshape(num_maps, -1).argmax(dim=1)
+    flat = maps.reshape(num_maps, -1)
+    low, high = torch.aminmax(flat, dim=1)
+    peak = flat.argmax(dim=1)
     row = (peak // width).double().view(-1, 1)
     column = (peak % width).double().view(-1, 1)
     x1, y1, x2, y2 = boxes.unbind(-1)
     dx = torch.clamp(torch.maximum(x1 - column, column - x2), min=0)
     dy = torch.clamp(torch.maximum(y1 - row, row - y2), min=0)
-    hits = ((dx.square() + dy.square() <= float(tolerance) ** 2) & valid).any(dim=1)
+    hits = ((dx.square() + dy.square() <= radius**2) & valid).any(dim=1) & (high > low)
     return hits if reduction == "none" else hits.double().mean()
