@@ -166,8 +166,9 @@ FIGURE_METHODS = ("CAM", "infoCAM mean, s=3", "infoCAM least-likely, s=3")
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """Maps at the layer's resolution to the image's, bicubically like the reference."""
-    return F.interpolate(maps.float(), size=size, mode="bicubic", align_corners=False)
+    """Maps at the layer's resolution to the image's, bicubically and in float64 like the
+    reference (``cv2.resize`` of a float64 map)."""
+    return F.interpolate(maps.double(), size=size, mode="bicubic", align_corners=False)
 
 
 # --------------------------------------------------------------------------- main
@@ -236,6 +237,13 @@ def main(argv: list[str] | None = None) -> None:
             f"| {result.best_threshold[middle]:.3f} | {100 * result.max_box_accuracy_v2:.1f} "
             f"| {100 * result.gt_known_loc:.1f} | {100 * top1_loc:.1f} |"
         )
+
+    print(
+        "\nCAM and Grad-CAM rows match by construction: on a GAP + linear model Captum's "
+        "LayerGradCam\n(no ReLU) weighs channel c by W[y, c] / (h * w), so its map is CAM "
+        "divided by h * w, and\nmin-max normalisation removes the factor. The row checks the "
+        "pipeline against a peer."
+    )
 
     shown = torch.arange(min(6, len(labels)))
     figure, _ = compare_maps(
