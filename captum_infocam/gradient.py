@@ -1,6 +1,6 @@
 r"""infoCAM for any differentiable head: the gradient form.
 
-CAM-style maps (:class:`~captum_infocam.ClassActivationMap`, :class:`~captum_infocam.InfoCAM`)
+CAM-style maps (:class:`.ClassActivationMap`, :class:`.InfoCAM`)
 read the classifier weights and are exact only when the explained layer feeds global average
 pooling and a linear head. The gradient form needs neither: it differentiates the *contrast
 logit*
@@ -202,7 +202,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         \; hw \sum_c \alpha_c A_c(u,v).
 
     On a global-average-pooling + linear model this is exactly
-    :class:`~captum_infocam.InfoCAM` minus the bias contrast :math:`\tilde b` (a constant per
+    :class:`.InfoCAM` minus the bias contrast :math:`\tilde b` (a constant per
     example), for every contrast and window; with ``contrast="none"`` and ``region_size=1`` it
     is ``h * w`` times Captum's :class:`~captum.attr.LayerGradCam`. For other heads (fully
     connected, MLP, transformer class token) it is the first-order infoCAM, in logit units.
@@ -298,7 +298,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
                 ``h * w``). Default: ``"mean"``
             region_size (int or None, optional): side ``s`` of the window the map is averaged
                 over, with the conventions of :meth:`InfoCAM.attribute
-                <captum_infocam.InfoCAM.attribute>`: ``1`` for single positions, ``None`` for
+                <.InfoCAM.attribute>`: ``1`` for single positions, ``None`` for
                 the whole map. Default: 3
             relu_attributions (bool, optional): keep only the positive part. Default: False
 

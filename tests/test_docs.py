@@ -88,6 +88,17 @@ def test_a_re_exported_name_is_documented_on_the_package_page_only():
             assert ":exclude-members:" in api_pages.module_page(page) or not page.excluded
 
 
+def test_re_exported_constants_get_an_entry_of_their_own():
+    """autodoc documents only the constants a module defines: the package page declares the
+    ones it re-exports (MI_BENCHMARK_*, CLASS_NAMES) with their docstrings."""
+    by_module = {page.module.__name__: page for page in PAGES}
+    text = api_pages.module_page(by_module["captum_infocam.data"])
+    for name in ("MI_BENCHMARK_BALANCED_COUNTS", "MI_BENCHMARK_IMBALANCED_COUNTS", "CLASS_NAMES"):
+        assert f".. py:data:: {name}\n   :module: captum_infocam.data\n" in text
+    assert "   Training-set class counts of the imbalanced benchmark" in text
+    assert "(5000, 10000, 15000, 20000, 25000)" in text
+
+
 def test_written_pages_replace_stale_ones(tmp_path):
     (tmp_path / "api").mkdir()
     stale = tmp_path / "api" / "removed_module.rst"

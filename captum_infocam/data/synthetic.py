@@ -578,7 +578,7 @@ def make_localization_data(
         num_classes (int, optional): the number of classes ``K``, from 2 to
             ``len(CLASS_NAMES)`` (8). Default: 4.
         image_size (int, optional): the side ``H = W`` of the square images, at least
-            :data:`MIN_IMAGE_SIZE`. Default: 64.
+            ``MIN_IMAGE_SIZE`` (32). Default: 64.
         seed (int, optional): the seed of the generator; the same seed gives the same data
             on any device. Default: 0.
         class_counts (sequence of int, optional): the exact number of images of each class,
@@ -602,7 +602,7 @@ def make_localization_data(
         TypeError: if a count or size is not an int.
         ValueError: if ``num_images`` is not positive, ``num_classes`` is out of range,
             ``class_counts`` has the wrong length, a negative entry or disagrees with
-            ``num_images``, ``image_size`` is below :data:`MIN_IMAGE_SIZE`, or
+            ``num_images``, ``image_size`` is below ``MIN_IMAGE_SIZE``, or
             ``object_scale`` is not an increasing pair within ``[0.1, 0.6]``.
 
     Examples::

@@ -155,6 +155,54 @@ def _role(value: Any) -> str:
     return "data"
 
 
+def _defining_module(name: str, value: Any, package: str = PACKAGE) -> ModuleType | None:
+    """The module of ``package`` whose source assigns ``name`` (found by its attribute
+    docstring or, failing that, by being the first module that holds ``value`` under it)."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    root = importlib.import_module(package)
+    names = [package] + [
+        info.name for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}.")
+    ]
+    holders = [
+        module
+        for module in map(importlib.import_module, names)
+        if module.__dict__.get(name, _MISSING) is value
+    ]
+    for module in holders:
+        if ("", name) in ModuleAnalyzer.for_module(module.__name__).find_attr_docs():
+            return module
+    return holders[-1] if holders else None
+
+
+_MISSING = object()
+
+
+def imported_data(page: ApiPage) -> list[tuple[str, Any, list[str]]]:
+    """The data names (neither classes nor callables) that ``page`` documents but its module
+    imports: autodoc finds no source for them, so the page declares them itself.
+
+    Args:
+        page (ApiPage): the page.
+
+    Returns:
+        *list[tuple]*: ``(name, value, docstring lines)`` for each such name.
+    """
+    from sphinx.pycode import ModuleAnalyzer
+
+    found = []
+    for name in page.names:
+        value = getattr(page.module, name)
+        if inspect.isclass(value) or callable(value) or inspect.ismodule(value):
+            continue
+        home = _defining_module(name, value)
+        if home is None or home is page.module:
+            continue
+        docs = ModuleAnalyzer.for_module(home.__name__).find_attr_docs().get(("", name), [])
+        found.append((name, value, list(docs)))
+    return found
+
+
 def module_page(page: ApiPage) -> str:
     """The reStructuredText of a module's API page.
 
@@ -162,11 +210,18 @@ def module_page(page: ApiPage) -> str:
         page (ApiPage): the page.
 
     Returns:
-        *str*: a title and an ``automodule`` directive.
+        *str*: a title, an ``automodule`` directive and a ``py:data`` entry for each
+        constant the module re-exports (autodoc documents only the ones it defines).
     """
+    data = imported_data(page)
     lines = [_heading(page.title, "="), f".. automodule:: {page.module.__name__}"]
-    if page.excluded:
-        lines.append(f"   :exclude-members: {', '.join(page.excluded)}")
+    excluded = [*page.excluded, *(name for name, _, _ in data)]
+    if excluded:
+        lines.append(f"   :exclude-members: {', '.join(excluded)}")
+    for name, value, docs in data:
+        lines += ["", f".. py:data:: {name}", f"   :module: {page.module.__name__}"]
+        lines += [f"   :value: {value!r}", ""]
+        lines += [f"   {line}".rstrip() for line in docs]
     return "\n".join(lines) + "\n"
 
 
@@ -262,11 +317,17 @@ def public_bases(bases: list[Any]) -> list[Any]:
         if inspect.isclass(base) and base.__name__.startswith("_"):
             candidates = public_bases(list(base.__bases__))
         elif inspect.isclass(base):
-            candidates = [_public_name(base)]
+            public = _public_name(base)
+            hidden = public is base and _in_private_module(base)
+            candidates = public_bases(list(base.__bases__)) if hidden else [public]
         else:
             candidates = [base]
         shown.extend(candidate for candidate in candidates if candidate not in shown)
     return shown
+
+
+def _in_private_module(cls: type) -> bool:
+    return any(part.startswith("_") for part in cls.__module__.split(".")[1:])
 
 
 def _public_name(cls: type) -> Any:
