@@ -121,7 +121,7 @@ def draw_boxes(
     Examples::
 
         >>> fig, axis = overlay_map(info_map, image)
-        >>> draw_boxes(axis, torch.tensor([[4, 2, 20, 30]]), color="cyan", label="proposal")
+        >>> patches = draw_boxes(axis, torch.tensor([[4, 2, 20, 30]]), color="cyan", label="box")
     """
     patches = []
     for index, (x1, y1, x2, y2) in enumerate(_as_boxes(boxes, "boxes").tolist()):

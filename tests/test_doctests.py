@@ -1,7 +1,8 @@
 """The ``>>>`` examples of every docstring of the package run and print what they show.
 
-Snippets that need objects a reader supplies (a trained ``model``, ``images``) are marked
-``# doctest: +SKIP``; everything else runs with ``torch`` and the module's own names in scope.
+Snippets that use objects a reader supplies (``model``, ``images``, ``labels``, ``boxes``) run
+with small stand-ins (a ``weights=None`` ResNet-18, random images), so every example is executed;
+the package's public names, ``torch`` and the module's own names are in scope.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pkgutil
 
 import pytest
 import torch
+from torchvision.models import resnet18
 
 import captum_infocam
 
@@ -19,38 +21,45 @@ MODULES = sorted(
     info.name for info in pkgutil.walk_packages(captum_infocam.__path__, prefix="captum_infocam.")
 )
 
-# Modules whose usage snippets need a reader's objects and are not yet marked +SKIP by their
-# owners; strict, so each entry fails loudly once its module's examples pass.
-NOT_YET_SKIPPED = {
-    "captum_infocam.attribution": "attribute() snippets use `model` and `images`",
-    "captum_infocam.gradient": "InfoGradCam.attribute snippet uses `model` and `images`",
-    "captum_infocam.input_space": "snippets use `model` and `images`",
-    "captum_infocam.visualization": "snippets use `model`, `images`, `info_map`",
-    "captum_infocam.localization.streaming": "PixelAveragePrecision shows 1. but computes 0.9997",
-}
+
+def reader_objects() -> dict[str, object]:
+    """The objects that usage snippets take from the reader: a model, images, labels, boxes."""
+    torch.manual_seed(0)
+    model = resnet18(weights=None, num_classes=10).eval()
+    images = torch.rand(2, 3, 64, 64)
+    labels = torch.tensor([1, 7])
+
+    def perturb(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        noise = 0.01 * torch.randn_like(inputs)
+        return noise, inputs - noise
+
+    info_map = captum_infocam.InfoCAM(model, model.layer4).attribute(images, labels)[0]
+    return {
+        "model": model,
+        "images": images,
+        "image": images[0],
+        "labels": labels,
+        "y": labels,
+        "train_counts": [100] * 5 + [10] * 5,
+        "boxes": torch.tensor([[4, 4, 40, 40], [10, 12, 50, 60]]),
+        "info_map": info_map,
+        "perturb": perturb,
+    }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(reason=NOT_YET_SKIPPED[name], strict=True)]
-            if name in NOT_YET_SKIPPED
-            else [],
-        )
-        for name in ["captum_infocam", *MODULES]
-    ],
-)
-def test_docstring_examples_run(name):
+@pytest.mark.parametrize("name", ["captum_infocam", *MODULES])
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # snippets save figures under outputs/
+    (tmp_path / "outputs").mkdir()
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
     )
     state = torch.random.get_rng_state()
+    namespace = {"torch": torch, **vars(captum_infocam), **reader_objects(), **vars(module)}
     try:
-        for test in finder.find(module, name, globs={"torch": torch, **vars(module)}):
+        for test in finder.find(module, name, globs=namespace):
             torch.manual_seed(0)
             runner.run(test)
     finally:

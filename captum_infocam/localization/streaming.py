@@ -282,8 +282,9 @@ class PixelAveragePrecision:
     Examples::
 
         >>> pxap = PixelAveragePrecision(threshold_grid(100))
-        >>> maps = torch.rand(2, 8, 8)
-        >>> pxap.update(maps, maps > 0.5)
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[:, 2:5, 2:5] = 1.0  # a map that is high exactly on the object
+        >>> pxap.update(maps, maps > 0)
         >>> pxap.compute()
         tensor(1., dtype=torch.float64)
     """
