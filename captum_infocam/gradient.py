@@ -411,6 +411,6 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
                 "With a class-token head, the last block's patch tokens never reach the class "
                 "token: explain the last block's input norm instead, e.g. "
                 "encoder.layers[-1].ln_1 of a torchvision ViT",
-                stacklevel=3,
+                stacklevel=4,  # the caller of attribute(), past log_usage's wrapper
             )
         return activations, gradient
