@@ -181,27 +181,29 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
     values = values.int()
     key, shift = _pixel_keys(values, refine)
     offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
-    parent = _neighbour_max(key, connectivity).bitwise_and_((1 << shift) - 1).add_(offsets)
+    parent = _neighbour_max(key, connectivity)
+    root_pixels = (parent == key).view(-1).nonzero().squeeze(1)
+    del key
+    parent.bitwise_and_((1 << shift) - 1).add_(offsets)
     root = _jump_to_roots(parent.view(-1))
-    flat_index = torch.arange(root.numel(), device=device, dtype=torch.int32)
-    root_pixels = (root == flat_index).nonzero().squeeze(1)
     count = root_pixels.numel()
+    # compact[r]: the basin id of root pixel r (other entries unused); ids follow raster order.
     compact = torch.empty_like(root)
     compact[root_pixels] = torch.arange(count, device=device, dtype=torch.int32)
-    of_pixel = compact.index_select(0, root)
     map_index = root_pixels // num_pixels
     peak = values.view(-1).gather(0, root_pixels).long()
 
     edge_a, edge_b, edge_weight = _basin_edges(
-        of_pixel.view(num_maps, height, width), values, count, connectivity
+        root.view(num_maps, height, width), compact, values, count, connectivity
     )
     relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
         peak, edge_a, edge_b, edge_weight
     )
     merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
     merged_peak.scatter_reduce_(0, relabel, peak, "amax")
+    compact[root_pixels] = relabel.int()
     return Basins(
-        of_pixel=relabel.int().index_select(0, of_pixel),
+        of_pixel=compact.index_select(0, root),
         count=count,
         map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
             0, relabel, map_index
@@ -214,36 +216,50 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
 
 
 def _basin_edges(
-    basin_grid: Tensor, values: Tensor, count: int, connectivity: int
+    root_grid: Tensor, compact: Tensor, values: Tensor, count: int, connectivity: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Adjacency of basins: for each touching pair, the largest ``min(v(p), v(r))`` over
     adjacent pixels ``p``, ``r`` of the two basins.
 
-    Only the pixels on a basin boundary (usually a few percent) are gathered, once.
+    ``root_grid`` holds each pixel's root (flat index), ``compact`` a root's basin id. One
+    dense pass over the flattened grid sets, per pixel, a bit for each half-neighbour whose
+    root differs (pairs that wrap around a row or into the next map are dropped later);
+    only the pixels with a bit set (usually a few percent) are gathered, once.
     """
-    _, height, width = basin_grid.shape
-    crossing = torch.zeros_like(basin_grid, dtype=torch.bool)
-    for dy, dx in _HALF_NEIGHBOURS[connectivity]:
-        own, neighbour = _shifted_pairs(basin_grid, dy, dx)
-        _shifted_pairs(crossing, dy, dx)[0].logical_or_(own != neighbour)
-    pixel = crossing.view(-1).nonzero().squeeze(1)
-    local = pixel % (height * width)
+    _, height, width = root_grid.shape
+    num_pixels = height * width
+    flat_root = root_grid.view(-1)
+    # Two roots in one map differ by less than 2**16, so their low 16 bits differ: int16 is
+    # as exact and moves half the bytes. XOR and shifts are much faster than != on CPU:
+    # (x | -x) has its sign bit set exactly when x != 0.
+    identity = flat_root.to(torch.int16) if num_pixels <= 2**16 else flat_root
+    sign_shift = 8 * identity.element_size() - 1
+    steps = [(dy, dx, dy * width + dx) for dy, dx in _HALF_NEIGHBOURS[connectivity]]
+    crossing = torch.zeros_like(identity)
+    for bit, (_, _, offset) in enumerate(steps):
+        differs = torch.bitwise_xor(identity[:-offset], identity[offset:])
+        differs.bitwise_or_(differs.neg()).bitwise_right_shift_(sign_shift)
+        crossing[:-offset].bitwise_or_(differs.bitwise_and_(1 << bit))
+    pixel = crossing.nonzero().squeeze(1)
+    directions = crossing.index_select(0, pixel)
+    local = pixel % num_pixels
     row, column = local // width, local % width
-    flat_basin, flat_value = basin_grid.view(-1), values.view(-1)
-    own_basin = flat_basin.gather(0, pixel).long()
-    own_value = flat_value.gather(0, pixel).long()
+    flat_value = values.view(-1)
     codes, weights = [], []
-    for dy, dx in _HALF_NEIGHBOURS[connectivity]:
-        inside = (row + dy < height) & (column + dx >= 0) & (column + dx < width)
-        position = torch.where(inside, pixel + dy * width + dx, pixel)
-        neighbour = flat_basin.gather(0, position).long()
-        keep = inside & (neighbour != own_basin)
-        low = torch.minimum(own_basin, neighbour).masked_select(keep)
-        high = torch.maximum(own_basin, neighbour).masked_select(keep)
-        codes.append(low * count + high)
-        neighbour_value = flat_value.gather(0, position).long()
-        weights.append(torch.minimum(own_value, neighbour_value).masked_select(keep))
-    return _dedupe_edges(torch.cat(codes), torch.cat(weights), count)
+    for bit, (dy, dx, offset) in enumerate(steps):
+        keep = directions.bitwise_and(1 << bit).bool()
+        keep &= row < height - 1 if dy else column < width - 1
+        if dy and dx:
+            keep &= column < width - 1 if dx > 0 else column > 0
+        source = pixel.masked_select(keep)
+        target = source + offset
+        own = compact.index_select(0, flat_root.index_select(0, source)).long()
+        neighbour = compact.index_select(0, flat_root.index_select(0, target)).long()
+        codes.append(torch.minimum(own, neighbour) * count + torch.maximum(own, neighbour))
+        weights.append(
+            torch.minimum(flat_value.index_select(0, source), flat_value.index_select(0, target))
+        )
+    return _dedupe_edges(torch.cat(codes), torch.cat(weights).long(), count)
 
 
 def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
