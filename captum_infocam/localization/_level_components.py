@@ -322,11 +322,12 @@ def _merge_plateau_basins(
 def _levels_below(levels: Tensor, values: Tensor) -> Tensor:
     """For each value ``v`` in ``[0, 255]``, how many of the sorted ``levels`` are below ``v``.
 
-    Returns the counts with the shape of ``values``, int32 for int32 values, else int64.
+    Returns the counts with the shape of ``values``: int16 for int16 or int32 values (at
+    most 256 levels, so they fit), else int64.
     """
     table = torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
-    if values.dtype == torch.int32:
-        return table.int().index_select(0, values.reshape(-1)).view(values.shape)
+    if values.dtype in (torch.int16, torch.int32):
+        return table.short().index_select(0, values.reshape(-1).int()).view(values.shape)
     return table.index_select(0, values.reshape(-1)).view(values.shape)
 
 
@@ -438,8 +439,11 @@ def level_components(
 
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    slot = basins.of_pixel.long()  # in place from here: large temporaries cost page faults
-    slot.mul_(num_bins).add_(_levels_below(levels, values.int()).view(-1))
+    pixel_bin = _levels_below(levels, values.int())  # int16
+    if count * num_bins < 2**31:  # int32 arithmetic is faster; scatter wants int64 indices
+        slot = (basins.of_pixel * num_bins).add_(pixel_bin.view(-1)).long()
+    else:
+        slot = basins.of_pixel.long().mul_(num_bins).add_(pixel_bin.view(-1))
     raster = torch.arange(num_pixels, device=device, dtype=torch.int32).repeat(num_maps)
     column = torch.arange(width, device=device, dtype=torch.int32).repeat(num_maps * height)
     big = torch.iinfo(torch.int32).max
@@ -458,7 +462,7 @@ def level_components(
         last,
     ]
     if with_area:
-        basin_attributes.append(_binned_window_area(values, levels, basins, num_bins))
+        basin_attributes.append(_binned_window_area(pixel_bin, basins, num_bins))
 
     labels = _label_levels(basins, _levels_below(levels, basins.edge_weight), num_levels)
     level_ids = torch.arange(num_levels, device=device).view(-1, 1)
@@ -513,42 +517,47 @@ def _border_mask(num_maps: int, height: int, width: int, device: torch.device) -
     return border
 
 
-def _binned_window_area(values: Tensor, levels: Tensor, basins: Basins, num_bins: int) -> Tensor:
+def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
     """Twice the contour area of each basin's part above every level, ``(B, L)``.
 
-    The polygon through the centres of an 8-connected region's boundary pixels is the union
-    of the unit squares between pixel centres whose four corners are all in the region, and
-    of half of each square with exactly three corners in it. A 2x2 window with corner values
-    ``m1 <= m2 <= m3 <= m4`` thus adds 1 (in halves) at every level below ``m2`` and 1 more
-    below ``m1``. It is credited to the basin of its larger diagonal corner (top-left or
+    ``pixel_bin`` ``(N, H, W)`` holds the number of levels below each pixel's value: a pixel
+    is above level index ``j`` exactly when ``j < pixel_bin``. The polygon through the
+    centres of an 8-connected region's boundary pixels is the union of the unit squares
+    between pixel centres whose four corners are all in the region, and of half of each
+    square with exactly three corners in it. A 2x2 window with corner bins
+    ``m1 <= m2 <= m3 <= m4`` thus adds 1 (in halves) at every level index below ``m2`` and 1
+    more below ``m1``. It is credited to the basin of its larger diagonal corner (top-left or
     bottom-right), which is above the level whenever the window counts, so it lies in the
     component holding the window's other foreground corners.
     """
-    num_maps, height, width = values.shape
+    num_maps, height, width = pixel_bin.shape
     count = basins.count
-    device = values.device
+    device = pixel_bin.device
     if height < 2 or width < 2:
         return torch.zeros(count, num_bins - 1, dtype=torch.long, device=device)
-    values = values.int()
-    # Minimum and maximum of each horizontal pair, shared by the windows above and below it.
-    pair_low = torch.minimum(values[:, :, :-1], values[:, :, 1:])
-    pair_high = torch.maximum(values[:, :, :-1], values[:, :, 1:])
+    # Minimum and maximum of each horizontal pair, shared by the windows above and below it
+    # (small integers: the bins are int16, which the elementwise passes run through fast).
+    pair_low = torch.minimum(pixel_bin[:, :, :-1], pixel_bin[:, :, 1:])
+    pair_high = torch.maximum(pixel_bin[:, :, :-1], pixel_bin[:, :, 1:])
     low_top, low_bottom = pair_low[:, :-1], pair_low[:, 1:]
     smallest = torch.minimum(low_top, low_bottom)
     second = torch.minimum(
         torch.maximum(low_top, low_bottom), torch.minimum(pair_high[:, :-1], pair_high[:, 1:])
     )
     # With three or four corners above a level, the top-left or the bottom-right corner is one
-    # of them: the larger of the two is.
+    # of them: the larger of the two is (either one when their bins are equal).
     basin_grid = basins.of_pixel.view(num_maps, height, width)
-    top_left, bottom_right = values[:, :-1, :-1], values[:, 1:, 1:]
-    window_basin = torch.where(
-        top_left >= bottom_right, basin_grid[:, :-1, :-1], basin_grid[:, 1:, 1:]
-    )
+    top_left, bottom_right = pixel_bin[:, :-1, :-1], pixel_bin[:, 1:, 1:]
     size = count * num_bins
-    window_basin = (window_basin if size < 2**31 else window_basin.long()) * num_bins
-    out = torch.bincount((window_basin + _levels_below(levels, smallest)).view(-1), minlength=size)
-    out += torch.bincount((window_basin + _levels_below(levels, second)).view(-1), minlength=size)
+    top_left_basin, bottom_right_basin = basin_grid[:, :-1, :-1], basin_grid[:, 1:, 1:]
+    if size >= 2**31:
+        top_left_basin, bottom_right_basin = top_left_basin.long(), bottom_right_basin.long()
+    # bottom_right + (top_left >= bottom_right) * (difference): much faster than torch.where.
+    window_basin = torch.addcmul(
+        bottom_right_basin, top_left_basin - bottom_right_basin, top_left >= bottom_right
+    ).mul_(num_bins)
+    out = torch.bincount((window_basin + smallest).view(-1), minlength=size)
+    out += torch.bincount(window_basin.add_(second).view(-1), minlength=size)
     return _reverse_cumulative(out.view(count, num_bins), "sum")
 
 
