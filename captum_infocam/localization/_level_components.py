@@ -483,12 +483,12 @@ def level_components(
     ]
     border_peak = None
     if with_border:
-        border = _border_mask(num_maps, height, width, device).view(-1)
+        border = _border_pixels(num_maps, height, width, device)
         basin_border = torch.full((count,), -1, dtype=torch.long, device=device)
         basin_border.scatter_reduce_(
             0,
-            basins.of_pixel.masked_select(border).long(),
-            values.reshape(-1).masked_select(border).long(),
+            basins.of_pixel.index_select(0, border).long(),
+            values.reshape(-1).index_select(0, border).long(),
             "amax",
         )
         border_peak = merged(basin_border.view(count, 1).expand(count, num_levels), "amax", -1)
@@ -507,14 +507,13 @@ def level_components(
     )
 
 
-def _border_mask(num_maps: int, height: int, width: int, device: torch.device) -> Tensor:
-    """``(N, H, W)`` bool, true on the image border."""
-    border = torch.zeros(num_maps, height, width, dtype=torch.bool, device=device)
-    border[:, 0] = True
-    border[:, -1] = True
-    border[:, :, 0] = True
-    border[:, :, -1] = True
-    return border
+def _border_pixels(num_maps: int, height: int, width: int, device: torch.device) -> Tensor:
+    """Flat indices of the image-border pixels of every map (corners twice), int64."""
+    row = torch.arange(width, device=device)
+    column = torch.arange(height, device=device) * width
+    local = torch.cat([row, row + (height - 1) * width, column, column + (width - 1)])
+    offsets = torch.arange(num_maps, device=device).view(-1, 1) * (height * width)
+    return (offsets + local).view(-1)
 
 
 def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
@@ -577,18 +576,18 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
         *Tensor* ``(N, H, W)`` int32, ``>= values``.
     """
     num_maps, height, width = values.shape
-    depth = 255 - values.int()
+    values = values.int()
     if basins is None:
-        basins = find_basins(depth, 4)
+        basins = find_basins(255 - values, 4)
     device = values.device
-    border_flat = _border_mask(num_maps, height, width, device).view(-1)
-    # Maximin value (in depth) of a path from each basin to the border: Bellman-Ford on the
-    # basin graph, a loop over a few relaxation rounds.
+    border = _border_pixels(num_maps, height, width, device)
+    # Maximin value (in depth 255 - v) of a path from each basin to the border: Bellman-Ford
+    # on the basin graph, a loop over a few relaxation rounds.
     reach = torch.full((basins.count,), -1, dtype=torch.long, device=device)
     reach.scatter_reduce_(
         0,
-        basins.of_pixel.masked_select(border_flat).long(),
-        depth.reshape(-1).masked_select(border_flat).long(),
+        basins.of_pixel.index_select(0, border).long(),
+        255 - values.view(-1).index_select(0, border).long(),
         "amax",
     )
     both_a = torch.cat([basins.edge_a, basins.edge_b])
@@ -600,5 +599,6 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
         if torch.equal(updated, reach):
             break
         reach = updated
-    basin_reach = reach.int().index_select(0, basins.of_pixel).view(num_maps, height, width)
-    return 255 - torch.minimum(depth, basin_reach)
+    # 255 - min(255 - v, reach) = max(v, 255 - reach).
+    basin_level = (255 - reach).int().index_select(0, basins.of_pixel)
+    return torch.maximum(values, basin_level.view(num_maps, height, width))
