@@ -160,10 +160,11 @@ def _map_ranges(maps: Tensor, nan_policy: str) -> tuple[Tensor, Tensor, Tensor |
     beyond float64.
     """
     _check_nan_policy(nan_policy)
-    low, high = torch.aminmax(maps.reshape(maps.shape[0], -1), dim=1)
+    flat = maps.reshape(maps.shape[0], -1)
+    low, high = flat.amin(dim=1), flat.amax(dim=1)  # on CPU, much faster than aminmax
     low, high = low.double(), high.double()
     span = high - low
-    has_nan = torch.isnan(low) | torch.isnan(high)  # aminmax propagates NaN
+    has_nan = torch.isnan(low) | torch.isnan(high)  # amin and amax propagate NaN
     bad_range = ~torch.isfinite(span) & ~has_nan
     any_nan, any_bad_range = torch.stack([has_nan.any(), bad_range.any()]).tolist()
     if any_bad_range:
@@ -237,7 +238,7 @@ def _quantize(
     quantized = normalised.to(torch.int32)
     if not with_fraction:
         return quantized, None
-    normalised -= quantized
+    normalised.frac_()  # normalised >= 0: exactly normalised - quantized
     normalised *= 2 ** refinement_bits(maps.shape[1], maps.shape[2])
     return quantized, normalised.to(torch.int32)
 
