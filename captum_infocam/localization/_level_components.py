@@ -120,9 +120,10 @@ def _pixel_keys(values: Tensor, refine: Tensor | None = None) -> tuple[Tensor, i
     if shift > 23:
         raise ValueError(f"maps of {height}x{width} pixels are too large (at most 2**23 pixels)")
     raster = torch.arange(height * width, device=values.device, dtype=torch.int32)
-    if refine is not None:
-        values = (values << refinement_bits(height, width)) | refine
-    return (values << shift) | raster.view(1, height, width), shift
+    key = values << (shift if refine is None else refinement_bits(height, width))
+    if refine is not None:  # in place on one buffer: fresh large temporaries cost page faults
+        key.bitwise_or_(refine).bitwise_left_shift_(shift)
+    return key.bitwise_or_(raster.view(1, height, width)), shift
 
 
 def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
