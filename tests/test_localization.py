@@ -27,15 +27,7 @@ from captum_infocam.localization._level_components import (
     refinement_bits,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many small tensor ops; on a shared 2-core runner, OpenMP threads
-    waiting on each other cost more than they gain, so run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blank(height: int = 12, width: int = 12) -> torch.Tensor:

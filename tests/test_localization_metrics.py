@@ -26,13 +26,7 @@ from captum_infocam.localization._opencv_reference import reference_pixel_averag
 DELTAS = (0.3, 0.5, 0.7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small tensor ops: on a shared 2-core runner one thread is faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dataset(count: int = 24, seed: int = 0):

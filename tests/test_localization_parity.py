@@ -25,14 +25,7 @@ pytest.importorskip("cv2", reason="the OpenCV reference needs opencv-python-head
 DELTAS = (0.3, 0.5, 0.7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many small tensor ops; on a shared 2-core runner, OpenMP threads
-    waiting on each other cost more than they gain, so run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _smooth_maps(count: int, height: int, width: int, seed: int) -> torch.Tensor:
