@@ -185,6 +185,11 @@ def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
         torch.Size([2, 10, 7, 7])
     """
     _check_head(activations, weight, None)
+    return _class_activation_maps(activations, weight)
+
+
+def _class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
+    """:func:`class_activation_maps` for checked arguments: one einsum, float32 at least."""
     dtype = _compute_dtype(activations, weight)
     with _full_precision(activations.device):
         return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
@@ -432,12 +437,9 @@ def _pmi_maps(
     region_size: int | None,
 ) -> Tensor:
     """:func:`pmi_maps` for checked arguments and a validated ``(K,)`` log prior."""
-    dtype = _compute_dtype(activations, weight)
-    with _full_precision(activations.device):
-        cams = torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
-    scores = region_mean(cams, region_size)
+    scores = region_mean(_class_activation_maps(activations, weight), region_size)
     if bias is not None:
-        scores = scores + bias.to(dtype)[None, :, None, None]
+        scores = scores + bias.to(scores.dtype)[None, :, None, None]
     return _pc_log_softmax(scores, log_prior, dim=1)
 
 
