@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/attribution_speed.py
 	$(PY) benchmarks/wsol_speed.py
+
+# On a machine with CUDA: cuda-marked tests and GPU benchmark tables (under 8 minutes).
+# PY=python3 uses another interpreter that has torch and captum (no .venv needed).
+gpu-check:
+	PY=$(PY) bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .ruff_cache
