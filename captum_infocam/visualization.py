@@ -14,6 +14,7 @@ Boxes are integer tensors of shape ``(B, 4)`` (or ``(4,)``) with *inclusive* pix
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -375,7 +376,7 @@ def compare_maps(
         truth = None if true_boxes is None else true_boxes[row]
         for column, name in enumerate(columns):
             axis = axes[row, column]
-            common = {
+            common: dict[str, Any] = {
                 "legend": False,
                 "plt_fig_axis": (figure, axis),
                 "title": name if row == 0 else None,
