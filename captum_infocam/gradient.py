@@ -41,7 +41,16 @@ from captum.attr import GradientAttribution, LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import maps
+from captum_infocam import _kernels, maps
+from captum_infocam._validation import (
+    check_activations,
+    check_contrast,
+    check_region_size,
+    check_target,
+    compute_dtype,
+    full_precision,
+    is_int,
+)
 from captum_infocam.maps import Contrast
 from captum_infocam.targets import TargetLike, format_target
 
@@ -84,13 +93,13 @@ def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") 
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(f"logits must be a tensor of shape (N, K), got {shape}")
-    logits = logits.to(maps._compute_dtype(logits))
-    target = maps._check_target(target, logits.shape[0], logits.shape[1])
-    maps._check_contrast(contrast, logits.shape[1])
+    logits = logits.to(compute_dtype(logits))
+    target = check_target(target, logits.shape[0], logits.shape[1])
+    check_contrast(contrast, logits.shape[1], maps.CONTRASTS)
     # The contrast weights of the identity head are each example's contrast vector over the
     # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
     identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
-    vectors, _ = maps._contrast_weights(identity, None, target, contrast, logits.detach())
+    vectors, _ = _kernels.contrast_weights(identity, None, target, contrast, logits.detach())
     return (vectors * logits).sum(dim=1)
 
 
@@ -121,18 +130,18 @@ def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None
         >>> grad_cam_map(activations, gradients, region_size=1).shape
         torch.Size([2, 1, 7, 7])
     """
-    maps._check_activations(activations)
+    check_activations(activations)
     if not isinstance(gradients, Tensor) or gradients.shape != activations.shape:
         shape = tuple(gradients.shape) if isinstance(gradients, Tensor) else type(gradients)
         raise ValueError(
             f"gradients must have the activations' shape {tuple(activations.shape)}, got {shape}"
         )
-    maps._check_region_size(region_size)
-    dtype = maps._compute_dtype(activations, gradients)
+    check_region_size(region_size)
+    dtype = compute_dtype(activations, gradients)
     # Under autocast the channel reduction (an einsum) would run in half precision again.
-    with torch.autocast(activations.device.type, enabled=False):
+    with full_precision(activations.device):
         channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, no rounding
-        weighted = maps._weighted_channel_sum(activations, channel_weights)
+        weighted = _kernels.weighted_channel_sum(activations, channel_weights)
         return maps.region_mean(weighted, region_size)
 
 
@@ -179,7 +188,7 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
     if (
         isinstance(reshape, tuple)
         and len(reshape) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in reshape)
+        and all(is_int(s) and s >= 1 for s in reshape)
     ):
         height, width = reshape
         return lambda tokens: tokens_to_grid(tokens, height, width)
@@ -316,7 +325,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         """
         if contrast not in maps.CONTRASTS:
             raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        maps._check_region_size(region_size)
+        check_region_size(region_size)
         activations, gradients = self._activations_and_gradients(
             inputs, target, additional_forward_args, attribute_to_layer_input, contrast
         )

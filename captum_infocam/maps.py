@@ -20,14 +20,19 @@ Notation (see the theory page of the documentation):
 
 from __future__ import annotations
 
-import contextlib
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from captum_infocam.information import _pc_log_softmax
+from captum_infocam import _kernels
+from captum_infocam._validation import (
+    check_contrast,
+    check_contrast_logits,
+    check_head,
+    check_region_size,
+    check_target,
+)
 from captum_infocam.priors import ClassPrior, as_class_prior
 
 __all__ = [
@@ -44,80 +49,6 @@ __all__ = [
 
 Contrast = Literal["mean", "least_likely", "none"]
 CONTRASTS: tuple[str, ...] = ("mean", "least_likely", "none")
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _compute_dtype(*tensors: Tensor) -> torch.dtype:
-    """The dtype maps are computed in: the inputs' promoted dtype, at least float32."""
-    dtype = torch.float32
-    for tensor in tensors:
-        dtype = torch.promote_types(dtype, tensor.dtype)
-    return dtype
-
-
-def _full_precision(device: torch.device) -> contextlib.AbstractContextManager:
-    """Switch autocast off where the device has it, so float32 accumulation is kept."""
-    is_available = getattr(torch.amp, "is_autocast_available", lambda device_type: True)
-    if device.type in ("cpu", "cuda") or is_available(device.type):
-        return torch.autocast(device.type, enabled=False)
-    return contextlib.nullcontext()
-
-
-def _check_activations(activations: Tensor) -> None:
-    if not isinstance(activations, Tensor) or activations.dim() != 4:
-        shape = tuple(activations.shape) if isinstance(activations, Tensor) else type(activations)
-        raise ValueError(f"activations must be a tensor of shape (N, C, h, w), got {shape}")
-    if not activations.is_floating_point():
-        raise TypeError(f"activations must be floating point, got {activations.dtype}")
-
-
-def _check_head(activations: Tensor, weight: Tensor, bias: Tensor | None) -> None:
-    _check_activations(activations)
-    if weight.dim() != 2:
-        raise ValueError(f"weight must have shape (K, C), got {tuple(weight.shape)}")
-    if weight.shape[1] != activations.shape[1]:
-        raise ValueError(
-            f"the classifier expects {weight.shape[1]} input channels but the activations have "
-            f"{activations.shape[1]}: explain the layer that feeds the pooled classifier"
-        )
-    if bias is not None and bias.shape != weight.shape[:1]:
-        raise ValueError(
-            f"bias must have shape ({weight.shape[0]},) to match weight, got {tuple(bias.shape)}"
-        )
-
-
-def _check_target(target: Tensor, num_examples: int | None, num_classes: int) -> Tensor:
-    """Check integer class indices of shape ``(num_examples,)`` (any length when None)."""
-    if (
-        not isinstance(target, Tensor)
-        or target.dtype.is_floating_point
-        or target.dtype == torch.bool
-    ):
-        raise TypeError(f"target must be an integer tensor of shape (N,), got {target!r}")
-    if target.dim() != 1 or (num_examples is not None and target.shape[0] != num_examples):
-        num_examples = "N" if num_examples is None else num_examples
-        raise ValueError(
-            f"target must hold one class per example, shape ({num_examples},), "
-            f"got {tuple(target.shape)}"
-        )
-    if target.numel() == 0 or torch.compiler.is_compiling():  # nothing to check / no graph break
-        return target.long()
-    low, high = torch.aminmax(target)
-    if low < 0 or high >= num_classes:
-        raise ValueError(
-            f"target must lie in [0, {num_classes}) for a classifier with {num_classes} classes, "
-            f"got values in [{int(low)}, {int(high)}]"
-        )
-    return target.long()
-
-
-def _check_region_size(region_size: int | None) -> None:
-    if region_size is None:
-        return
-    if isinstance(region_size, bool) or not isinstance(region_size, int) or region_size < 1:
-        raise ValueError(f"region_size must be an int >= 1 or None, got {region_size!r}")
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -150,21 +81,10 @@ def region_mean(maps: Tensor, region_size: int | None) -> Tensor:
                 [7.5000, 7.5000, 7.5000, 7.5000],
                 [7.5000, 7.5000, 7.5000, 7.5000]])
     """
-    _check_region_size(region_size)
+    check_region_size(region_size)
     if maps.dim() != 4:
         raise ValueError(f"maps must have shape (N, K, h, w), got {tuple(maps.shape)}")
-    if region_size is None:
-        return maps.mean(dim=(2, 3), keepdim=True).expand_as(maps).contiguous()
-    if region_size == 1:
-        return maps
-    height, width = maps.shape[-2:]
-    pooled = F.avg_pool2d(
-        maps, region_size, stride=1, padding=region_size // 2, count_include_pad=False
-    )
-    offset = 1 - region_size % 2  # even windows: output o covers o - s/2 .. o + s/2 - 1
-    if offset:
-        pooled = pooled[..., 1 : height + 1, 1 : width + 1].contiguous()
-    return pooled
+    return _kernels.region_mean(maps, region_size)
 
 
 def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
@@ -184,23 +104,8 @@ def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
         >>> class_activation_maps(activations, weight).shape
         torch.Size([2, 10, 7, 7])
     """
-    _check_head(activations, weight, None)
-    return _class_activation_maps(activations, weight)
-
-
-def _class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
-    """:func:`class_activation_maps` for checked arguments: one einsum, float32 at least."""
-    dtype = _compute_dtype(activations, weight)
-    with _full_precision(activations.device):
-        return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
-
-
-def _weighted_channel_sum(activations: Tensor, channel_weights: Tensor) -> Tensor:
-    """``sum_c w[n, c] A[n, c]`` for per-example channel weights: one batched reduction."""
-    dtype = _compute_dtype(activations, channel_weights)
-    with _full_precision(activations.device):
-        sums = torch.einsum("nc,nchw->nhw", channel_weights.to(dtype), activations.to(dtype))
-    return sums[:, None]
+    check_head(activations, weight, None)
+    return _kernels.class_activation_maps(activations, weight)
 
 
 def class_activation_map(activations: Tensor, weight: Tensor, target: Tensor) -> Tensor:
@@ -222,16 +127,9 @@ def class_activation_map(activations: Tensor, weight: Tensor, target: Tensor) ->
         >>> class_activation_map(activations, weight, torch.tensor([3, 7])).shape
         torch.Size([2, 1, 7, 7])
     """
-    _check_head(activations, weight, None)
-    target = _check_target(target, activations.shape[0], weight.shape[0])
-    return _weighted_channel_sum(activations, weight[target])
-
-
-def _gap_logits(activations: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    dtype = _compute_dtype(activations, weight)
-    with _full_precision(activations.device):
-        logits = activations.mean(dim=(2, 3), dtype=dtype) @ weight.to(dtype).T
-    return logits if bias is None else logits + bias.to(dtype)
+    check_head(activations, weight, None)
+    target = check_target(target, activations.shape[0], weight.shape[0])
+    return _kernels.weighted_channel_sum(activations, weight[target])
 
 
 def contrast_weights(
@@ -277,47 +175,11 @@ def contrast_weights(
     """
     if weight.dim() != 2:
         raise ValueError(f"weight must have shape (K, C), got {tuple(weight.shape)}")
-    _check_contrast(contrast, weight.shape[0])
-    target = _check_target(target, None, weight.shape[0])
+    check_contrast(contrast, weight.shape[0], CONTRASTS)
+    target = check_target(target, None, weight.shape[0])
     if contrast == "least_likely":
-        _check_logits(logits, target.shape[0], weight.shape[0])
-    return _contrast_weights(weight, bias, target, contrast, logits)
-
-
-def _check_contrast(contrast: str, num_classes: int) -> None:
-    if contrast not in CONTRASTS:
-        raise ValueError(f"contrast must be one of {CONTRASTS}, got {contrast!r}")
-    if contrast != "none" and num_classes < 2:
-        raise ValueError(f"contrast={contrast!r} needs a classifier with at least 2 classes")
-
-
-def _check_logits(logits: Tensor | None, num_examples: int, num_classes: int) -> None:
-    if logits is None or logits.shape != (num_examples, num_classes):
-        shape = None if logits is None else tuple(logits.shape)
-        raise ValueError(
-            f"contrast='least_likely' needs the image-level logits of shape "
-            f"({num_examples}, {num_classes}), got {shape}"
-        )
-
-
-def _contrast_weights(
-    weight: Tensor, bias: Tensor | None, target: Tensor, contrast: str, logits: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """:func:`contrast_weights` for arguments that were already checked."""
-    num_classes = weight.shape[0]
-    if bias is None:
-        bias = weight.new_zeros(num_classes)
-    if contrast == "none":
-        return weight[target], bias[target]
-    if contrast == "mean":
-        others = num_classes - 1
-        return (
-            (num_classes * weight[target] - weight.sum(0)) / others,
-            (num_classes * bias[target] - bias.sum()) / others,
-        )
-    others_logits = logits.detach().scatter(1, target[:, None], float("inf"))
-    least_likely = others_logits.argmin(dim=1)
-    return weight[target] - weight[least_likely], bias[target] - bias[least_likely]
+        check_contrast_logits(logits, target.shape[0], weight.shape[0])
+    return _kernels.contrast_weights(weight, bias, target, contrast, logits)
 
 
 # --------------------------------------------------------------------------- maps
@@ -364,30 +226,13 @@ def info_cam(
         >>> info_cam(activations, weight, bias, torch.tensor([3, 7])).shape
         torch.Size([2, 1, 7, 7])
     """
-    _check_head(activations, weight, bias)
-    _check_region_size(region_size)
-    _check_contrast(contrast, weight.shape[0])
-    target = _check_target(target, activations.shape[0], weight.shape[0])
+    check_head(activations, weight, bias)
+    check_region_size(region_size)
+    check_contrast(contrast, weight.shape[0], CONTRASTS)
+    target = check_target(target, activations.shape[0], weight.shape[0])
     if contrast == "least_likely" and logits is not None:
-        _check_logits(logits, activations.shape[0], weight.shape[0])
-    return _info_cam(activations, weight, bias, target, contrast, region_size, logits)
-
-
-def _info_cam(
-    activations: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    target: Tensor,
-    contrast: str,
-    region_size: int | None,
-    logits: Tensor | None,
-) -> Tensor:
-    """:func:`info_cam` for arguments that were already checked."""
-    if contrast == "least_likely" and logits is None:
-        logits = _gap_logits(activations, weight, bias)
-    channel_weights, biases = _contrast_weights(weight, bias, target, contrast, logits)
-    scores = region_mean(_weighted_channel_sum(activations, channel_weights), region_size)
-    return scores + biases.to(scores.dtype)[:, None, None, None]
+        check_contrast_logits(logits, activations.shape[0], weight.shape[0])
+    return _kernels.info_cam(activations, weight, bias, target, contrast, region_size, logits)
 
 
 def pmi_maps(
@@ -423,24 +268,10 @@ def pmi_maps(
         >>> pmi_maps(activations, weight, bias, region_size=None)[:, :, 0, 0].shape
         torch.Size([2, 10])
     """
-    _check_head(activations, weight, bias)
-    _check_region_size(region_size)
+    check_head(activations, weight, bias)
+    check_region_size(region_size)
     log_prior = as_class_prior(class_prior, weight.shape[0], dtype=torch.float64).log()
-    return _pmi_maps(activations, weight, bias, log_prior, region_size)
-
-
-def _pmi_maps(
-    activations: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    log_prior: Tensor,
-    region_size: int | None,
-) -> Tensor:
-    """:func:`pmi_maps` for checked arguments and a validated ``(K,)`` log prior."""
-    scores = region_mean(_class_activation_maps(activations, weight), region_size)
-    if bias is not None:
-        scores = scores + bias.to(scores.dtype)[None, :, None, None]
-    return _pc_log_softmax(scores, log_prior, dim=1)
+    return _kernels.pmi_maps(activations, weight, bias, log_prior, region_size)
 
 
 def pmi_map(
@@ -475,22 +306,8 @@ def pmi_map(
         >>> pmi_map(activations, weight, bias, torch.tensor([3, 7])).shape
         torch.Size([2, 1, 7, 7])
     """
-    _check_head(activations, weight, bias)
-    _check_region_size(region_size)
-    target = _check_target(target, activations.shape[0], weight.shape[0])
+    check_head(activations, weight, bias)
+    check_region_size(region_size)
+    target = check_target(target, activations.shape[0], weight.shape[0])
     log_prior = as_class_prior(class_prior, weight.shape[0], dtype=torch.float64).log()
-    return _pmi_map(activations, weight, bias, target, log_prior, region_size)
-
-
-def _pmi_map(
-    activations: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    target: Tensor,
-    log_prior: Tensor,
-    region_size: int | None,
-) -> Tensor:
-    """:func:`pmi_map` for checked arguments and a validated ``(K,)`` log prior."""
-    maps = _pmi_maps(activations, weight, bias, log_prior, region_size)
-    index = target[:, None, None, None].expand(-1, 1, *maps.shape[2:])
-    return maps.gather(1, index)
+    return _kernels.pmi_map(activations, weight, bias, target, log_prior, region_size)
