@@ -315,7 +315,7 @@ class InfoCAM(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        check_contrast(contrast, evaluation.weight.shape[0], maps.CONTRASTS)
+        check_contrast(contrast, evaluation.target, evaluation.weight.shape[0])
         attributions = _kernels.info_cam(  # the evaluation's target and head are already checked
             evaluation.activations,
             evaluation.weight,
