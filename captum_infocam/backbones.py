@@ -66,9 +66,10 @@ class WSOLBackbone(nn.Module):
 
     ``logits = fc(mean_{ij} dropout(features(x))[:, :, i, j])``; the output of
     :attr:`cam_layer` (the last module of ``features``) is the pooled map, so
-    :class:`~captum_infocam.ClassActivationMap`, :class:`~captum_infocam.InfoCAM` and
-    :class:`~captum_infocam.InfoGradCam` explain ``cam_layer``. The dropout acts in training
-    only; call ``model.eval()`` before computing maps.
+    :class:`~captum_infocam.attribution.ClassActivationMap`,
+    :class:`~captum_infocam.attribution.InfoCAM` and
+    :class:`~captum_infocam.gradient.InfoGradCam` explain ``cam_layer``. The dropout acts in
+    training only; call ``model.eval()`` before computing maps.
 
     Args:
         features (nn.Sequential): the layers up to and including the pooled one.
@@ -123,7 +124,7 @@ class WSOLBackbone(nn.Module):
 
     @property
     def cam_layer(self) -> nn.Module:
-        """The layer whose output is pooled: explain it with the CAM-family attributions."""
+        """The layer whose output is pooled, the one the CAM-family attributions explain."""
         return self.features[-1]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,7 +141,7 @@ class WSOLBackbone(nn.Module):
     def param_groups(self, lr: float, classifier_lr_ratio: float = 10.0) -> list[dict[str, Any]]:
         """Optimizer parameter groups with the classifier part at a larger learning rate.
 
-        Choe et al. train the modules of :attr:`classifier_modules` at ``lr_classifier_ratio``
+        Choe et al. train the modules of ``classifier_modules`` at ``lr_classifier_ratio``
         (10) times the learning rate of the rest: for ResNet-50 ``layer4`` and ``fc``, for
         VGG16-GAP and Inception-v3 the added convolutions and ``fc``.
 
@@ -289,9 +290,10 @@ def resnet50_wsol(
 
     Args:
         num_classes (int, optional): the classes of the linear layer. Default: 1000.
-        weights (ResNet50_Weights, str, Path or None, optional): ``None``, torchvision's
-            ``ResNet50_Weights`` (or its name), or a local state-dict file (torchvision's
-            ResNet-50 or this model); see the module documentation. Default: None.
+        weights (torchvision.models.ResNet50_Weights, str, Path or None, optional): ``None``,
+            torchvision's ``ResNet50_Weights`` (or its name), or a local state-dict file
+            (torchvision's ResNet-50 or this model); see the module documentation.
+            Default: None.
         progress (bool, optional): show torchvision's download progress. Default: True.
 
     Returns:
@@ -338,9 +340,9 @@ def vgg16_gap(
 
     Args:
         num_classes (int, optional): the classes of the linear layer. Default: 1000.
-        weights (VGG16_Weights, str, Path or None, optional): ``None``, torchvision's
-            ``VGG16_Weights`` (or its name), or a local state-dict file (torchvision's VGG16
-            or this model); see the module documentation. Default: None.
+        weights (torchvision.models.VGG16_Weights, str, Path or None, optional): ``None``,
+            torchvision's ``VGG16_Weights`` (or its name), or a local state-dict file
+            (torchvision's VGG16 or this model); see the module documentation. Default: None.
         progress (bool, optional): show torchvision's download progress. Default: True.
 
     Returns:
@@ -419,9 +421,10 @@ def inception_v3_wsol(
 
     Args:
         num_classes (int, optional): the classes of the linear layer. Default: 1000.
-        weights (Inception_V3_Weights, str, Path or None, optional): ``None``, torchvision's
-            ``Inception_V3_Weights`` (or its name), or a local state-dict file (torchvision's
-            Inception-v3 or this model); see the module documentation. Default: None.
+        weights (torchvision.models.Inception_V3_Weights, str, Path or None, optional):
+            ``None``, torchvision's ``Inception_V3_Weights`` (or its name), or a local
+            state-dict file (torchvision's Inception-v3 or this model); see the module
+            documentation. Default: None.
         progress (bool, optional): show torchvision's download progress. Default: True.
 
     Returns:

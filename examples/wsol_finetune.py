@@ -313,7 +313,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The options shared with wsol_sharded_eval.py."""
+    """The options shared with wsol_sharded_eval.py (each script adds --out and --fast)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, required=True, help="dataset/<name>")
     parser.add_argument("--metadata-root", type=Path, required=True, help="metadata/<name>")
@@ -324,14 +324,14 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--thresholds", type=int, default=1000, help="the reference's 1000")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("outputs"))
-    parser.add_argument("--fast", "--smoke", action="store_true", help="tiny settings: seconds")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parser()
+    options.add_argument("--out", type=Path, default=Path("outputs"))
+    options.add_argument("--fast", "--smoke", action="store_true", help="tiny settings: seconds")
     options.add_argument("--weights", default="IMAGENET1K_V1", help="torchvision name, file, none")
     options.add_argument("--lr", type=float, default=None, help="the pretrained part's rate")
     options.add_argument("--epochs", type=int, default=None)
