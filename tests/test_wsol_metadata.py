@@ -361,3 +361,27 @@ def test_an_image_has_one_ignore_mask(openimages):
     _edit(path, 2, ",".join([*rows[1][:2], rows[1][1]]))
     with pytest.raises(ValueError, match=r"localization\.txt, line 2: .* second ignore mask"):
         WSOLMetadataDataset(data_root, metadata_root, "val")
+
+
+@pytest.mark.parametrize("name", ["CUB", "ILSVRC", "OpenImages"])
+def test_every_layout_names_the_line_of_a_malformed_line_a_bad_box_or_a_missing_image(
+    tmp_path, name
+):
+    data_root, metadata_root = write_wsol_fixture(tmp_path, name)
+    test = metadata_root / "test"
+    ids = (test / "image_ids.txt").read_text().splitlines()
+    localization = (test / "localization.txt").read_text()
+    _edit(test / "localization.txt", 2, localization.splitlines()[1] + ",7")
+    columns = 5 if name != "OpenImages" else 3
+    with pytest.raises(ValueError, match=rf"localization\.txt, line 2: expected {columns} comma"):
+        WSOLMetadataDataset(data_root, metadata_root, "test")
+    (test / "localization.txt").write_text(localization)
+    if name != "OpenImages":  # a box starting below the image, on line 2
+        image_id, width, height = _lines(test / "image_sizes.txt")[1]
+        _edit(test / "localization.txt", 2, f"{image_id},0,{height},{width},{height}")
+        with pytest.raises(ValueError, match=r"localization\.txt, line 2: the box .* outside"):
+            WSOLMetadataDataset(data_root, metadata_root, "test")
+        (test / "localization.txt").write_text(localization)
+    (data_root / ids[3]).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"image_ids\.txt, line 4: image '{ids[3]}'"):
+        WSOLMetadataDataset(data_root, metadata_root, "test")
