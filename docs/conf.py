@@ -31,13 +31,14 @@ extensions = [
 ]
 
 # No network at build time: no intersphinx. Every reference is checked (nitpicky), and only
-# third-party names (torch, Captum, matplotlib, NumPy, the standard library) and the plain-words
-# types of napoleon's "Args:" lines are allowed to stay unresolved plain text.
+# third-party names (torch, torchvision, Captum, matplotlib, NumPy, the standard library) and
+# the plain-words types of napoleon's "Args:" lines are allowed to stay unresolved plain text.
 nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(torch|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)(\..*)?",
+        r"(torch|torchvision|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)"
+        r"(\..*)?",
     ),
     (r"py:class", r"Tensor|Path|Colormap|Figure|Axes|ProcessGroup|Attribution|Module|Dataset"),
     (r"py:class", r"optional|sequence|nested sequence|callable|sequence of .*|.* or None"),

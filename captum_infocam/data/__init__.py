@@ -1,4 +1,5 @@
-"""Data sets: synthetic localisation images, Gaussian mixtures, readers for public sets."""
+"""Data sets: synthetic localisation images, Gaussian mixtures, readers for public sets
+(CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout)."""
 
 from captum_infocam.data._box_images import BoxSample
 from captum_infocam.data.cub import CUB200
@@ -17,6 +18,12 @@ from captum_infocam.data.synthetic import (
     make_localization_data,
 )
 from captum_infocam.data.tiny_imagenet import TinyImageNet
+from captum_infocam.data.wsol_metadata import (
+    WSOLBatch,
+    WSOLMetadataDataset,
+    WSOLSample,
+    collate_wsol,
+)
 
 __all__ = [
     "CLASS_NAMES",
@@ -30,6 +37,10 @@ __all__ = [
     "MonteCarloEstimate",
     "SyntheticLocalization",
     "TinyImageNet",
+    "WSOLBatch",
+    "WSOLMetadataDataset",
+    "WSOLSample",
+    "collate_wsol",
     "make_localization_data",
     "mi_benchmark_mixture",
 ]

@@ -60,6 +60,18 @@ def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
     return (int(pair[0]), int(pair[1]))
 
 
+def read_rgb(path: Path) -> Tensor:
+    """The image file at ``path`` as a ``(3, H, W)`` uint8 RGB tensor."""
+    with Image.open(path) as opened:
+        return TF.pil_to_tensor(opened.convert("RGB"))
+
+
+def resize_image(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a ``(C, H, W)`` uint8 image to ``size`` ``(height, width)``, bilinear with
+    antialiasing (as ``torchvision.transforms.Resize`` on a PIL image)."""
+    return TF.resize(image, list(size), antialias=True)
+
+
 def read_table(path: Path, columns: int, name: str) -> list[list[str]]:
     """The whitespace-separated rows of a text file, each with at least ``columns`` fields."""
     if not path.is_file():
@@ -187,11 +199,10 @@ class BoxImageFolder(Dataset[BoxSample]):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> BoxSample:
-        with Image.open(self.paths[index]) as opened:
-            image = TF.pil_to_tensor(opened.convert("RGB"))
+        image = read_rgb(self.paths[index])
         original_size = (image.shape[1], image.shape[2])
         if self.image_size is not None:
-            image = TF.resize(image, list(self.image_size), antialias=True)
+            image = resize_image(image, self.image_size)
         if self.crop_size is not None:
             image = TF.center_crop(image, list(self.crop_size))
         boxes = fit_boxes(

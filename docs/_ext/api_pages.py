@@ -36,13 +36,16 @@ TITLES: dict[str, str] = {
     "captum_infocam.priors": "Class priors",
     "captum_infocam.input_space": "Maps in input space",
     "captum_infocam.localization": "Localisation metrics",
+    "captum_infocam.wsol_protocol": "WSOL protocol: choose on val, report on test",
     "captum_infocam.visualization": "Visualisation",
     "captum_infocam.models": "Reference model",
+    "captum_infocam.backbones": "WSOL backbones (ResNet-50, VGG16-GAP, Inception-v3)",
     "captum_infocam.data": "Data sets",
     "captum_infocam.data.gaussians": "Gaussian mixtures",
     "captum_infocam.data.synthetic": "Synthetic localisation images",
     "captum_infocam.data.cub": "CUB-200-2011",
     "captum_infocam.data.tiny_imagenet": "Tiny-ImageNet",
+    "captum_infocam.data.wsol_metadata": "The wsolevaluation metadata layout",
 }
 """Page title of each public module, in the order of the API index."""
 

@@ -1,0 +1,99 @@
+"""Smoke tests of examples/wsol_finetune.py and examples/wsol_sharded_eval.py on fixtures in
+the wsolevaluation layout, with random weights (``--fast``); nothing is downloaded.
+
+The sharded example runs under ``torch.distributed.run`` with two gloo processes and must give
+exactly the numbers of one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_wsol_metadata import write_wsol_fixture
+
+from captum_infocam.backbones import vgg16_gap
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1"}  # small models: threads only contend
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd,
+        env={**ENVIRONMENT, "PYTHONPATH": str(EXAMPLES.parent)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _check_box_report(report: dict, val_images: int, test_images: int) -> None:
+    assert report["annotation"] == "boxes"
+    assert (report["val_images"], report["test_images"]) == (val_images, test_images)
+    assert list(report["methods"]) == ["CAM", "infoCAM", "InfoGradCam"]
+    for entry in report["methods"].values():
+        # The test's best threshold does at least as well as val's; BoxAcc at the val
+        # threshold (IoU 0.5) is the GT-known loc there, computed by another path.
+        assert entry["test_max_box_acc"] >= entry["test_box_acc_at_val_threshold"]
+        assert entry["test_max_box_acc_v2"] >= entry["test_box_acc_v2_at_val_thresholds"]
+        assert entry["test_gt_known_loc"] == entry["test_box_acc_at_val_threshold"]
+        assert 0 <= entry["test_top1_loc"] <= entry["test_gt_known_loc"] <= 1
+        assert entry["val_threshold_iou_50"] == entry["thresholds"][1]
+        assert all(0 <= tau < 1 for tau in entry["thresholds"] + entry["thresholds_v2"])
+
+
+@pytest.mark.slow
+def test_finetune_then_protocol_on_cub_and_openimages(tmp_path):
+    cub = write_wsol_fixture(tmp_path, "CUB")
+    out = tmp_path / "cub"
+    done = _run(
+        [sys.executable, str(EXAMPLES / "wsol_finetune.py"), "--fast", "--no-progress",
+         "--data-root", str(cub[0]), "--metadata-root", str(cub[1]), "--out", str(out)],
+        tmp_path,
+    )  # fmt: skip
+    assert "| method (setting chosen on val) | val MaxBoxAccV2 |" in done.stdout
+    assert "epoch 1: training accuracy" in done.stdout
+    report = json.loads((out / "wsol_protocol.json").read_text())
+    _check_box_report(report, 3, 5)
+    assert report["methods"]["infoCAM"]["setting"]["region_size"] in (1, 3)
+    images = tmp_path / "openimages"
+    masks = write_wsol_fixture(images, "OpenImages")
+    done = _run(
+        [sys.executable, str(EXAMPLES / "wsol_finetune.py"), "--smoke", "--no-progress",
+         "--architecture", "vgg16", "--data-root", str(masks[0]),
+         "--metadata-root", str(masks[1]), "--out", str(images / "out")],
+        tmp_path,
+    )  # fmt: skip
+    report = json.loads((images / "out" / "wsol_protocol.json").read_text())
+    assert report["annotation"] == "masks" and "| val PxAP | test PxAP |" in done.stdout
+    for entry in report["methods"].values():
+        assert 0 < entry["val_pxap"] <= 1 and 0 < entry["test_pxap"] <= 1
+    # The fine-tuned weights load back into the backbone.
+    model = vgg16_gap(num_classes=2, weights=images / "out" / "vgg16.pt")
+    assert model.fc.out_features == 2
+
+
+@pytest.mark.slow
+def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path):
+    data_root, metadata_root = write_wsol_fixture(tmp_path, "ILSVRC")  # 3 val, 5 test images
+    common = [
+        "--fast", "--no-progress", "--batch-size", "1",
+        "--data-root", str(data_root), "--metadata-root", str(metadata_root),
+    ]  # fmt: skip
+    script = str(EXAMPLES / "wsol_sharded_eval.py")
+    _run([sys.executable, script, *common, "--out", str(tmp_path / "one")], tmp_path)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    done = _run(
+        [*launcher, "--nproc_per_node=2", script, *common, "--out", str(tmp_path / "two")],
+        tmp_path,
+    )
+    assert "2 process(es), 3 val and 5 test images" in done.stdout
+    one = json.loads((tmp_path / "one" / "wsol_protocol.json").read_text())
+    two = json.loads((tmp_path / "two" / "wsol_protocol.json").read_text())
+    assert (one.pop("processes"), two.pop("processes")) == (1, 2)
+    assert one == two  # every number, exactly
+    _check_box_report(two, 3, 5)  # each image counted once, though 2 does not divide 3 or 5
