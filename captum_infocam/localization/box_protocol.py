@@ -54,6 +54,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_infocam.localization._inputs import (
+    as_maps,
+    as_unit_interval,
+    check_nan_policy,
+    map_ranges,
+)
 from captum_infocam.localization._level_components import (
     fill_holes,
     find_basins,
@@ -107,86 +113,6 @@ def threshold_grid(num_thresholds: int = 1000) -> Tensor:
     return torch.arange(num_thresholds, dtype=torch.float64) * (1.0 / num_thresholds)
 
 
-def _as_maps(maps: Tensor, name: str = "maps", check_finite: bool = True) -> Tensor:
-    """Validate maps ``(N, H, W)`` or ``(N, 1, H, W)`` and return them as ``(N, H, W)``."""
-    if not isinstance(maps, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(maps).__name__}")
-    if not maps.dtype.is_floating_point:
-        raise TypeError(f"{name} must have a floating dtype, got {maps.dtype}")
-    if maps.dim() == 4 and maps.shape[1] == 1:
-        maps = maps[:, 0]
-    if maps.dim() != 3:
-        raise ValueError(
-            f"{name} must have shape (N, H, W) or (N, 1, H, W), got {tuple(maps.shape)}"
-        )
-    if maps.numel() == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(maps.shape)}")
-    if check_finite and not bool(torch.isfinite(maps).all()):
-        raise ValueError(f"{name} must be finite (no NaN or infinity)")
-    return maps
-
-
-def _as_unit_interval(values: Tensor | Sequence[float], name: str, device: torch.device) -> Tensor:
-    """Validate a non-empty 1-D sequence of numbers in ``[0, 1]``, returned as float64."""
-    if isinstance(values, Tensor):
-        tensor = values.detach().to(device=device, dtype=torch.float64)
-    else:
-        try:
-            tensor = torch.as_tensor(values, dtype=torch.float64, device=device)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"{name} must be a 1-D sequence of floats, got {values!r}") from error
-    if tensor.dim() == 0:
-        tensor = tensor.unsqueeze(0)
-    if tensor.dim() != 1 or tensor.numel() == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}"
-        )
-    if not bool(((tensor >= 0) & (tensor <= 1)).all()):
-        raise ValueError(f"{name} must lie in [0, 1], got {tensor.tolist()}")
-    return tensor
-
-
-def _check_nan_policy(nan_policy: str) -> None:
-    if nan_policy not in ("raise", "zero"):
-        raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
-
-
-def _map_ranges(maps: Tensor, nan_policy: str) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Per-map float64 minimum and span ``max - min``, ``(N,)`` each, checked in one sync.
-
-    Returns ``(low, span, nan_maps)``: ``nan_maps`` is the ``(N,)`` bool mask of the maps
-    holding NaN (whose ``low`` is 0 and ``span`` 0) under ``nan_policy="zero"``, or ``None``
-    when no map does. Raises on infinite values, on NaN under ``"raise"``, and on a span
-    beyond float64.
-    """
-    _check_nan_policy(nan_policy)
-    flat = maps.reshape(maps.shape[0], -1)
-    low, high = flat.amin(dim=1), flat.amax(dim=1)  # on CPU, much faster than aminmax
-    low, high = low.double(), high.double()
-    span = high - low
-    has_nan = torch.isnan(low) | torch.isnan(high)  # amin and amax propagate NaN
-    bad_range = ~torch.isfinite(span) & ~has_nan
-    any_nan, any_bad_range = torch.stack([has_nan.any(), bad_range.any()]).tolist()
-    if any_bad_range:
-        if bool((bad_range & (torch.isinf(low) | torch.isinf(high))).any()):
-            raise ValueError("maps must be finite (no infinity)")
-        index = int(bad_range.nonzero()[0])
-        raise ValueError(
-            f"maps[{index}]: max - min overflows float64 ({float(high[index]):.3g} - "
-            f"{float(low[index]):.3g}); rescale the maps"
-        )
-    if not any_nan:
-        return low, span, None
-    if nan_policy == "raise":
-        index = int(has_nan.nonzero()[0])
-        raise ValueError(
-            f"maps[{index}] contains NaN; pass nan_policy='zero' to score a map with NaN as a "
-            "constant map (a miss), as the reference evaluation does"
-        )
-    zero = torch.zeros((), dtype=torch.float64, device=maps.device)
-    return torch.where(has_nan, zero, low), torch.where(has_nan, zero, span), has_nan
-
-
 def quantize_maps(maps: Tensor, *, nan_policy: NanPolicy = "raise") -> Tensor:
     r"""Min-max normalise each map and quantise it as the reference does.
 
@@ -223,8 +149,8 @@ def _quantize(
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
-    maps = _as_maps(maps, check_finite=False)
-    low, span, nan_maps = _map_ranges(maps, nan_policy)
+    maps = as_maps(maps, check_finite=False)
+    low, span, nan_maps = map_ranges(maps, nan_policy)
     span = span.view(-1, 1, 1)
     # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
     # (a copy: the caller's maps are never touched); a constant map has s - min = 0
@@ -413,11 +339,11 @@ def _best_iou_per_threshold(
     nan_policy: str = "raise",
 ) -> tuple[Tensor | None, Tensor | None]:
     """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
-    _check_nan_policy(nan_policy)
-    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
+    check_nan_policy(nan_policy)
+    maps = as_maps(maps, check_finite=False)  # _quantize checks it
     num_maps, height, width = maps.shape
     device = maps.device
-    taus = _as_unit_interval(thresholds, "thresholds", device)
+    taus = as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
     quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
@@ -501,7 +427,7 @@ def box_hits(
             f"multi_contour must be a bool, got {type(multi_contour).__module__}."
             f"{type(multi_contour).__qualname__}"
         )
-    deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
+    deltas = as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
     largest_iou, every_iou = _best_iou_per_threshold(
         maps,
         gt_boxes,
@@ -588,8 +514,8 @@ def boxes_from_maps(
         >>> boxes_from_maps(maps, [0.5])
         tensor([[[3, 2, 7, 5]]])
     """
-    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
-    taus = _as_unit_interval(thresholds, "thresholds", maps.device)
+    maps = as_maps(maps, check_finite=False)  # _quantize checks it
+    taus = as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
     quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
     return _largest_component_boxes(quantized, levels)[:, level_index]

@@ -27,46 +27,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from captum_infocam.localization.box_protocol import (
-    NanPolicy,
-    _as_maps,
-    _as_unit_interval,
-    _map_ranges,
-    threshold_grid,
-)
+from captum_infocam.localization._inputs import as_histogram_edges, as_maps, as_masks, map_ranges
+from captum_infocam.localization.box_protocol import NanPolicy, threshold_grid
 
 __all__ = ["pixel_average_precision", "pixel_score_histograms"]
-
-
-def _as_edges(thresholds: Tensor | Sequence[float] | None, device: torch.device) -> Tensor:
-    """Histogram edges: the strictly increasing thresholds, then ``1, 2, 3``."""
-    if thresholds is None:
-        thresholds = threshold_grid(1000)
-    taus = _as_unit_interval(thresholds, "thresholds", device)
-    if taus.numel() > 1 and not bool((taus[1:] > taus[:-1]).all()):
-        raise ValueError("thresholds must be strictly increasing for PxAP")
-    if float(taus[-1]) >= 1.0:
-        raise ValueError("thresholds must be below 1 for PxAP (1 is the first fixed edge)")
-    return torch.cat([taus, torch.tensor([1.0, 2.0, 3.0], dtype=taus.dtype, device=device)])
-
-
-def _as_masks(masks: Tensor, shape: torch.Size, name: str, device: torch.device) -> Tensor:
-    """Validate bool or 0/1 masks of the maps' shape; return them as bool on ``device``."""
-    if not isinstance(masks, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(masks).__name__}")
-    if masks.dim() == 4 and masks.shape[1] == 1:
-        masks = masks[:, 0]
-    if masks.shape != shape:
-        raise ValueError(
-            f"{name} must have the maps' shape {tuple(shape)}, got {tuple(masks.shape)}"
-        )
-    if masks.dtype != torch.bool:
-        if masks.dtype.is_floating_point or masks.is_complex():
-            raise TypeError(f"{name} must be a bool or integer 0/1 tensor, got {masks.dtype}")
-        if not bool(((masks == 0) | (masks == 1)).all()):
-            raise ValueError(f"{name} must hold only 0 and 1")
-        masks = masks.bool()
-    return masks.to(device)
 
 
 def pixel_score_histograms(
@@ -104,14 +68,14 @@ def pixel_score_histograms(
         tensor([[0, 1, 1, 0],
                 [2, 0, 0, 0]])
     """
-    maps = _as_maps(maps, check_finite=False)  # _map_ranges checks it
-    masks = _as_masks(masks, maps.shape, "masks", maps.device)
+    maps = as_maps(maps, check_finite=False)  # map_ranges checks it
+    masks = as_masks(masks, maps.shape, "masks", maps.device)
     counted = torch.ones_like(masks)
     if ignore is not None:
         # The reference's get_mask: only background pixels inside ignore boxes are left out.
-        counted = masks | ~_as_masks(ignore, maps.shape, "ignore", maps.device)
-    edges = _as_edges(thresholds, maps.device)
-    low, span, nan_maps = _map_ranges(maps, nan_policy)
+        counted = masks | ~as_masks(ignore, maps.shape, "ignore", maps.device)
+    edges = as_histogram_edges(threshold_grid() if thresholds is None else thresholds, maps.device)
+    low, span, nan_maps = map_ranges(maps, nan_policy)
     shifted = maps.to(torch.float64, copy=True)  # never touch the caller's maps
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
         shifted.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)

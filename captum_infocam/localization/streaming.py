@@ -15,18 +15,21 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from captum_infocam.localization._inputs import (
+    as_histogram_edges,
+    as_increasing_thresholds,
+    as_maps,
+    as_unit_interval,
+    check_nan_policy,
+)
 from captum_infocam.localization.box_protocol import (
     NanPolicy,
-    _as_maps,
-    _as_unit_interval,
     _best_iou_per_threshold,
-    _check_nan_policy,
     threshold_grid,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes
 from captum_infocam.localization.fixed_threshold import top1_correct
 from captum_infocam.localization.pixel_precision import (
-    _as_edges,
     _average_precision,
     pixel_score_histograms,
 )
@@ -139,18 +142,15 @@ class BoxLocalizationMetrics:
         nan_policy: NanPolicy = "raise",
         process_group: object | None = None,
     ) -> None:
-        _check_nan_policy(nan_policy)
+        check_nan_policy(nan_policy)
         self.nan_policy = nan_policy
         cpu = torch.device("cpu")
         if thresholds is None:
             thresholds = threshold_grid(1000)
-        self.thresholds = _as_unit_interval(thresholds, "thresholds", cpu)
-        if not bool((self.thresholds[1:] > self.thresholds[:-1]).all()):
-            raise ValueError(
-                "thresholds must be strictly increasing (best_threshold is the smallest "
-                f"threshold reaching MaxBoxAcc), got {self.thresholds.tolist()}"
-            )
-        self.iou_thresholds = _as_unit_interval(iou_thresholds, "iou_thresholds", cpu)
+        self.thresholds = as_increasing_thresholds(
+            thresholds, cpu, "(best_threshold is the smallest threshold reaching MaxBoxAcc)"
+        )
+        self.iou_thresholds = as_unit_interval(iou_thresholds, "iou_thresholds", cpu)
         # The hit counts cover the chosen IoU thresholds and MaxBoxAccV2's three.
         self._deltas, rows = torch.unique(
             torch.cat([self.iou_thresholds, torch.tensor(_V2_IOU_THRESHOLDS).double()]),
@@ -159,9 +159,9 @@ class BoxLocalizationMetrics:
         )
         self._chosen_rows = rows[: self.iou_thresholds.numel()]
         self._v2_rows = rows[self.iou_thresholds.numel() :]
-        self.fixed_threshold = float(_as_unit_interval([fixed_threshold], "fixed_threshold", cpu))
+        self.fixed_threshold = float(as_unit_interval([fixed_threshold], "fixed_threshold", cpu))
         self.fixed_iou_threshold = float(
-            _as_unit_interval([fixed_iou_threshold], "fixed_iou_threshold", cpu)
+            as_unit_interval([fixed_iou_threshold], "fixed_iou_threshold", cpu)
         )
         self.process_group = process_group
         self.reset()
@@ -199,7 +199,7 @@ class BoxLocalizationMetrics:
             raise ValueError("pass both predictions and labels for top-1 loc, or neither")
         correct = None
         if predictions is not None and labels is not None:
-            correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
+            correct = top1_correct(predictions, labels, as_maps(maps, check_finite=False).shape[0])
         thresholds = torch.cat([self.thresholds, torch.tensor([self.fixed_threshold]).double()])
         largest_iou, every_iou = _best_iou_per_threshold(
             maps, gt_boxes, thresholds, largest=True, every=True, nan_policy=self.nan_policy
@@ -296,9 +296,11 @@ class PixelAveragePrecision:
         nan_policy: NanPolicy = "raise",
         process_group: object | None = None,
     ) -> None:
-        _check_nan_policy(nan_policy)
+        check_nan_policy(nan_policy)
         self.nan_policy = nan_policy
-        self.edges = _as_edges(thresholds, torch.device("cpu"))
+        self.edges = as_histogram_edges(
+            threshold_grid() if thresholds is None else thresholds, torch.device("cpu")
+        )
         self.process_group = process_group
         self.reset()
 
