@@ -12,6 +12,7 @@ import captum_infocam.localization._level_components as level_module
 import captum_infocam.localization.box_protocol as protocol_module
 from captum_infocam.localization import (
     as_ground_truth_boxes,
+    best_box_iou,
     box_accuracy,
     box_hits,
     box_iou,
@@ -194,6 +195,22 @@ def test_accuracy_is_the_mean_of_hits_and_batches_are_independent():
         torch.testing.assert_close(accuracy, hits.double().mean(0))
         assert accuracy.shape == (3, 25)
         assert (accuracy[0] >= accuracy[1]).all() and (accuracy[1] >= accuracy[2]).all()
+
+
+def test_best_box_iou_gives_both_rules_hits_in_one_pass():
+    generator = torch.Generator().manual_seed(4)
+    low = torch.randn(6, 1, 4, 4, generator=generator)
+    maps = torch.nn.functional.interpolate(low, size=(24, 20), mode="bicubic")[:, 0]
+    boxes = [torch.tensor([[2, 3, 12, 15], [10, 0, 19, 9]]), torch.tensor([5, 5, 14, 20])] * 3
+    thresholds, deltas = threshold_grid(25), torch.tensor([0.3, 0.5, 0.7], dtype=torch.float64)
+    iou = best_box_iou(maps, boxes, thresholds)
+    for multi, best in ((False, iou.largest_contour), (True, iou.every_contour)):
+        assert best.shape == (6, 25) and best.dtype == torch.float64
+        hits = box_hits(maps, boxes, thresholds, deltas, multi)
+        assert torch.equal(best.unsqueeze(1) >= deltas.view(1, -1, 1), hits)
+    # The largest contour is one of every contour: its IoU is never the better one.
+    assert (iou.every_contour >= iou.largest_contour).all()
+    assert (iou.every_contour > iou.largest_contour).any()  # and the rules do differ here
 
 
 def test_the_callers_maps_and_boxes_are_not_modified():
@@ -459,10 +476,13 @@ def test_memory_bounded_blocks_give_the_same_result(monkeypatch):
     boxes = torch.tensor([[2, 3, 15, 17]]).expand(5, 4)
     thresholds = threshold_grid(64)
     expected = [box_hits(maps, boxes, thresholds, (0.3, 0.5), m) for m in (False, True)]
+    expected_iou = best_box_iou(maps, boxes, thresholds)
     monkeypatch.setattr(protocol_module, "_LEVEL_BASIN_BUDGET", 500)  # one map per group
     monkeypatch.setattr(level_module, "_PAIR_BUDGET", 300)  # a few levels per block
     for multi, hits in zip((False, True), expected, strict=True):
         assert torch.equal(box_hits(maps, boxes, thresholds, (0.3, 0.5), multi), hits)
+    for got, want in zip(best_box_iou(maps, boxes, thresholds), expected_iou, strict=True):
+        assert torch.equal(got, want)
     assert (
         len(
             protocol_module._map_groups(

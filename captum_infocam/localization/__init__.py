@@ -5,6 +5,7 @@ Right" (CVPR 2020) to the pixel, batched in torch on any device:
 
 * :func:`box_accuracy` / :func:`box_hits`: BoxAcc at every (IoU threshold, map threshold);
   MaxBoxAcc with the largest contour, MaxBoxAccV2 with every contour;
+  :func:`best_box_iou` keeps each image's IoU at every threshold, for both rules;
 * :class:`BoxLocalizationMetrics`: the same over a dataset, batch by batch, summed over
   processes, with GT-known and top-1 loc at a fixed threshold;
 * :func:`localization_accuracy`: GT-known and top-1 loc of one batch (the infoCAM papers'
@@ -17,7 +18,9 @@ Maps holding NaN are an error by default; ``nan_policy="zero"`` scores them as z
 """
 
 from captum_infocam.localization.box_protocol import (
+    BestBoxIoU,
     NanPolicy,
+    best_box_iou,
     box_accuracy,
     box_hits,
     boxes_from_maps,
@@ -42,6 +45,7 @@ from captum_infocam.localization.streaming import (
 )
 
 __all__ = [
+    "BestBoxIoU",
     "BoxLocalizationMetrics",
     "BoxLocalizationResult",
     "GroundTruthBoxes",
@@ -49,6 +53,7 @@ __all__ = [
     "NanPolicy",
     "PixelAveragePrecision",
     "as_ground_truth_boxes",
+    "best_box_iou",
     "box_accuracy",
     "box_hits",
     "box_iou",

@@ -47,8 +47,8 @@ gradients, say) are slower and are evaluated a few at a time to bound the memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -69,7 +69,9 @@ from captum_infocam.localization._level_components import (
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
 
 __all__ = [
+    "BestBoxIoU",
     "NanPolicy",
+    "best_box_iou",
     "box_accuracy",
     "box_hits",
     "boxes_from_maps",
@@ -284,28 +286,18 @@ def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
     return torch.where(gt_valid, iou, -1.0).amax(dim=1)
 
 
-def _best_ious(
-    maps: _QuantizedMaps,
-    levels: Tensor,
-    gt_boxes: Tensor,
-    gt_valid: Tensor,
-    *,
-    largest: bool,
-    every: bool,
-) -> tuple[Tensor | None, Tensor | None]:
-    """Best IoU per (map, level) for the largest contour and for every contour."""
-    has_foreground = maps.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
-    fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
-    largest_iou = every_iou = None
-    if largest:
-        boxes = _largest_component_boxes(maps, levels)
-        iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
-        iou = torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
-        largest_iou = torch.where(has_foreground, iou, fallback)
-    if every:
-        iou = _best_multi_contour_iou(maps, levels, gt_boxes, gt_valid)
-        every_iou = torch.where(has_foreground, iou, fallback)
-    return largest_iou, every_iou
+def _best_largest_contour_iou(
+    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
+) -> Tensor:
+    """Best IoU of the largest contour's box at every level, ``(N, L)`` float64."""
+    boxes = _largest_component_boxes(maps, levels)
+    iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
+    return torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
+
+
+_ContourRule = Callable[[_QuantizedMaps, Tensor, Tensor, Tensor], Tensor]
+"""Best IoU ``(N, L)`` of the boxes one rule keeps: :func:`_best_largest_contour_iou`
+(MaxBoxAcc) or :func:`_best_multi_contour_iou` (MaxBoxAccV2)."""
 
 
 def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
@@ -333,12 +325,11 @@ def _best_iou_per_threshold(
     maps: Tensor,
     gt_boxes: GroundTruthBoxes,
     thresholds: Tensor | Sequence[float],
-    *,
-    largest: bool,
-    every: bool,
+    rules: Sequence[_ContourRule],
     nan_policy: str = "raise",
-) -> tuple[Tensor | None, Tensor | None]:
-    """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
+) -> list[Tensor]:
+    """Validate the inputs; for each contour rule, the best IoU ``(N, T)`` of each image at
+    each threshold. The maps are quantised once for all the rules."""
     check_nan_policy(nan_policy)
     maps = as_maps(maps, check_finite=False)  # _quantize checks it
     num_maps, height, width = maps.shape
@@ -349,22 +340,21 @@ def _best_iou_per_threshold(
     quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
     everything = _QuantizedMaps(quantized, fraction)
     groups = _map_groups(everything, levels.numel())
-    results = []
+    results: list[list[Tensor]] = [[] for _ in rules]
     for group in groups:  # one group unless the maps are very noisy
         subset = (
             everything
             if len(groups) == 1
             else _QuantizedMaps(quantized[group], None if fraction is None else fraction[group])
         )
-        results.append(
-            _best_ious(subset, levels, padded[group], valid[group], largest=largest, every=every)
-        )
-    largest_iou = torch.cat([r[0] for r in results]) if largest else None
-    every_iou = torch.cat([r[1] for r in results]) if every else None
-    return (
-        None if largest_iou is None else largest_iou[:, level_index],
-        None if every_iou is None else every_iou[:, level_index],
-    )
+        gt_group, valid_group = padded[group], valid[group]
+        # No pixel above the level: the reference draws the box (0, 0, 0, 0).
+        has_foreground = subset.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
+        fallback = _empty_box_iou(gt_group, valid_group).view(-1, 1)
+        for rule, result in zip(rules, results, strict=True):
+            iou = rule(subset, levels, gt_group, valid_group)
+            result.append(torch.where(has_foreground, iou, fallback))
+    return [torch.cat(result)[:, level_index] for result in results]
 
 
 def box_hits(
@@ -428,16 +418,8 @@ def box_hits(
             f"{type(multi_contour).__qualname__}"
         )
     deltas = as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
-    largest_iou, every_iou = _best_iou_per_threshold(
-        maps,
-        gt_boxes,
-        thresholds,
-        largest=not multi_contour,
-        every=multi_contour,
-        nan_policy=nan_policy,
-    )
-    best_iou = every_iou if multi_contour else largest_iou
-    assert best_iou is not None
+    rule = _best_multi_contour_iou if multi_contour else _best_largest_contour_iou
+    (best_iou,) = _best_iou_per_threshold(maps, gt_boxes, thresholds, [rule], nan_policy)
     return best_iou.unsqueeze(1) >= deltas.to(best_iou.device).view(1, -1, 1)
 
 
@@ -489,6 +471,74 @@ def box_accuracy(
         maps, gt_boxes, thresholds, iou_thresholds, multi_contour, nan_policy=nan_policy
     )
     return hits.double().mean(0)
+
+
+class BestBoxIoU(NamedTuple):
+    """The best IoU of each image at each map threshold, under both contour rules.
+
+    Attributes:
+        largest_contour (Tensor): ``(N, T)`` float64, the IoU of the largest contour's box
+            with the closest ground-truth box (MaxBoxAcc's rule).
+        every_contour (Tensor): ``(N, T)`` float64, the best IoU over every contour's box
+            (MaxBoxAccV2's rule).
+
+    Examples::
+
+        >>> iou = BestBoxIoU(torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3))
+        >>> (iou.every_contour >= 0.5).double().mean(0)
+        tensor([1., 1., 1.], dtype=torch.float64)
+    """
+
+    largest_contour: Tensor
+    every_contour: Tensor
+
+
+def best_box_iou(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    thresholds: Tensor | Sequence[float],
+    *,
+    nan_policy: NanPolicy = "raise",
+) -> BestBoxIoU:
+    r"""The best IoU of each image at each map threshold, for both contour rules in one pass.
+
+    :func:`box_hits` compares one of these with IoU thresholds; this function keeps the IoU
+    itself, for both the largest contour (MaxBoxAcc) and every contour (MaxBoxAccV2), from
+    one quantisation of the maps. :class:`~captum_infocam.localization.BoxLocalizationMetrics`
+    accumulates it over a dataset.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes
+            ``(x1, y1, x2, y2)``; each image's best IoU is over all of them.
+        thresholds (Tensor or sequence of float): ``(T,)`` map thresholds in ``[0, 1]``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``; see :func:`box_hits`.
+            Default: ``"raise"``.
+
+    Returns:
+        *BestBoxIoU* ``(largest_contour, every_contour)``, each ``(N, T)`` float64 in
+        ``[0, 1]`` on the maps' device.
+
+    Raises:
+        TypeError, ValueError: see :func:`box_hits`.
+
+    Examples::
+
+        >>> maps = torch.zeros(1, 10, 10)
+        >>> maps[0, 0:4, 0:6] = 1.0  # a large blob
+        >>> maps[0, 6:9, 6:9] = 1.0  # the object, smaller
+        >>> iou = best_box_iou(maps, [torch.tensor([[6, 6, 8, 8]])], [0.5])
+        >>> iou.largest_contour, iou.every_contour
+        (tensor([[0.]], dtype=torch.float64), tensor([[0.5625]], dtype=torch.float64))
+    """
+    largest, every = _best_iou_per_threshold(
+        maps,
+        gt_boxes,
+        thresholds,
+        [_best_largest_contour_iou, _best_multi_contour_iou],
+        nan_policy,
+    )
+    return BestBoxIoU(largest, every)
 
 
 def boxes_from_maps(

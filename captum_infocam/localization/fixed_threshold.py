@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from captum_infocam.localization._inputs import as_maps, as_unit_interval
-from captum_infocam.localization.box_protocol import NanPolicy, _best_iou_per_threshold
+from captum_infocam.localization.box_protocol import NanPolicy, box_hits
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes
 
 __all__ = ["LocalizationAccuracy", "localization_accuracy", "pointing_game", "top1_correct"]
@@ -157,11 +157,8 @@ def localization_accuracy(
     correct = None
     if predictions is not None and labels is not None:
         correct = top1_correct(predictions, labels, as_maps(maps, check_finite=False).shape[0])
-    largest_iou, _ = _best_iou_per_threshold(
-        maps, gt_boxes, threshold_tensor, largest=True, every=False, nan_policy=nan_policy
-    )
-    assert largest_iou is not None
-    gt_known = largest_iou[:, 0] >= delta
+    hits = box_hits(maps, gt_boxes, threshold_tensor, [delta], nan_policy=nan_policy)
+    gt_known = hits[:, 0, 0]
     top1 = None if correct is None else gt_known & correct.to(gt_known.device)
     if reduction == "none":
         return LocalizationAccuracy(gt_known, top1)

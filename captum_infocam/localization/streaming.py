@@ -22,11 +22,7 @@ from captum_infocam.localization._inputs import (
     as_unit_interval,
     check_nan_policy,
 )
-from captum_infocam.localization.box_protocol import (
-    NanPolicy,
-    _best_iou_per_threshold,
-    threshold_grid,
-)
+from captum_infocam.localization.box_protocol import NanPolicy, best_box_iou, threshold_grid
 from captum_infocam.localization.boxes import GroundTruthBoxes
 from captum_infocam.localization.fixed_threshold import top1_correct
 from captum_infocam.localization.pixel_precision import (
@@ -201,10 +197,9 @@ class BoxLocalizationMetrics:
         if predictions is not None and labels is not None:
             correct = top1_correct(predictions, labels, as_maps(maps, check_finite=False).shape[0])
         thresholds = torch.cat([self.thresholds, torch.tensor([self.fixed_threshold]).double()])
-        largest_iou, every_iou = _best_iou_per_threshold(
-            maps, gt_boxes, thresholds, largest=True, every=True, nan_policy=self.nan_policy
+        largest_iou, every_iou = best_box_iou(
+            maps, gt_boxes, thresholds, nan_policy=self.nan_policy
         )
-        assert largest_iou is not None and every_iou is not None
         device = largest_iou.device
         deltas = self._deltas.to(device).view(1, -1, 1)
         curves = torch.stack([largest_iou[:, :-1], every_iou[:, :-1]], dim=1)
