@@ -7,10 +7,11 @@ Right" (CVPR 2020) to the pixel, batched in torch on any device:
   MaxBoxAcc with the largest contour, MaxBoxAccV2 with every contour;
   :func:`best_box_iou` keeps each image's IoU at every threshold, for both rules;
 * :class:`BoxLocalizationMetrics`: the same over a dataset, batch by batch, summed over
-  processes, with GT-known and top-1 loc at a fixed threshold;
+  processes, with GT-known and top-1 loc at a fixed threshold (a ``torchmetrics.Metric``);
 * :func:`localization_accuracy`: GT-known and top-1 loc of one batch (the infoCAM papers'
   metrics at :math:`\\tau = 0.2`);
-* :func:`pixel_average_precision` / :class:`PixelAveragePrecision`: PxAP against masks;
+* :func:`pixel_average_precision` / :class:`PixelAveragePrecision`: PxAP against masks, of
+  a batch or, as a ``torchmetrics.Metric``, of a dataset;
 * :func:`pointing_game`: whether the map's maximum falls on the object.
 
 Maps holding NaN are an error by default; ``nan_policy="zero"`` scores them as zero maps
@@ -35,14 +36,11 @@ from captum_infocam.localization.fixed_threshold import (
     top1_correct,
 )
 from captum_infocam.localization.pixel_precision import (
+    PixelAveragePrecision,
     pixel_average_precision,
     pixel_score_histograms,
 )
-from captum_infocam.localization.streaming import (
-    BoxLocalizationMetrics,
-    BoxLocalizationResult,
-    PixelAveragePrecision,
-)
+from captum_infocam.localization.streaming import BoxLocalizationMetrics, BoxLocalizationResult
 
 __all__ = [
     "BestBoxIoU",

@@ -16,21 +16,30 @@ the reference's ``get_mask`` ignores ``ignore_box & ~foreground``. As in the ref
 histogram edges are the thresholds followed by ``1, 2, 3``, so a score below the first
 threshold is dropped.
 
-Histograms are additive, so datasets accumulate them with
-:class:`~captum_infocam.localization.PixelAveragePrecision`.
+Histograms are additive, so :class:`PixelAveragePrecision` accumulates them over a dataset
+(a :class:`torchmetrics.Metric`, summed over processes) with the same two steps as
+:func:`pixel_average_precision`: :func:`pixel_score_histograms` per batch, then the area.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_infocam.localization._inputs import as_histogram_edges, as_maps, as_masks, map_ranges
+from captum_infocam._metrics import SumStateMetric
+from captum_infocam.localization._inputs import (
+    as_histogram_edges,
+    as_maps,
+    as_masks,
+    check_nan_policy,
+    map_ranges,
+)
 from captum_infocam.localization.box_protocol import NanPolicy, threshold_grid
 
-__all__ = ["pixel_average_precision", "pixel_score_histograms"]
+__all__ = ["PixelAveragePrecision", "pixel_average_precision", "pixel_score_histograms"]
 
 
 def pixel_score_histograms(
@@ -146,3 +155,83 @@ def pixel_average_precision(
     return _average_precision(
         pixel_score_histograms(maps, masks, thresholds, ignore, nan_policy=nan_policy)
     )
+
+
+class PixelAveragePrecision(SumStateMetric):
+    r"""PxAP over a dataset, from histograms accumulated batch by batch.
+
+    Equals :func:`~captum_infocam.localization.pixel_average_precision` on the concatenated
+    batches. A :class:`torchmetrics.Metric` with one int64 state, the ``(2, T + 2)``
+    histograms of :func:`pixel_score_histograms`, summed over the processes when
+    ``torch.distributed`` runs; it follows the maps to their device, and ``compute()``
+    returns a float64 scalar that Lightning logs as is.
+
+    Args:
+        thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
+            ``[0, 1)``. Default: ``threshold_grid(1000)``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``: what :meth:`update` does with
+            a map holding NaN (see :class:`~captum_infocam.localization.BoxLocalizationMetrics`).
+            Default: ``"raise"``.
+        process_group (ProcessGroup, optional): the group to sum over. Default: the world.
+        **kwargs: the other options of :class:`torchmetrics.Metric`, such as
+            ``sync_on_compute`` or ``dist_sync_fn``.
+
+    Examples::
+
+        >>> pxap = PixelAveragePrecision(threshold_grid(100))
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[:, 2:5, 2:5] = 1.0  # a map that is high exactly on the object
+        >>> pxap.update(maps, maps > 0)
+        >>> pxap.compute()
+        tensor(1., dtype=torch.float64)
+    """
+
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+
+    def __init__(
+        self,
+        thresholds: Tensor | Sequence[float] | None = None,
+        *,
+        nan_policy: NanPolicy = "raise",
+        process_group: Any | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(process_group=process_group, **kwargs)
+        check_nan_policy(nan_policy)
+        self.nan_policy = nan_policy
+        self.edges = as_histogram_edges(
+            threshold_grid() if thresholds is None else thresholds, torch.device("cpu")
+        )
+        self.add_sum_state("histograms", (2, self.edges.numel() - 1), torch.long)
+
+    @torch.no_grad()
+    def update(self, maps: Tensor, masks: Tensor, ignore: Tensor | None = None) -> None:
+        """Add a batch of maps with their foreground masks.
+
+        Args:
+            maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
+            masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
+            ignore (Tensor, optional): bool mask of background pixels to leave out
+                (foreground pixels always count). Default: None.
+
+        Raises:
+            TypeError, ValueError: on bad maps or masks; the state is then unchanged.
+        """
+        histograms = pixel_score_histograms(
+            maps, masks, self.edges[:-3], ignore, nan_policy=self.nan_policy
+        )
+        self._follow_device(histograms)
+        self.histograms += histograms
+
+    def compute(self) -> Tensor:
+        """PxAP over every batch seen (on every process).
+
+        Returns:
+            *Tensor*, a float64 scalar in ``[0, 1]`` on the state's device.
+
+        Raises:
+            RuntimeError: if no foreground pixel was seen.
+        """
+        return _average_precision(self.histograms)
