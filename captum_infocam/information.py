@@ -24,7 +24,6 @@ Which prior to pass depends on how the logits were trained:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from captum_infocam import _kernels
+from captum_infocam._deprecation import warn_renamed
 from captum_infocam._metrics import SumStateMetric
 from captum_infocam._validation import check_class_indices, check_int, check_logits
 from captum_infocam.priors import ClassPrior, as_class_prior
@@ -481,12 +481,7 @@ class StreamingMutualInformation(SumStateMetric):
         if sync is not None:
             if not isinstance(sync, bool):
                 raise TypeError(f"sync must be a bool, got {sync!r}")
-            warnings.warn(
-                "StreamingMutualInformation(sync=...) is deprecated and will be removed in the "
-                "next release; pass sync_on_compute=... (the torchmetrics option) instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            warn_renamed("StreamingMutualInformation(sync=...)", "sync_on_compute=...")
             sync_on_compute = sync
         super().__init__(process_group=process_group, sync_on_compute=sync_on_compute, **kwargs)
         self._nats_per_unit = _check_unit(unit)

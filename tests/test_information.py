@@ -433,7 +433,10 @@ def test_streaming_number_of_classes_is_fixed_by_the_first_batch_without_a_prior
 
 
 def test_sync_is_a_deprecated_alias_of_sync_on_compute():
-    with pytest.warns(DeprecationWarning, match=r"pass sync_on_compute=\.\.\. .* instead"):
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"sync=\.\.\.\) is deprecated .* use sync_on_compute=\.\.\. instead",
+    ):
         estimator = StreamingMutualInformation(sync=False)
     assert estimator.sync_on_compute is False
     assert StreamingMutualInformation().sync_on_compute is True

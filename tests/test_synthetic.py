@@ -198,10 +198,20 @@ def test_dataset_items_and_collation() -> None:
     item = dataset[4]
     assert isinstance(item, LocalizationSample)
     assert torch.equal(item.image, dataset.data.images[4])
-    assert torch.equal(item.box, dataset.data.boxes[4])
+    assert torch.equal(item.boxes, dataset.data.boxes[4:5])  # (M, 4) with M = 1
+    assert torch.equal(item.mask, dataset.data.masks[4])
+    image, label, boxes, mask = item
+    assert image is item.image and label is item.label
+    assert boxes is item.boxes and mask is item.mask
     batch = next(iter(DataLoader(dataset, batch_size=8)))
     assert isinstance(batch, LocalizationSample)
     assert batch.image.shape == (8, 3, 32, 32) and torch.equal(batch.label, dataset.data.labels[:8])
+    assert torch.equal(batch.boxes, dataset.data.boxes[:8, None])
+    assert torch.equal(batch.mask, dataset.data.masks[:8])
+    with pytest.warns(DeprecationWarning, match=r"LocalizationSample\.box is deprecated"):
+        assert torch.equal(batch.box, dataset.data.boxes[:8])  # the old (N, 4) field
+    with pytest.warns(DeprecationWarning, match=r"use LocalizationSample\.boxes"):
+        assert torch.equal(item.box, dataset.data.boxes[4])
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import check_int
+from captum_infocam.data._sample import LocalizationSample
 
 __all__ = [
     "CLASS_NAMES",
@@ -91,32 +92,6 @@ _PATTERN_TABLE = (
 )
 
 _RENDER_CHUNK = 512  # images rendered at once: bounds memory, fixed so results never depend on it
-
-
-class LocalizationSample(NamedTuple):
-    """One image of a localisation set, as returned by :class:`SyntheticLocalization`.
-
-    A ``NamedTuple``, so :func:`torch.utils.data.default_collate` stacks a list of samples
-    into a sample of batched tensors.
-
-    Attributes:
-        image (Tensor): ``(3, H, W)`` float32 in ``[0, 1]``.
-        label (Tensor): scalar int64 class index.
-        box (Tensor): ``(4,)`` int64 inclusive pixel box ``(x1, y1, x2, y2)`` of the object.
-        mask (Tensor): ``(H, W)`` bool, the object's pixels.
-
-    Examples::
-
-        >>> from torch.utils.data import DataLoader
-        >>> batch = next(iter(DataLoader(SyntheticLocalization(8), batch_size=4)))
-        >>> batch.image.shape, batch.box.shape
-        (torch.Size([4, 3, 64, 64]), torch.Size([4, 4]))
-    """
-
-    image: Tensor
-    label: Tensor
-    box: Tensor
-    mask: Tensor
 
 
 @dataclass(frozen=True)
@@ -651,7 +626,8 @@ def make_localization_data(
 class SyntheticLocalization(Dataset[LocalizationSample]):
     r"""Map-style dataset over :func:`make_localization_data`, generated once at construction.
 
-    Items are :class:`LocalizationSample` tuples ``(image, label, box, mask)``, which
+    Items are :class:`~captum_infocam.data.LocalizationSample` tuples
+    ``(image, label, boxes, mask)`` with one ``(1, 4)`` box, which
     :class:`torch.utils.data.DataLoader` collates into batched tensors.
 
     Args:
@@ -667,12 +643,13 @@ class SyntheticLocalization(Dataset[LocalizationSample]):
     Examples::
 
         >>> dataset = SyntheticLocalization(100, num_classes=4, seed=1)
-        >>> image, label, box, mask = dataset[0]
-        >>> image.shape, label.dtype, mask.shape
-        (torch.Size([3, 64, 64]), torch.int64, torch.Size([64, 64]))
+        >>> image, label, boxes, mask = dataset[0]
+        >>> image.shape, label.dtype, boxes.shape, mask.shape
+        (torch.Size([3, 64, 64]), torch.int64, torch.Size([1, 4]), torch.Size([64, 64]))
         >>> loader = torch.utils.data.DataLoader(dataset, batch_size=32)
-        >>> next(iter(loader)).image.shape
-        torch.Size([32, 3, 64, 64])
+        >>> batch = next(iter(loader))
+        >>> batch.image.shape, batch.boxes.shape, batch.mask.shape
+        (torch.Size([32, 3, 64, 64]), torch.Size([32, 1, 4]), torch.Size([32, 64, 64]))
     """
 
     def __init__(self, num_images: int | None = None, **kwargs: Any) -> None:
@@ -683,4 +660,6 @@ class SyntheticLocalization(Dataset[LocalizationSample]):
 
     def __getitem__(self, index: int) -> LocalizationSample:
         d = self.data
-        return LocalizationSample(d.images[index], d.labels[index], d.boxes[index], d.masks[index])
+        return LocalizationSample(
+            d.images[index], d.labels[index], d.boxes[index].unsqueeze(0), d.masks[index]
+        )
