@@ -44,7 +44,7 @@ from captum_infocam.localization import (
     as_ground_truth_boxes,
     box_hits,
     box_iou,
-    boxes_from_maps,
+    reference_boxes_from_maps,
     threshold_grid,
 )
 from captum_infocam.localization._opencv_reference import normalize_scoremap, reference_box_hits
@@ -113,7 +113,7 @@ def largest_region_ablation(
     """Share of (map, threshold) boxes that change, and MaxBoxAcc (IoU 0.5) with the contour
     area (the reference) and with the pixel count, at T = 100."""
     thresholds = threshold_grid(100)
-    protocol = boxes_from_maps(maps, thresholds)
+    protocol = reference_boxes_from_maps(maps, thresholds)
     alternative = torch.from_numpy(pixel_count_boxes(maps.numpy(), thresholds.tolist()))
     changed = float((protocol != alternative).any(-1).double().mean())
     truth, valid = as_ground_truth_boxes(boxes, len(maps), maps.shape[1], maps.shape[2])

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_infocam._deprecation import renamed_attributes
 from captum_infocam._validation import check_int
 from captum_infocam.localization._inputs import (
     as_maps,
@@ -75,8 +76,8 @@ __all__ = [
     "best_box_iou",
     "box_accuracy",
     "box_hits",
-    "boxes_from_maps",
     "quantize_maps",
+    "reference_boxes_from_maps",
     "threshold_grid",
 ]
 
@@ -367,7 +368,8 @@ def box_hits(
     ``box_hits(...).double().mean(0)`` is :func:`box_accuracy`; keeping the per-image hits
     lets a caller combine them with other per-image conditions (top-1 correctness, subsets).
     In the example the region spans pixels 3..6 by 2..4, but its box is ``(3, 2, 7, 5)``
-    (the reference's ``x + w`` convention), so its IoU with the exact box is 0.6.
+    (the reference's ``x + w`` convention, see :func:`reference_boxes_from_maps`), so its
+    IoU with the exact box is 0.6.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution, any
@@ -537,10 +539,18 @@ def best_box_iou(
     return BestBoxIoU(largest, every)
 
 
-def boxes_from_maps(
+def reference_boxes_from_maps(
     maps: Tensor, thresholds: Tensor | Sequence[float], *, nan_policy: NanPolicy = "raise"
 ) -> Tensor:
-    r"""The box of the largest contour of each map at each threshold, as the reference draws it.
+    r"""The box of the largest contour of each map at each threshold, in the reference's
+    one-past-the-end convention.
+
+    The boxes the WSOL reference evaluation draws (``cv2.boundingRect``: ``x + w``, ``y + h``),
+    which :func:`box_hits` scores: unlike every other box of this package, which is inclusive,
+    ``x2`` and ``y2`` are one past the region's last pixel, clipped to the image. Use them as
+    the protocol's predicted boxes; the region itself spans ``x1 .. x2 - 1`` except on the
+    right and bottom borders. (Formerly ``boxes_from_maps``, kept as a deprecated alias for
+    one release.)
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
@@ -557,7 +567,7 @@ def boxes_from_maps(
 
         >>> maps = torch.zeros(1, 8, 8)
         >>> maps[0, 2:5, 3:7] = 1.0
-        >>> boxes_from_maps(maps, [0.5])
+        >>> reference_boxes_from_maps(maps, [0.5])  # the region spans pixels (3, 2)..(6, 4)
         tensor([[[3, 2, 7, 5]]])
     """
     maps = as_maps(maps, check_finite=False)  # _quantize checks it
@@ -565,3 +575,9 @@ def boxes_from_maps(
     levels, level_index = _threshold_levels(taus)
     quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
     return _largest_component_boxes(quantized, levels)[:, level_index]
+
+
+__getattr__ = renamed_attributes(
+    __name__,
+    {"boxes_from_maps": (f"{__name__}.reference_boxes_from_maps", reference_boxes_from_maps)},
+)
