@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -70,13 +70,13 @@ class SumStateMetric(Metric):
     def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> SumStateMetric:
         # Move the states with the module, but never change their dtypes: the counts must
         # stay exact and the sums float64.
-        states = {name: getattr(self, name) for name in self._defaults}
-        defaults = dict(self._defaults)
-        this = super()._apply(fn, *args, **kwargs)
+        states = {name: cast(Tensor, getattr(self, name)) for name in self._defaults}
+        defaults = {name: cast(Tensor, value) for name, value in self._defaults.items()}
+        this = cast(SumStateMetric, super()._apply(fn, *args, **kwargs))
         for name, value in states.items():
             setattr(this, name, value.to(this.device))
             this._defaults[name] = defaults[name].to(this.device)
-        return this  # type: ignore[return-value]
+        return this
 
     def _wrap_compute(self, compute: Callable[..., Any]) -> Callable[..., Any]:
         synced = super()._wrap_compute(lambda *a, **k: _Opaque(compute(*a, **k)))

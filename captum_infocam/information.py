@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -467,6 +467,9 @@ class StreamingMutualInformation(SumStateMetric):
     # cross-entropy on imbalanced classes overestimates I(X; Y)).
     higher_is_better = None
     device_argument = "logits"
+    pmi_sum: Tensor  # float64
+    pmi_square_sum: Tensor  # float64
+    count: Tensor  # int64
 
     def __init__(
         self,
@@ -614,7 +617,7 @@ class StreamingMutualInformation(SumStateMetric):
     def _apply(
         self, fn: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> StreamingMutualInformation:
-        this = super()._apply(fn, *args, **kwargs)
+        this = cast(StreamingMutualInformation, super()._apply(fn, *args, **kwargs))
         if this.class_prior is not None:  # moves with the metric, keeps its precision
             this.class_prior = this.class_prior.to(this.device)
         return this

@@ -189,6 +189,7 @@ class PixelAveragePrecision(SumStateMetric):
     higher_is_better = True
     plot_lower_bound = 0.0
     plot_upper_bound = 1.0
+    histograms: Tensor  # (2, T + 2) foreground and background counts
 
     def __init__(
         self,

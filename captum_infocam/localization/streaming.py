@@ -125,6 +125,12 @@ class BoxLocalizationMetrics(SumStateMetric):
     """
 
     higher_is_better = True
+    largest_contour_hits: Tensor  # (D', T) hits of the largest contour, D' IoU thresholds
+    every_contour_hits: Tensor  # (D', T) hits of every contour
+    image_count: Tensor
+    gt_known_hits: Tensor
+    top1_hits: Tensor
+    predicted_image_count: Tensor  # images that came with predictions
 
     def __init__(
         self,
