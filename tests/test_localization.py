@@ -358,7 +358,7 @@ def test_a_range_beyond_float64_is_a_clear_error():
 def test_nan_policy_zero_scores_a_nan_map_as_the_reference_does():
     # The reference's normalize_scoremap turns a map with NaN into zeros: a constant map,
     # whose box is the empty (0, 0, 0, 0) at every threshold.
-    from captum_infocam.localization._opencv_reference import reference_box_hits
+    from opencv_reference import reference_box_hits
 
     generator = torch.Generator().manual_seed(5)
     maps = torch.nn.functional.interpolate(

@@ -23,7 +23,8 @@ from captum_infocam.localization import (
     threshold_grid,
     top1_correct,
 )
-from captum_infocam.localization._opencv_reference import reference_pixel_average_precision
+
+from opencv_reference import reference_pixel_average_precision
 
 DELTAS = (0.3, 0.5, 0.7)
 

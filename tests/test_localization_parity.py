@@ -19,7 +19,8 @@ from captum_infocam.localization import (
     reference_boxes_from_maps,
     threshold_grid,
 )
-from captum_infocam.localization._opencv_reference import (
+
+from opencv_reference import (
     normalize_scoremap,
     reference_box_hits,
     reference_boxes,
