@@ -41,12 +41,12 @@ class SumStateMetric(Metric):
 
     Subclasses register their states with :meth:`add_sum_state`, call :meth:`_follow_device`
     in ``update`` before adding to them, and take the tensor that sets the device as the first
-    argument of ``update`` (named :attr:`device_argument`).
+    argument of ``update`` (named by ``_device_argument``).
     """
 
     full_state_update = False  # a batch's contribution does not depend on the earlier ones
     is_differentiable = False  # the states are detached counts and float64 sums
-    device_argument = "maps"
+    _device_argument = "maps"
 
     def add_sum_state(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> None:
         """Register a zero state of ``shape`` and ``dtype``, summed over processes."""
@@ -62,7 +62,7 @@ class SumStateMetric(Metric):
 
         Takes the arguments of ``update``; the metric first moves to the device of the batch.
         """
-        source = args[0] if args else kwargs.get(self.device_argument)
+        source = args[0] if args else kwargs.get(self._device_argument)
         if isinstance(source, Tensor):
             self._follow_device(source)
         return super().forward(*args, **kwargs)

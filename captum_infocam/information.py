@@ -466,7 +466,7 @@ class StreamingMutualInformation(SumStateMetric):
     # An estimate, not a score: a higher value is not better in itself (plain softmax
     # cross-entropy on imbalanced classes overestimates I(X; Y)).
     higher_is_better = None
-    device_argument = "logits"
+    _device_argument = "logits"
     pmi_sum: Tensor  # float64
     pmi_square_sum: Tensor  # float64
     count: Tensor  # int64

@@ -37,7 +37,8 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(torch|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)(\..*)?",
+        r"(torch|torchmetrics|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)"
+        r"(\..*)?",
     ),
     (r"py:class", r"Tensor|Path|Colormap|Figure|Axes|ProcessGroup|Attribution|Module|Dataset"),
     (r"py:class", r"optional|sequence|nested sequence|callable|sequence of .*|.* or None"),

@@ -87,7 +87,7 @@ class LocalizationSample(tuple):
 
     @property
     def box(self) -> Tensor:
-        """Deprecated: the first box, ``boxes[..., 0, :]`` (the old ``(4,)`` field)."""
+        """The first box, ``boxes[..., 0, :]``: the old ``(4,)`` field, deprecated."""
         warn_renamed("LocalizationSample.box", "LocalizationSample.boxes, whose shape is (M, 4)")
         return self.boxes[..., 0, :]
 
