@@ -28,7 +28,7 @@ from captum_infocam.localization.box_protocol import NanPolicy, best_box_iou, th
 from captum_infocam.localization.boxes import GroundTruthBoxes
 from captum_infocam.localization.fixed_threshold import top1_correct
 from captum_infocam.localization.pixel_precision import (
-    PixelAveragePrecision as PixelAveragePrecision,  # its home until 0.1; kept importable
+    PixelAveragePrecision as PixelAveragePrecision,  # defined here before; still importable
 )
 
 __all__ = ["BoxLocalizationMetrics", "BoxLocalizationResult"]
