@@ -410,7 +410,10 @@ def test_streaming_estimate_equals_one_shot_estimate():
     bits.update(logits, labels)
     torch.testing.assert_close(bits.compute(), pmi.mean() / math.log(2))
     estimator.reset()
-    with pytest.raises(RuntimeError, match="call update"):
+    with (
+        pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' note
+        pytest.raises(RuntimeError, match="call update"),
+    ):
         estimator.compute()
     estimator.update(logits[:5], labels[:5])  # usable again after reset
     torch.testing.assert_close(estimator.compute(), pmi[:5].mean())

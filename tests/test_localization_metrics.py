@@ -82,7 +82,10 @@ def test_accumulator_top1_counts_only_batches_with_predictions_and_resets():
     expected = localization_accuracy(maps[10:], boxes[10:], logits[10:], labels[10:]).top1
     torch.testing.assert_close(metrics.compute().top1_loc, expected)
     metrics.reset()
-    with pytest.raises(RuntimeError, match="no image seen"):
+    with (
+        pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' note
+        pytest.raises(RuntimeError, match="no image seen"),
+    ):
         metrics.compute()
     with pytest.raises(ValueError, match="both predictions and labels"):
         metrics.update(maps, boxes, predictions=logits)
