@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Time per map of the WSOL box metrics: captum-infocam against the OpenCV reference protocol.
 
-The reference (``clovaai/wsolevaluation``, re-implemented in
-``captum_infocam/localization/_opencv_reference.py``) evaluates one map and one threshold at a
+The reference (``clovaai/wsolevaluation``, re-implemented in ``tests/opencv_reference.py``,
+the test suite's oracle) evaluates one map and one threshold at a
 time with ``cv2.threshold`` and ``cv2.findContours``; captum-infocam evaluates a batch of maps
 at every threshold in one pass. Both compute the same thing: the benchmark checks that their
 per-image hits are identical before it reports a time.
@@ -44,12 +44,14 @@ from captum_infocam.localization import (
     as_ground_truth_boxes,
     box_hits,
     box_iou,
-    boxes_from_maps,
+    reference_boxes_from_maps,
     threshold_grid,
 )
-from captum_infocam.localization._opencv_reference import normalize_scoremap, reference_box_hits
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY / "tests"))  # the OpenCV reference is the tests' oracle
+from opencv_reference import normalize_scoremap, reference_box_hits  # noqa: E402
+
 DEFAULT_TABLE = REPOSITORY / "docs" / "benchmarks" / "wsol_speed.md"
 METRICS = {"MaxBoxAcc": (False, (0.5,)), "MaxBoxAccV2": (True, (0.3, 0.5, 0.7))}
 
@@ -113,7 +115,7 @@ def largest_region_ablation(
     """Share of (map, threshold) boxes that change, and MaxBoxAcc (IoU 0.5) with the contour
     area (the reference) and with the pixel count, at T = 100."""
     thresholds = threshold_grid(100)
-    protocol = boxes_from_maps(maps, thresholds)
+    protocol = reference_boxes_from_maps(maps, thresholds)
     alternative = torch.from_numpy(pixel_count_boxes(maps.numpy(), thresholds.tolist()))
     changed = float((protocol != alternative).any(-1).double().mean())
     truth, valid = as_ground_truth_boxes(boxes, len(maps), maps.shape[1], maps.shape[2])

@@ -24,13 +24,17 @@ Which prior to pass depends on how the logits were trained:
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from captum_infocam import _kernels
+from captum_infocam._deprecation import warn_renamed
+from captum_infocam._metrics import SumStateMetric
 from captum_infocam._validation import check_class_indices, check_int, check_logits
 from captum_infocam.priors import ClassPrior, as_class_prior
 
@@ -413,17 +417,20 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
 # --------------------------------------------------------------------------- streaming
 
 
-class StreamingMutualInformation:
+class StreamingMutualInformation(SumStateMetric):
     r"""Mutual-information estimate accumulated batch by batch over a whole dataset.
 
     Call :meth:`update` with each batch's logits and labels, then :meth:`compute` for the
     mean PMI of every pair seen (:func:`mutual_information` of the concatenated batches).
-    The state is additive (sum of PMI, sum of squared PMI, count, in float64 on the logits'
-    device), so when ``torch.distributed`` is available and initialised and ``sync`` is true,
-    :meth:`compute` and :meth:`standard_error` sum it over the processes with one
-    ``all_reduce`` and every rank gets the estimate of the whole dataset. Like any collective,
-    they must then be called on every rank; with ``sync=False`` each rank gets the estimate of
-    its own examples (for instance when only rank 0 evaluates).
+    A :class:`torchmetrics.Metric` with additive states (the sum of PMI and of squared PMI in
+    float64, and the count): ``reset()``, ``merge_state()``, ``.to(device)``, ``forward()``
+    (the estimate of one batch, also added to the dataset's), Lightning logging and
+    distributed synchronisation are torchmetrics'. Under ``torch.distributed``,
+    :meth:`compute` and :meth:`standard_error` sum the states over the processes and every
+    rank gets the estimate of the whole dataset; like any collective, they must then be
+    called on every rank. With ``sync_on_compute=False`` each rank gets the estimate of its
+    own examples (for instance when only rank 0 evaluates). The states follow the logits to
+    their device.
 
     The number of classes ``K`` is fixed by the prior, or with ``class_prior=None`` by the
     first batch: a later batch with another ``K`` raises instead of mixing estimates of
@@ -434,8 +441,13 @@ class StreamingMutualInformation:
             the classes as probabilities or counts; ``None`` for uniform. Default: None.
         unit (str, optional): ``"nats"`` or ``"bits"`` for the results. Default: ``"nats"``.
         process_group (ProcessGroup, optional): the group to sum over. Default: the world.
-        sync (bool, optional): sum the state over ``process_group`` in :meth:`compute` and
-            :meth:`standard_error` when ``torch.distributed`` is initialised. Default: True.
+        sync_on_compute (bool, optional): sum the states over ``process_group`` in
+            :meth:`compute` and :meth:`standard_error` when ``torch.distributed`` is
+            initialised. Default: True.
+        sync (bool, optional): deprecated alias of ``sync_on_compute`` (the torchmetrics
+            name); it will be removed in the next release.
+        **kwargs: the other options of :class:`torchmetrics.Metric`, such as
+            ``dist_sync_fn``.
 
     Attributes:
         num_samples (int): the number of examples this process has seen (not summed over
@@ -451,30 +463,54 @@ class StreamingMutualInformation:
         >>> mi, se = estimator.compute(), estimator.standard_error()
     """
 
+    # An estimate, not a score: a higher value is not better in itself (plain softmax
+    # cross-entropy on imbalanced classes overestimates I(X; Y)).
+    higher_is_better = None
+    _device_argument = "logits"
+    pmi_sum: Tensor  # float64
+    pmi_square_sum: Tensor  # float64
+    count: Tensor  # int64
+
     def __init__(
         self,
         class_prior: ClassPrior = None,
         *,
         unit: InformationUnit = "nats",
-        process_group: object | None = None,
-        sync: bool = True,
+        process_group: Any | None = None,
+        sync_on_compute: bool = True,
+        sync: bool | None = None,
+        **kwargs: Any,
     ) -> None:
-        if not isinstance(sync, bool):
-            raise TypeError(f"sync must be a bool, got {sync!r}")
+        if sync is not None:
+            if not isinstance(sync, bool):
+                raise TypeError(f"sync must be a bool, got {sync!r}")
+            warn_renamed("StreamingMutualInformation(sync=...)", "sync_on_compute=...")
+            sync_on_compute = sync
+        super().__init__(process_group=process_group, sync_on_compute=sync_on_compute, **kwargs)
         self._nats_per_unit = _check_unit(unit)
         self.unit = unit
         self.class_prior = _prior_buffer(class_prior)
-        self.process_group = process_group
-        self.sync = sync
-        self._state = torch.zeros(3, dtype=torch.float64)
         self._num_classes = None if self.class_prior is None else self.class_prior.numel()
-        self.num_samples = 0
+        self.add_sum_state("pmi_sum", (), torch.float64)
+        self.add_sum_state("pmi_square_sum", (), torch.float64)
+        self.add_sum_state("count", (), torch.long)
+
+    @property
+    def num_samples(self) -> int:
+        """The number of examples this process has seen (not summed over processes)."""
+        return int(self.count)
 
     def reset(self) -> None:
         """Forget every batch seen so far (and, without a prior, the number of classes)."""
-        self._state = torch.zeros(3, dtype=torch.float64, device=self._state.device)
+        super().reset()
         self._num_classes = None if self.class_prior is None else self.class_prior.numel()
-        self.num_samples = 0
+
+    def _check_num_classes(self, num_classes: int) -> None:
+        if self.class_prior is None and self._num_classes not in (None, num_classes):
+            raise ValueError(
+                f"logits have {num_classes} classes but earlier batches had "
+                f"{self._num_classes}: call reset() before estimating another problem"
+            )
 
     @torch.no_grad()
     def update(self, logits: Tensor, labels: Tensor) -> None:
@@ -487,44 +523,64 @@ class StreamingMutualInformation:
         Raises:
             TypeError: if ``logits`` is not floating or ``labels`` is not integer.
             ValueError: if the shapes disagree, a label is out of range, or ``K`` differs
-                from the prior's length (without a prior: from the first batch's).
+                from the prior's length (without a prior: from the first batch's). The
+                state is then unchanged.
         """
         check_logits(logits)
         num_classes = logits.shape[-1]
-        if self.class_prior is None and self._num_classes not in (None, num_classes):
-            raise ValueError(
-                f"logits have {num_classes} classes but earlier batches had "
-                f"{self._num_classes}: call reset() before estimating another problem"
-            )
+        self._check_num_classes(num_classes)
         check_class_indices(
             labels, num_classes, name="labels", shape=logits.shape[:-1], hint=_INDEX_SHAPE
         )
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         log_prior = _log_prior_for(self.class_prior, logits, -1)
         pmi = _pointwise_mutual_information(logits, labels, log_prior).double()
-        if self._state.device != logits.device:
-            self._state = self._state.to(logits.device)
-        self._state += torch.stack(
-            [pmi.sum(), pmi.square().sum(), pmi.new_tensor(float(pmi.numel()))]
-        )
-        self.num_samples += pmi.numel()
+        self._follow_device(pmi)
+        self.pmi_sum += pmi.sum()
+        self.pmi_square_sum += pmi.square().sum()
+        self.count += pmi.numel()
         self._num_classes = num_classes
 
-    def _reduced_state(self) -> Tensor:
-        state = self._state.clone()
-        distributed = torch.distributed
-        if self.sync and distributed.is_available() and distributed.is_initialized():
-            backend = str(distributed.get_backend(self.process_group))
-            if "nccl" in backend and state.device.type != "cuda":
-                state = state.to(torch.device("cuda", torch.cuda.current_device()))
-            distributed.all_reduce(state, group=self.process_group)
-        if state[2] == 0:
+    def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Add a batch like :meth:`update` and return the estimate of that batch alone.
+
+        Args:
+            logits (Tensor): class scores of shape ``(..., K)``.
+            labels (Tensor): integer class indices of shape ``logits.shape[:-1]``.
+
+        Returns:
+            *Tensor*, a float64 scalar: the batch's estimate in the estimator's unit.
+        """
+        # torchmetrics evaluates the batch on a reset state: check K against the history first.
+        if isinstance(logits, Tensor) and logits.dim() > 0:
+            self._check_num_classes(logits.shape[-1])
+        return super().forward(logits, labels)
+
+    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
+        """Add the states of another estimator (or a dict of states) to this one's.
+
+        Args:
+            incoming_state (StreamingMutualInformation or dict): the estimator, or its
+                ``metric_state``.
+
+        Raises:
+            ValueError: if the two estimators have seen different numbers of classes.
+        """
+        other = getattr(incoming_state, "_num_classes", None)
+        if other is not None:
+            self._check_num_classes(other)
+        super().merge_state(incoming_state)
+        if self._num_classes is None:
+            self._num_classes = other
+
+    def _totals(self) -> tuple[Tensor, Tensor, Tensor]:
+        if int(self.count) == 0:
             raise RuntimeError("no examples seen: call update() before compute()")
-        return state
+        return self.pmi_sum, self.pmi_square_sum, self.count.double()
 
     def compute(self) -> Tensor:
         r"""The estimate :math:`\hat I(X; Y)` over every example seen (by every process when
-        ``sync`` is true and ``torch.distributed`` is initialised).
+        ``sync_on_compute`` is true and ``torch.distributed`` is initialised).
 
         Returns:
             *Tensor*, a float64 scalar in the estimator's unit.
@@ -532,14 +588,15 @@ class StreamingMutualInformation:
         Raises:
             RuntimeError: if no example was seen.
         """
-        total, _, count = self._reduced_state()
+        total, _, count = self._totals()
         return total / count / self._nats_per_unit
 
     def standard_error(self) -> Tensor:
         r"""Standard error of :meth:`compute` as a sample mean of i.i.d. PMI values.
 
         It measures the sampling error of the evaluation set (the spread of the estimate over
-        fresh evaluation sets from the same distribution), not the bias of the model.
+        fresh evaluation sets from the same distribution), not the bias of the model. Summed
+        over the processes like :meth:`compute`.
 
         Returns:
             *Tensor*, a float64 scalar in the estimator's unit (``nan`` for one example).
@@ -547,7 +604,20 @@ class StreamingMutualInformation:
         Raises:
             RuntimeError: if no example was seen.
         """
-        total, total_square, count = self._reduced_state()
+        with self.sync_context(
+            dist_sync_fn=self.dist_sync_fn,
+            should_sync=self.sync_on_compute,
+            distributed_available=self.distributed_available_fn,
+        ):
+            total, total_square, count = self._totals()
         mean = total / count
         variance = (total_square / count - mean.square()).clamp_min(0) * count / (count - 1)
         return (variance / count).sqrt() / self._nats_per_unit
+
+    def _apply(
+        self, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> StreamingMutualInformation:
+        this = cast(StreamingMutualInformation, super()._apply(fn, *args, **kwargs))
+        if this.class_prior is not None:  # moves with the metric, keeps its precision
+            this.class_prior = this.class_prior.to(this.device)
+        return this

@@ -37,7 +37,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(torch|torchvision|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)"
+        r"(torch|torchvision|torchmetrics|nn|F|captum|matplotlib|plt|numpy|np|PIL|pathlib|collections|typing)"
         r"(\..*)?",
     ),
     (r"py:class", r"Tensor|Path|Colormap|Figure|Axes|ProcessGroup|Attribution|Module|Dataset"),

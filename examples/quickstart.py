@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from captum_infocam import ClassActivationMap, InfoCAM, LayerPMI
 from captum_infocam.data.synthetic import LocalizationBatch, make_localization_data
-from captum_infocam.localization import box_iou, boxes_from_maps
+from captum_infocam.localization import box_iou, reference_boxes_from_maps
 from captum_infocam.models import GAPClassifier, accuracy, train_classifier
 from captum_infocam.visualization import compare_maps
 
@@ -70,7 +70,7 @@ def explain(model: nn.Module, images: Tensor, labels: Tensor) -> dict[str, Tenso
 
 def gt_known_localization(maps: Tensor, true_boxes: Tensor, threshold: float = 0.2) -> Tensor:
     """Per image: the box of the largest region above ``threshold`` and whether IoU >= 0.5."""
-    boxes = boxes_from_maps(maps, [threshold])[:, 0]
+    boxes = reference_boxes_from_maps(maps, [threshold])[:, 0]
     return boxes, box_iou(boxes, true_boxes) >= 0.5
 
 

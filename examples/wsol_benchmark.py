@@ -42,7 +42,7 @@ from captum_infocam.data.synthetic import make_localization_data
 from captum_infocam.localization import (
     BoxLocalizationMetrics,
     BoxLocalizationResult,
-    boxes_from_maps,
+    reference_boxes_from_maps,
     threshold_grid,
 )
 from captum_infocam.models import GAPClassifier, train_classifier
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
         {name: maps[name][shown] for name in FIGURE_METHODS},
         true_boxes=list(boxes[shown]),
         predicted_boxes={
-            name: [b[None] for b in boxes_from_maps(maps[name][shown], [0.2])[:, 0]]
+            name: [b[None] for b in reference_boxes_from_maps(maps[name][shown], [0.2])[:, 0]]
             for name in FIGURE_METHODS
         },
         row_labels=[class_names[int(y)] for y in labels[shown]],

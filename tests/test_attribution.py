@@ -13,24 +13,7 @@ from torchvision.models import resnet18
 
 from captum_infocam import ClassActivationMap, InfoCAM, LayerPMI
 
-
-class TinyGAPNet(nn.Module):
-    """conv trunk -> global average pooling -> linear head; ``scale`` is an extra forward arg."""
-
-    def __init__(self, channels: int = 8, classes: int = 5, seed: int = 0) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, channels, 3, padding=1),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
-            nn.ReLU(),
-        )
-        self.fc = nn.Linear(channels, classes)
-
-    def forward(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        return self.fc(self.features(x * scale).mean(dim=(2, 3)))
+from conftest import TinyGAPNet
 
 
 class TwoInputNet(TinyGAPNet):

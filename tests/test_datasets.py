@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
-from captum_infocam.data import CUB200, BoxSample, TinyImageNet
+from captum_infocam.data import CUB200, LocalizationSample, TinyImageNet
 from captum_infocam.data._box_images import fit_boxes
 from captum_infocam.localization import box_accuracy
 
@@ -111,8 +112,9 @@ def test_a_box_outside_the_crop_warns():
 def test_cub_batches_feed_the_localisation_metrics(cub_root):
     dataset = CUB200(cub_root, split="all", image_size=32, transform=lambda x: x * 2 - 1)
     batch = next(iter(DataLoader(dataset, batch_size=4)))
-    assert isinstance(batch, BoxSample)
+    assert isinstance(batch, LocalizationSample)
     assert batch.image.shape == (4, 3, 32, 32) and batch.boxes.shape == (4, 1, 4)
+    assert batch.mask is None and len(batch) == 3  # CUB has boxes only
     assert float(batch.image.min()) < 0  # the transform ran
     # The bright object itself, as the map, localises every image whose object is not the
     # whole image (image 3 is: its map is constant, so its box is the empty (0, 0, 0, 0)).
@@ -242,3 +244,42 @@ def test_tiny_imagenet_errors(tiny_root):
     (tiny_root / "wnids.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"wnids\.txt"):
         TinyImageNet(tiny_root)
+
+
+# --------------------------------------------------------------------------- the sample type
+
+
+def test_one_sample_type_with_an_optional_mask():
+    image, label = torch.rand(3, 4, 5), torch.tensor(2)
+    boxes, mask = torch.tensor([[0, 0, 2, 3], [1, 1, 4, 3]]), torch.rand(4, 5) > 0.5
+    boxed = LocalizationSample(image, label, boxes)
+    masked = LocalizationSample(image, label, boxes, mask)
+    assert len(boxed) == 3 and boxed.mask is None
+    assert len(masked) == 4 and masked.mask is mask
+    assert masked.image is image and masked.label is label and masked.boxes is boxes
+    assert masked._replace(mask=None) == (image, label, boxes)
+    assert boxed._replace(mask=mask).mask is mask
+    with pytest.raises(ValueError, match="no field 'box'"):
+        boxed._replace(box=boxes)
+    assert repr(boxed).startswith("LocalizationSample(image=tensor(")
+    for sample in (boxed, masked):
+        copy = pickle.loads(pickle.dumps(sample))  # DataLoader workers pickle the samples
+        assert type(copy) is LocalizationSample and len(copy) == len(sample)
+        assert all(torch.equal(a, b) for a, b in zip(copy, sample, strict=True))
+    for samples, fields in (([boxed, boxed], 3), ([masked, masked], 4)):
+        batch = default_collate(samples)
+        assert isinstance(batch, LocalizationSample) and len(batch) == fields
+        assert batch.boxes.shape == (2, 2, 4)
+        assert batch.mask is None if fields == 3 else batch.mask.shape == (2, 4, 5)
+
+
+def test_box_sample_is_a_deprecated_alias():
+    import captum_infocam.data as data
+
+    with pytest.warns(DeprecationWarning, match=r"data\.BoxSample is deprecated .* use "):
+        alias = data.BoxSample
+    assert alias is LocalizationSample
+    with pytest.warns(DeprecationWarning, match="BoxSample"):
+        from captum_infocam.data import BoxSample  # noqa: F401
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
+        data.NoSuchName

@@ -56,7 +56,7 @@ def run_example(name: str, out: Path) -> str:
         [sys.executable, str(EXAMPLES / name), "--fast", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a guard against a hang, not a speed limit
         check=False,
         cwd=EXAMPLES.parent,
     )

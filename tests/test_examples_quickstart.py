@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.py"
 def run(tmp_path: Path) -> str:
     command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress"]
     command += ["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

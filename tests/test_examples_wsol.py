@@ -15,7 +15,7 @@ ROW = r"^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+|nan
 
 def run(*arguments: str) -> list[tuple[str, ...]]:
     command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress", *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr
     return re.findall(ROW, done.stdout, flags=re.MULTILINE)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from captum.attr import LayerGradCam
@@ -10,26 +12,13 @@ from torch import nn
 from captum_infocam import InfoCAM, maps
 from captum_infocam.gradient import InfoGradCam, contrast_logit, grad_cam_map, tokens_to_grid
 
+from conftest import TinyGAPNet
+
 CONTRASTS = ("mean", "least_likely", "none")
 
 
-class GAPNet(nn.Module):
-    """conv trunk -> global average pooling -> linear head (CAM-compatible)."""
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.Conv2d(8, 8, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-        )
-        self.fc = nn.Linear(8, 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).mean(dim=(2, 3)))
+# The shared GAP network with its last ReLU in place, which the gradient form must see through.
+GAPNet = functools.partial(TinyGAPNet, inplace_relu=True)
 
 
 class FCHeadNet(nn.Module):
@@ -135,7 +124,7 @@ def test_equals_infocam_minus_bias_contrast_on_gap_models(images, contrast):
         torch.testing.assert_close(got, info - bias_contrast[:, None, None, None])
 
 
-@pytest.mark.parametrize("model_class", [GAPNet, FCHeadNet])
+@pytest.mark.parametrize("model_class", [GAPNet, FCHeadNet], ids=["GAPNet", "FCHeadNet"])
 def test_no_contrast_single_positions_is_hw_times_layer_gradcam(images, model_class):
     model = model_class().eval()
     target = [2, 0, 4, 1]

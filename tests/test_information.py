@@ -410,7 +410,10 @@ def test_streaming_estimate_equals_one_shot_estimate():
     bits.update(logits, labels)
     torch.testing.assert_close(bits.compute(), pmi.mean() / math.log(2))
     estimator.reset()
-    with pytest.raises(RuntimeError, match="call update"):
+    with (
+        pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' note
+        pytest.raises(RuntimeError, match="call update"),
+    ):
         estimator.compute()
     estimator.update(logits[:5], labels[:5])  # usable again after reset
     torch.testing.assert_close(estimator.compute(), pmi[:5].mean())
@@ -432,6 +435,16 @@ def test_streaming_number_of_classes_is_fixed_by_the_first_batch_without_a_prior
         StreamingMutualInformation(sync=1)
 
 
+def test_sync_is_a_deprecated_alias_of_sync_on_compute():
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"sync=\.\.\.\) is deprecated .* use sync_on_compute=\.\.\. instead",
+    ):
+        estimator = StreamingMutualInformation(sync=False)
+    assert estimator.sync_on_compute is False
+    assert StreamingMutualInformation().sync_on_compute is True
+
+
 def test_estimators_compute_half_precision_logits_in_float32():
     logits, labels = random_logits(400, 4, dtype=torch.float32), random_targets(4, 400)
     for dtype in (torch.bfloat16, torch.float16):
@@ -451,12 +464,14 @@ def test_estimators_compute_half_precision_logits_in_float32():
 def _distributed_worker(rank, world_size, port, result_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     # a collective that one rank calls alone fails after the timeout instead of hanging
-    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=30))
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=600)
+    )
     try:
         logits, labels = random_logits(30, 4), random_targets(4, 30)
         shard = slice(0, 11) if rank == 0 else slice(11, 30)  # unequal shards
         if rank == 0:  # rank-0-only evaluation: no collective, this rank's examples only
-            local = StreamingMutualInformation(PRIOR, sync=False)
+            local = StreamingMutualInformation(PRIOR, sync_on_compute=False)
             local.update(logits[shard], labels[shard])
             torch.save(torch.stack([local.compute(), local.standard_error()]),
                        os.path.join(result_dir, "local.pt"))  # fmt: skip

@@ -12,12 +12,13 @@ import captum_infocam.localization._level_components as level_module
 import captum_infocam.localization.box_protocol as protocol_module
 from captum_infocam.localization import (
     as_ground_truth_boxes,
+    best_box_iou,
     box_accuracy,
     box_hits,
     box_iou,
-    boxes_from_maps,
     pointing_game,
     quantize_maps,
+    reference_boxes_from_maps,
     threshold_grid,
 )
 from captum_infocam.localization._level_components import (
@@ -83,7 +84,7 @@ def test_quantize_maps_is_min_max_then_truncation():
 def test_one_blob_gives_its_box_with_the_reference_convention():
     maps = _blank()
     maps[0, 3:7, 2:9] = 1.0  # rows 3..6, columns 2..8
-    boxes = boxes_from_maps(maps, [0.0, 0.5, 0.99, 1.0])
+    boxes = reference_boxes_from_maps(maps, [0.0, 0.5, 0.99, 1.0])
     # cv2.boundingRect gives (x, y, w, h); the reference keeps (x, y, x + w, y + h).
     assert boxes[0, :3].tolist() == [[2, 3, 9, 7]] * 3
     assert boxes[0, 3].tolist() == [0, 0, 0, 0]  # tau = 1: nothing is above 255
@@ -94,13 +95,27 @@ def test_one_blob_gives_its_box_with_the_reference_convention():
     assert hits[0, :, 0].tolist() == [True, False]
 
 
+def test_boxes_from_maps_is_a_deprecated_alias():
+    import captum_infocam.localization as package
+
+    maps = _blank()
+    maps[0, 2:5, 3:7] = 1.0
+    for module in (package, protocol_module):
+        with pytest.warns(DeprecationWarning, match=r"boxes_from_maps is deprecated .* use "):
+            old = module.boxes_from_maps
+        assert old is reference_boxes_from_maps
+    with pytest.warns(DeprecationWarning, match="reference_boxes_from_maps instead"):
+        from captum_infocam.localization import boxes_from_maps
+    assert boxes_from_maps(maps, [0.5]).tolist() == [[[3, 2, 7, 5]]]
+
+
 def test_two_blobs_largest_for_maxboxacc_every_one_for_v2():
     maps = _blank(16, 16)
     maps[0, 1:4, 1:4] = 1.0  # small blob, area 4
     maps[0, 8:15, 6:15] = 0.8  # large blob, area 48
     small = torch.tensor([[1, 1, 3, 3]])
     thresholds = [0.1, 0.5, 0.9]
-    assert boxes_from_maps(maps, thresholds)[0].tolist() == [
+    assert reference_boxes_from_maps(maps, thresholds)[0].tolist() == [
         [6, 8, 15, 15],
         [6, 8, 15, 15],
         [1, 1, 4, 4],  # only the brighter small blob is above 0.9
@@ -117,11 +132,11 @@ def test_a_hole_counts_in_the_contour_area_and_has_its_own_box():
     maps[0, 4:9, 4:9] = 0.0
     maps[0, 13:19, 2:19] = 1.0  # solid bar, 102 pixels, contour area 5 * 16 = 80
     # The ring's outer contour encloses 8 * 8 = 64 < 80: the bar is the largest contour.
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [2, 13, 19, 19]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [2, 13, 19, 19]
     # A 6x10 bar has more pixels than the ring (60 > 56) but encloses 5 * 9 = 45 < 64:
     # the largest contour is the ring's, holes included, as with cv2.contourArea.
     maps[0, 13:19, 12:19] = 0.0
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [2, 2, 11, 11]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [2, 2, 11, 11]
     # The hole's contour runs through the ring pixels around it: rows/columns 3..9, so its
     # box is (3, 3, 10, 10); an object filling the hole is found only with every contour.
     hole = torch.tensor([[4, 4, 8, 8]])
@@ -136,15 +151,15 @@ def test_a_hole_counts_in_the_contour_area_and_has_its_own_box():
 def test_regions_touching_the_border_are_clipped_like_the_reference():
     maps = _blank(10, 14)
     maps[0, 6:10, 9:14] = 1.0  # bottom-right corner
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [9, 6, 13, 9]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [9, 6, 13, 9]
     maps = _blank(10, 14)
     maps[0, 0:3, 0:4] = 1.0  # top-left corner
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 4, 3]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 4, 3]
 
 
 def test_a_constant_map_gives_the_empty_box_everywhere():
     maps = torch.full((2, 8, 8), 3.0)
-    assert boxes_from_maps(maps, threshold_grid(10)).eq(0).all()
+    assert reference_boxes_from_maps(maps, threshold_grid(10)).eq(0).all()
     # The empty box (0, 0, 0, 0) is one pixel: it matches a one-pixel box at the origin.
     boxes = [torch.tensor([[0, 0, 0, 0]]), torch.tensor([[1, 1, 5, 5]])]
     accuracy = box_accuracy(maps, boxes, threshold_grid(10), [0.5], multi_contour=True)
@@ -155,24 +170,24 @@ def test_ties_go_to_the_region_found_last_like_cv2():
     maps = _blank(12, 12)
     maps[0, 1:4, 6:9] = 1.0  # same area, found first in raster order
     maps[0, 6:9, 1:4] = 1.0  # found last
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [1, 6, 4, 9]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [1, 6, 4, 9]
     maps = _blank(12, 12)
     maps[0, 2, 2] = 1.0  # single pixels and a line all have contour area 0
     maps[0, 5, 4:8] = 1.0
     maps[0, 9, 1] = 1.0
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [1, 9, 2, 10]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [1, 9, 2, 10]
 
 
 def test_threshold_keeps_values_strictly_above_int_tau_times_255():
     maps = torch.zeros(1, 4, 4, dtype=torch.float64)
     maps[0, 0, 0] = 1.0
     maps[0, 2, 2] = 51 / 255 + 1e-9  # quantised to 51 = int(0.2 * 255)
-    boxes = boxes_from_maps(maps, [0.2, 0.199])[0]
+    boxes = reference_boxes_from_maps(maps, [0.2, 0.199])[0]
     assert boxes.tolist() == [[0, 0, 1, 1], [2, 2, 3, 3]]
     maps[0, 2, 2] = 0.9
     maps[0, 0, 1] = 0.9  # diagonal neighbours are connected: 8-connectivity
     maps[0, 1, 2] = 0.9
-    assert boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 3, 3]
+    assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 3, 3]
 
 
 def test_accuracy_is_the_mean_of_hits_and_batches_are_independent():
@@ -194,6 +209,22 @@ def test_accuracy_is_the_mean_of_hits_and_batches_are_independent():
         torch.testing.assert_close(accuracy, hits.double().mean(0))
         assert accuracy.shape == (3, 25)
         assert (accuracy[0] >= accuracy[1]).all() and (accuracy[1] >= accuracy[2]).all()
+
+
+def test_best_box_iou_gives_both_rules_hits_in_one_pass():
+    generator = torch.Generator().manual_seed(4)
+    low = torch.randn(6, 1, 4, 4, generator=generator)
+    maps = torch.nn.functional.interpolate(low, size=(24, 20), mode="bicubic")[:, 0]
+    boxes = [torch.tensor([[2, 3, 12, 15], [10, 0, 19, 9]]), torch.tensor([5, 5, 14, 20])] * 3
+    thresholds, deltas = threshold_grid(25), torch.tensor([0.3, 0.5, 0.7], dtype=torch.float64)
+    iou = best_box_iou(maps, boxes, thresholds)
+    for multi, best in ((False, iou.largest_contour), (True, iou.every_contour)):
+        assert best.shape == (6, 25) and best.dtype == torch.float64
+        hits = box_hits(maps, boxes, thresholds, deltas, multi)
+        assert torch.equal(best.unsqueeze(1) >= deltas.view(1, -1, 1), hits)
+    # The largest contour is one of every contour: its IoU is never the better one.
+    assert (iou.every_contour >= iou.largest_contour).all()
+    assert (iou.every_contour > iou.largest_contour).any()  # and the rules do differ here
 
 
 def test_the_callers_maps_and_boxes_are_not_modified():
@@ -327,7 +358,7 @@ def test_a_range_beyond_float64_is_a_clear_error():
 def test_nan_policy_zero_scores_a_nan_map_as_the_reference_does():
     # The reference's normalize_scoremap turns a map with NaN into zeros: a constant map,
     # whose box is the empty (0, 0, 0, 0) at every threshold.
-    from captum_infocam.localization._opencv_reference import reference_box_hits
+    from opencv_reference import reference_box_hits
 
     generator = torch.Generator().manual_seed(5)
     maps = torch.nn.functional.interpolate(
@@ -347,7 +378,7 @@ def test_nan_policy_zero_scores_a_nan_map_as_the_reference_does():
         )
         assert np.array_equal(hits.numpy(), expected)
         assert hits[1].all()  # the empty box matches the one-pixel box (0, 0, 0, 0)
-    drawn = boxes_from_maps(maps, [0.5], nan_policy="zero")
+    drawn = reference_boxes_from_maps(maps, [0.5], nan_policy="zero")
     assert drawn[1].tolist() == [[0, 0, 0, 0]]
     torch.testing.assert_close(maps, original, rtol=0, atol=0, equal_nan=True)  # untouched
 
@@ -459,10 +490,13 @@ def test_memory_bounded_blocks_give_the_same_result(monkeypatch):
     boxes = torch.tensor([[2, 3, 15, 17]]).expand(5, 4)
     thresholds = threshold_grid(64)
     expected = [box_hits(maps, boxes, thresholds, (0.3, 0.5), m) for m in (False, True)]
+    expected_iou = best_box_iou(maps, boxes, thresholds)
     monkeypatch.setattr(protocol_module, "_LEVEL_BASIN_BUDGET", 500)  # one map per group
     monkeypatch.setattr(level_module, "_PAIR_BUDGET", 300)  # a few levels per block
     for multi, hits in zip((False, True), expected, strict=True):
         assert torch.equal(box_hits(maps, boxes, thresholds, (0.3, 0.5), multi), hits)
+    for got, want in zip(best_box_iou(maps, boxes, thresholds), expected_iou, strict=True):
+        assert torch.equal(got, want)
     assert (
         len(
             protocol_module._map_groups(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,8 @@ from captum_infocam.localization import (
     threshold_grid,
     top1_correct,
 )
-from captum_infocam.localization._opencv_reference import reference_pixel_average_precision
+
+from opencv_reference import reference_pixel_average_precision
 
 DELTAS = (0.3, 0.5, 0.7)
 
@@ -79,7 +82,10 @@ def test_accumulator_top1_counts_only_batches_with_predictions_and_resets():
     expected = localization_accuracy(maps[10:], boxes[10:], logits[10:], labels[10:]).top1
     torch.testing.assert_close(metrics.compute().top1_loc, expected)
     metrics.reset()
-    with pytest.raises(RuntimeError, match="no image seen"):
+    with (
+        pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' note
+        pytest.raises(RuntimeError, match="no image seen"),
+    ):
         metrics.compute()
     with pytest.raises(ValueError, match="both predictions and labels"):
         metrics.update(maps, boxes, predictions=logits)
@@ -126,7 +132,7 @@ def test_nan_policy_zero_lets_the_evaluation_go_on():
         BoxLocalizationMetrics(nan_policy="ignore")
 
 
-def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> None:
+def _distributed_worker(rank: int, world_size: int, init_file: str, result_dir: str) -> None:
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
@@ -139,7 +145,9 @@ def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> No
         pxap = PixelAveragePrecision(threshold_grid(50))
         pxap.update(maps[shard], maps[shard].flip(-1) > 0.3)
         result = metrics.compute()
-        queue.put(
+        # A file, not a queue: a tensor sent through a queue is read from the sender's shared
+        # memory, which is gone if the sender has already exited.
+        torch.save(
             (
                 rank,
                 result.box_accuracy,
@@ -148,7 +156,8 @@ def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> No
                 result.top1_loc,
                 result.num_images,
                 pxap.compute(),
-            )
+            ),
+            os.path.join(result_dir, f"rank{rank}.pt"),
         )
     finally:
         dist.destroy_process_group()
@@ -156,19 +165,9 @@ def _distributed_worker(rank: int, world_size: int, init_file: str, queue) -> No
 
 @pytest.mark.slow
 def test_distributed_sum_equals_a_single_process(tmp_path):
-    context = mp.get_context("spawn")
-    queue = context.Queue()
     init_file = str(tmp_path / "rendezvous")
-    processes = [
-        context.Process(target=_distributed_worker, args=(rank, 2, init_file, queue))
-        for rank in range(2)
-    ]
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+    mp.spawn(_distributed_worker, args=(2, init_file, str(tmp_path)), nprocs=2, join=True)
+    results = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
 
     maps, boxes, logits, labels = _dataset()
     single = BoxLocalizationMetrics(threshold_grid(50), DELTAS)

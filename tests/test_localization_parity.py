@@ -13,8 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from captum_infocam.localization import box_accuracy, box_hits, boxes_from_maps, threshold_grid
-from captum_infocam.localization._opencv_reference import (
+from captum_infocam.localization import (
+    box_accuracy,
+    box_hits,
+    reference_boxes_from_maps,
+    threshold_grid,
+)
+
+from opencv_reference import (
     normalize_scoremap,
     reference_box_hits,
     reference_boxes,
@@ -83,7 +89,7 @@ def _hard_maps(seed: int) -> torch.Tensor:
 def test_largest_contour_boxes_equal_the_reference_on_hard_maps():
     maps = _hard_maps(seed=2)
     thresholds = [*threshold_grid(40).tolist(), 0.999, 1.0]
-    ours = boxes_from_maps(maps, thresholds).numpy()
+    ours = reference_boxes_from_maps(maps, thresholds).numpy()
     for index, scoremap in enumerate(maps.numpy()):
         reference = reference_boxes(normalize_scoremap(scoremap), thresholds, False)
         assert np.array_equal(ours[index], np.concatenate(reference)), index

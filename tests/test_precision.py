@@ -14,6 +14,8 @@ Stated tolerances, relative to the largest absolute value of the float32 map:
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -21,35 +23,22 @@ from torch import nn
 from captum_infocam import ClassActivationMap, InfoCAM, LayerPMI, maps
 from captum_infocam.gradient import InfoGradCam, grad_cam_map
 
+from conftest import TinyGAPNet
+
 METHODS = [InfoGradCam, InfoCAM, LayerPMI, ClassActivationMap]
 AUTOCAST_TOLERANCE = {torch.bfloat16: 2.0**-6, torch.float16: 2.0**-9}
 COSINE_TOLERANCE = {torch.bfloat16: 2.0**-6, torch.float16: 2.0**-12}
 
 
-class ConvNet(nn.Module):
-    """conv + BatchNorm trunk, global average pooling, linear head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.Conv2d(16, 16, 3, stride=2, padding=1),
-            nn.ReLU(),
-        )
-        self.fc = nn.Linear(16, 6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).mean(dim=(2, 3)))
+# The shared GAP network, wider: 16 channels, 6 classes.
+ConvNet = functools.partial(TinyGAPNet, channels=16, classes=6)
 
 
-class FCHeadNet(ConvNet):
+class FCHeadNet(TinyGAPNet):
     """The same trunk with a fully connected head on the flattened map (16 x 8 x 8)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(channels=16, classes=6)
         self.fc = nn.Sequential(nn.Linear(16 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -56,6 +58,63 @@ def test_same_seed_gives_identical_data(data: LocalizationBatch) -> None:
     again = make_localization_data(300, num_classes=4, image_size=SIZE, seed=3)
     for first, second in zip(_fields(data), _fields(again), strict=True):
         assert torch.equal(first, second)
+
+
+def _fingerprint(batch: LocalizationBatch) -> dict[str, object]:
+    """The labels' SHA-256 and a position-weighted sum of every other field."""
+    result: dict[str, object] = {
+        "labels": hashlib.sha256(batch.labels.numpy().tobytes()).hexdigest()[:16]
+    }
+    for name in ("images", "boxes", "masks", "evidence_masks", "decoy_masks"):
+        values = getattr(batch, name).double().flatten()
+        weights = torch.arange(values.numel(), dtype=torch.float64) % 97 + 1
+        result[name] = float((values * weights).sum())
+    return result
+
+
+# make_localization_data's output before its random parameters were grouped into nested
+# dataclasses (commit 29e7aee); the whole outputs were then byte-identical.
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        (
+            {"num_images": 40, "num_classes": 5, "image_size": 32, "seed": 7, "max_decoys": 3},
+            {
+                "labels": "a1d4213fc2fc4960",
+                "images": 2991684.575898124,
+                "boxes": 107296.0,
+                "masks": 317285.0,
+                "evidence_masks": 94670.0,
+                "decoy_masks": 24114.0,
+            },
+        ),
+        (
+            {
+                "class_counts": [9, 3, 5],
+                "num_classes": 3,
+                "image_size": 48,
+                "seed": -2,
+                "object_scale": (0.3, 0.5),
+                "max_distractors": 1,
+            },
+            {
+                "labels": "e5c8b0f262427b83",
+                "images": 3010172.6688371627,
+                "boxes": 53293.0,
+                "masks": 271109.0,
+                "evidence_masks": 66502.0,
+                "decoy_masks": 10835.0,
+            },
+        ),
+    ],
+)
+def test_a_seed_gives_the_data_it_always_gave(kwargs: dict, expected: dict) -> None:
+    got = _fingerprint(make_localization_data(**kwargs))
+    assert got["labels"] == expected["labels"]
+    # Tolerances for another platform's float rounding only: a pixel on an outline may flip.
+    assert got["images"] == pytest.approx(expected["images"], rel=1e-6)
+    for name in ("boxes", "masks", "evidence_masks", "decoy_masks"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-3), name
 
 
 def test_different_seed_gives_different_data(data: LocalizationBatch) -> None:
@@ -147,8 +206,8 @@ def test_decoys_lie_outside_the_object_and_come_from_other_classes(
     assert not (data.decoy_masks & data.masks).any()
     assert data.decoy_masks.flatten(1).any(1).float().mean() > 0.5
     params = _draw_parameters(torch.Generator().manual_seed(0), [50, 50, 50], (0.2, 0.6), 3, 4)
-    assert (params.decoy_class != params.labels[:, None]).all()
-    assert set(params.decoy_class.unique().tolist()) == {0, 1, 2}
+    assert (params.decoys.classes != params.labels[:, None]).all()
+    assert set(params.decoys.classes.unique().tolist()) == {0, 1, 2}
 
 
 def test_clutter_can_be_switched_off() -> None:
@@ -198,10 +257,20 @@ def test_dataset_items_and_collation() -> None:
     item = dataset[4]
     assert isinstance(item, LocalizationSample)
     assert torch.equal(item.image, dataset.data.images[4])
-    assert torch.equal(item.box, dataset.data.boxes[4])
+    assert torch.equal(item.boxes, dataset.data.boxes[4:5])  # (M, 4) with M = 1
+    assert torch.equal(item.mask, dataset.data.masks[4])
+    image, label, boxes, mask = item
+    assert image is item.image and label is item.label
+    assert boxes is item.boxes and mask is item.mask
     batch = next(iter(DataLoader(dataset, batch_size=8)))
     assert isinstance(batch, LocalizationSample)
     assert batch.image.shape == (8, 3, 32, 32) and torch.equal(batch.label, dataset.data.labels[:8])
+    assert torch.equal(batch.boxes, dataset.data.boxes[:8, None])
+    assert torch.equal(batch.mask, dataset.data.masks[:8])
+    with pytest.warns(DeprecationWarning, match=r"LocalizationSample\.box is deprecated"):
+        assert torch.equal(batch.box, dataset.data.boxes[:8])  # the old (N, 4) field
+    with pytest.warns(DeprecationWarning, match=r"use LocalizationSample\.boxes"):
+        assert torch.equal(item.box, dataset.data.boxes[4])
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,12 @@
 """Data sets: synthetic localisation images, Gaussian mixtures, readers for public sets
-(CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout)."""
+(CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout).
 
-from captum_infocam.data._box_images import BoxSample
+Every localisation set returns :class:`LocalizationSample` items ``(image, label, boxes)``,
+with a fourth field ``mask`` when the set has object masks.
+"""
+
+from captum_infocam._deprecation import renamed_attributes
+from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data.cub import CUB200
 from captum_infocam.data.gaussians import (
     MI_BENCHMARK_BALANCED_COUNTS,
@@ -13,7 +18,6 @@ from captum_infocam.data.gaussians import (
 from captum_infocam.data.synthetic import (
     CLASS_NAMES,
     LocalizationBatch,
-    LocalizationSample,
     SyntheticLocalization,
     make_localization_data,
 )
@@ -30,7 +34,6 @@ __all__ = [
     "CUB200",
     "MI_BENCHMARK_BALANCED_COUNTS",
     "MI_BENCHMARK_IMBALANCED_COUNTS",
-    "BoxSample",
     "GaussianMixture",
     "LocalizationBatch",
     "LocalizationSample",
@@ -44,3 +47,7 @@ __all__ = [
     "make_localization_data",
     "mi_benchmark_mixture",
 ]
+
+__getattr__ = renamed_attributes(
+    __name__, {"BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample)}
+)

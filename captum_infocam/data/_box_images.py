@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -19,35 +18,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import is_int
+from captum_infocam.data._sample import LocalizationSample
 
 ImageSize = int | tuple[int, int]
 """An image size: one int for a square, or ``(height, width)``."""
-
-
-class BoxSample(NamedTuple):
-    """One image of a box-annotated dataset (:class:`~captum_infocam.data.CUB200`,
-    :class:`~captum_infocam.data.TinyImageNet`).
-
-    A ``NamedTuple``, so :func:`torch.utils.data.default_collate` stacks samples into
-    batched tensors (every image of these sets has one box, so boxes stack to ``(N, 1, 4)``,
-    which :func:`~captum_infocam.localization.box_accuracy` accepts as is).
-
-    Attributes:
-        image (Tensor): ``(3, H, W)`` float32 in ``[0, 1]`` (before the optional transform).
-        label (Tensor): scalar int64 class index.
-        boxes (Tensor): ``(M, 4)`` int64 inclusive pixel boxes ``(x1, y1, x2, y2)`` in the
-            coordinates of ``image``.
-
-    Examples::
-
-        >>> sample = BoxSample(torch.zeros(3, 4, 4), torch.tensor(1), torch.tensor([[0, 0, 3, 3]]))
-        >>> sample.boxes.shape
-        torch.Size([1, 4])
-    """
-
-    image: Tensor
-    label: Tensor
-    boxes: Tensor
 
 
 def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
@@ -149,7 +123,7 @@ def fit_boxes(
     return torch.minimum(boxes.clamp(min=0), limit)
 
 
-class BoxImageFolder(Dataset[BoxSample]):
+class BoxImageFolder(Dataset[LocalizationSample]):
     """Images on disk with labels and boxes; the base of the public readers.
 
     Args:
@@ -198,7 +172,7 @@ class BoxImageFolder(Dataset[BoxSample]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> BoxSample:
+    def __getitem__(self, index: int) -> LocalizationSample:
         image = read_rgb(self.paths[index])
         original_size = (image.shape[1], image.shape[2])
         if self.image_size is not None:
@@ -215,4 +189,4 @@ class BoxImageFolder(Dataset[BoxSample]):
         image = image.float() / 255.0
         if self.transform is not None:
             image = self.transform(image)
-        return BoxSample(image, self.labels[index], boxes)
+        return LocalizationSample(image, self.labels[index], boxes)

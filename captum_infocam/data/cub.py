@@ -32,13 +32,13 @@ CUBSplit = Literal["train", "test", "all"]
 class CUB200(BoxImageFolder):
     r"""CUB-200-2011: 11,788 bird photographs of 200 species, one box per image.
 
-    Items are :class:`~captum_infocam.data.BoxSample` tuples ``(image, label, boxes)``; the
-    boxes are in the pixels of the returned image. Images are resized to ``image_size``
-    (each coordinate scaled and truncated, as the reference's ``resize_bbox``), then
-    optionally centre-cropped to ``crop_size`` (boxes shifted and clipped; a box wholly
-    outside the crop becomes a degenerate box on the border, with a warning). The WSOL
-    protocol of Choe et al. evaluates the test split resized to 224 x 224, no crop; the
-    infoCAM scripts resize to 256 and crop 224.
+    Items are :class:`~captum_infocam.data.LocalizationSample` tuples ``(image, label, boxes)``
+    without a mask; the boxes are in the pixels of the returned image. Images are resized to
+    ``image_size`` (each coordinate scaled and truncated, as the reference's
+    ``resize_bbox``), then optionally centre-cropped to ``crop_size`` (boxes shifted and
+    clipped; a box wholly outside the crop becomes a degenerate box on the border, with a
+    warning). The WSOL protocol of Choe et al. evaluates the test split resized to 224 x 224,
+    no crop; the infoCAM scripts resize to 256 and crop 224.
 
     Args:
         root (str or Path): the ``CUB_200_2011`` folder.

@@ -39,9 +39,10 @@ same seed gives the same data on every device, and rendering is vectorised over 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import check_int
+from captum_infocam.data._sample import LocalizationSample
 
 __all__ = [
     "CLASS_NAMES",
@@ -91,32 +93,6 @@ _PATTERN_TABLE = (
 )
 
 _RENDER_CHUNK = 512  # images rendered at once: bounds memory, fixed so results never depend on it
-
-
-class LocalizationSample(NamedTuple):
-    """One image of a localisation set, as returned by :class:`SyntheticLocalization`.
-
-    A ``NamedTuple``, so :func:`torch.utils.data.default_collate` stacks a list of samples
-    into a sample of batched tensors.
-
-    Attributes:
-        image (Tensor): ``(3, H, W)`` float32 in ``[0, 1]``.
-        label (Tensor): scalar int64 class index.
-        box (Tensor): ``(4,)`` int64 inclusive pixel box ``(x1, y1, x2, y2)`` of the object.
-        mask (Tensor): ``(H, W)`` bool, the object's pixels.
-
-    Examples::
-
-        >>> from torch.utils.data import DataLoader
-        >>> batch = next(iter(DataLoader(SyntheticLocalization(8), batch_size=4)))
-        >>> batch.image.shape, batch.box.shape
-        (torch.Size([4, 3, 64, 64]), torch.Size([4, 4]))
-    """
-
-    image: Tensor
-    label: Tensor
-    box: Tensor
-    mask: Tensor
 
 
 @dataclass(frozen=True)
@@ -327,44 +303,87 @@ def _pattern_colour(
 
 
 @dataclass(frozen=True)
-class _SceneParameters:
-    """Every random quantity of a set of scenes except the pixel noise, on the CPU."""
+class _Background:
+    """The background of each scene: a two-colour gradient, smooth noise and texture."""
 
-    labels: Tensor
     gradient_colours: Tensor  # (N, 2, 3)
     gradient_angle: Tensor  # (N,)
     smooth_noise: Tensor  # (N, 3, 4, 4)
     texture: Tensor  # (N, 1, 12, 12)
-    distractor_present: Tensor  # (N, D)
-    distractor_centre: Tensor  # (N, D, 2), in units of the image side
-    distractor_axes: Tensor  # (N, D, 2), in units of the image side
-    distractor_angle: Tensor  # (N, D)
-    distractor_power: Tensor  # (N, D)
-    distractor_direction: Tensor  # (N, D, 3)
-    distractor_strength: Tensor  # (N, D)
-    decoy_present: Tensor  # (N, F)
-    decoy_centre: Tensor  # (N, F, 2), in units of the image side
-    decoy_radius: Tensor  # (N, F), in units of the image side
-    decoy_class: Tensor  # (N, F)
-    decoy_colour: Tensor  # (N, F, 3)
-    decoy_jitter: Tensor  # (N, F)
-    decoy_period: Tensor  # (N, F), in units of the default period
-    decoy_phases: Tensor  # (N, F, 2)
-    body_centre: Tensor  # (N, 2), in units of the free room, in [0, 1]
-    body_axes: Tensor  # (N, 2), in units of the image side
-    body_angle: Tensor  # (N,)
-    body_power: Tensor  # (N,)
-    body_direction: Tensor  # (N, 3)
-    body_strength: Tensor  # (N,)
-    marking_fraction: Tensor  # (N,)
-    marking_offset: Tensor  # (N, 2), in units of the free room, in [-1, 1]
-    marking_jitter: Tensor  # (N,)
-    marking_period: Tensor  # (N,), in units of the default period
-    marking_phases: Tensor  # (N, 2)
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """Super-ellipses in a colour pushed away from the background: the body, ``(N, ...)``,
+    or the distractors, ``(N, D, ...)``."""
+
+    centre: Tensor  # (..., 2): distractors in units of the image side, the body in units of
+    #                 the free room, in [0, 1]
+    axes: Tensor  # (..., 2), in units of the image side
+    angle: Tensor  # (...)
+    power: Tensor  # (...)
+    direction: Tensor  # (..., 3)
+    strength: Tensor  # (...)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """How a marking pattern is drawn: the body's marking, ``(N, ...)``, or the decoys',
+    ``(N, F, ...)``."""
+
+    jitter: Tensor  # (...)
+    period: Tensor  # (...), in units of the default period
+    phases: Tensor  # (..., 2)
+
+
+@dataclass(frozen=True)
+class _Distractors:
+    present: Tensor  # (N, D)
+    shapes: _Shapes  # (N, D, ...)
+
+
+@dataclass(frozen=True)
+class _Decoys:
+    present: Tensor  # (N, F)
+    centre: Tensor  # (N, F, 2), in units of the image side
+    radius: Tensor  # (N, F), in units of the image side
+    classes: Tensor  # (N, F)
+    colour: Tensor  # (N, F, 3)
+    pattern: _Pattern  # (N, F, ...)
+
+
+@dataclass(frozen=True)
+class _Marking:
+    fraction: Tensor  # (N,)
+    offset: Tensor  # (N, 2), in units of the free room, in [-1, 1]
+    pattern: _Pattern  # (N, ...)
+
+
+@dataclass(frozen=True)
+class _SceneParameters:
+    """Every random quantity of a set of scenes except the pixel noise, on the CPU."""
+
+    labels: Tensor  # (N,)
+    background: _Background
+    distractors: _Distractors
+    decoys: _Decoys
+    body: _Shapes
+    marking: _Marking
     pixel_noise_std: Tensor  # (N,)
 
-    def chunk(self, index: slice) -> _SceneParameters:
-        return _SceneParameters(**{k: v[index] for k, v in vars(self).items()})
+    def map(self, function: Callable[[Tensor], Tensor]) -> _SceneParameters:
+        """The parameters with ``function`` applied to every tensor (a slice, a move)."""
+        return _map_tensors(self, function)
+
+
+_Parameters = TypeVar("_Parameters")
+
+
+def _map_tensors(value: _Parameters, function: Callable[[Tensor], Tensor]) -> _Parameters:
+    if isinstance(value, Tensor):
+        return function(value)  # type: ignore[return-value]
+    changes = {f.name: _map_tensors(getattr(value, f.name), function) for f in fields(value)}  # type: ignore[arg-type]
+    return type(value)(**changes)
 
 
 def _draw_parameters(
@@ -401,38 +420,56 @@ def _draw_parameters(
         num_classes
     )
     distractor_axes = semi_axes((n, d), 0.1, 0.3)
+    # Keyword arguments are evaluated in order: the draws below come in the order of the
+    # generator's stream, which fixes the images of every seed.
     return _SceneParameters(
         labels=labels,
-        gradient_colours=torch.rand((n, 2, 3), generator=gen),
-        gradient_angle=_uniform(gen, (n,), 0.0, 2.0 * math.pi),
-        smooth_noise=torch.rand((n, 3, 4, 4), generator=gen),
-        texture=torch.randn((n, 1, 12, 12), generator=gen),
-        distractor_present=torch.rand((n, d), generator=gen) < 0.75,
-        distractor_centre=torch.rand((n, d, 2), generator=gen),
-        distractor_axes=distractor_axes,
-        distractor_angle=_uniform(gen, (n, d), 0.0, math.pi),
-        distractor_power=_uniform(gen, (n, d), 2.0, 5.0),
-        distractor_direction=direction((n, d)),
-        distractor_strength=_uniform(gen, (n, d), 0.3, 0.6),
-        decoy_present=torch.rand((n, f), generator=gen) < 0.6,
-        decoy_centre=torch.rand((n, f, 2), generator=gen),
-        decoy_radius=_uniform(gen, (n, f), 0.04, 0.06),
-        decoy_class=decoy_class,
-        decoy_colour=torch.rand((n, f, 3), generator=gen),
-        decoy_jitter=_uniform(gen, (n, f), -0.15, 0.15),
-        decoy_period=_uniform(gen, (n, f), 0.9, 1.1),
-        decoy_phases=_uniform(gen, (n, f, 2), 0.0, 2.0 * math.pi),
-        body_centre=torch.rand((n, 2), generator=gen),
-        body_axes=body_axes,
-        body_angle=_uniform(gen, (n,), 0.0, math.pi),
-        body_power=_uniform(gen, (n,), 2.0, 5.0),
-        body_direction=direction((n,)),
-        body_strength=_uniform(gen, (n,), 0.4, 0.7),
-        marking_fraction=_uniform(gen, (n,), 0.45, 0.75),
-        marking_offset=_uniform(gen, (n, 2), -1.0, 1.0),
-        marking_jitter=_uniform(gen, (n,), -0.15, 0.15),
-        marking_period=_uniform(gen, (n,), 0.9, 1.1),
-        marking_phases=_uniform(gen, (n, 2), 0.0, 2.0 * math.pi),
+        background=_Background(
+            gradient_colours=torch.rand((n, 2, 3), generator=gen),
+            gradient_angle=_uniform(gen, (n,), 0.0, 2.0 * math.pi),
+            smooth_noise=torch.rand((n, 3, 4, 4), generator=gen),
+            texture=torch.randn((n, 1, 12, 12), generator=gen),
+        ),
+        distractors=_Distractors(
+            present=torch.rand((n, d), generator=gen) < 0.75,
+            shapes=_Shapes(
+                centre=torch.rand((n, d, 2), generator=gen),
+                axes=distractor_axes,
+                angle=_uniform(gen, (n, d), 0.0, math.pi),
+                power=_uniform(gen, (n, d), 2.0, 5.0),
+                direction=direction((n, d)),
+                strength=_uniform(gen, (n, d), 0.3, 0.6),
+            ),
+        ),
+        decoys=_Decoys(
+            present=torch.rand((n, f), generator=gen) < 0.6,
+            centre=torch.rand((n, f, 2), generator=gen),
+            radius=_uniform(gen, (n, f), 0.04, 0.06),
+            classes=decoy_class,
+            colour=torch.rand((n, f, 3), generator=gen),
+            pattern=_Pattern(
+                jitter=_uniform(gen, (n, f), -0.15, 0.15),
+                period=_uniform(gen, (n, f), 0.9, 1.1),
+                phases=_uniform(gen, (n, f, 2), 0.0, 2.0 * math.pi),
+            ),
+        ),
+        body=_Shapes(
+            centre=torch.rand((n, 2), generator=gen),
+            axes=body_axes,
+            angle=_uniform(gen, (n,), 0.0, math.pi),
+            power=_uniform(gen, (n,), 2.0, 5.0),
+            direction=direction((n,)),
+            strength=_uniform(gen, (n,), 0.4, 0.7),
+        ),
+        marking=_Marking(
+            fraction=_uniform(gen, (n,), 0.45, 0.75),
+            offset=_uniform(gen, (n, 2), -1.0, 1.0),
+            pattern=_Pattern(
+                jitter=_uniform(gen, (n,), -0.15, 0.15),
+                period=_uniform(gen, (n,), 0.9, 1.1),
+                phases=_uniform(gen, (n, 2), 0.0, 2.0 * math.pi),
+            ),
+        ),
         pixel_noise_std=_uniform(gen, (n,), 0.02, 0.05),
     )
 
@@ -441,7 +478,7 @@ def _render(
     params: _SceneParameters, pixel_noise: Tensor, image_size: int, device: torch.device
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Draw a chunk of scenes; returns images, object masks, evidence masks, decoy masks."""
-    p = _SceneParameters(**{k: v.to(device) for k, v in vars(params).items()})
+    p = params.map(lambda tensor: tensor.to(device))
     n, size = p.labels.shape[0], float(image_size)
     coords = torch.arange(image_size, device=device, dtype=torch.float32)
     ys, xs = coords[None, :, None], coords[None, None, :]
@@ -449,14 +486,18 @@ def _render(
     default_period = max(3.0, 4.0 * size / 64.0)
 
     # Background: gradient, smooth colour noise, mid-frequency luminance texture.
-    direction = torch.stack([p.gradient_angle.cos(), p.gradient_angle.sin()], dim=1)
+    scene = p.background
+    direction = torch.stack([scene.gradient_angle.cos(), scene.gradient_angle.sin()], dim=1)
     t = (xs - size / 2) * direction[:, 0, None, None] + (ys - size / 2) * direction[
         :, 1, None, None
     ]
     t = (t / size + 0.5).clamp(0.0, 1.0)[:, None]
-    c0, c1 = p.gradient_colours[:, 0, :, None, None], p.gradient_colours[:, 1, :, None, None]
-    smooth = F.interpolate(p.smooth_noise, size=image_size, mode="bicubic", align_corners=True)
-    texture = F.interpolate(p.texture, size=image_size, mode="bilinear", align_corners=False)
+    c0, c1 = (
+        scene.gradient_colours[:, 0, :, None, None],
+        scene.gradient_colours[:, 1, :, None, None],
+    )
+    smooth = F.interpolate(scene.smooth_noise, size=image_size, mode="bicubic", align_corners=True)
+    texture = F.interpolate(scene.texture, size=image_size, mode="bilinear", align_corners=False)
     image = (0.6 * torch.lerp(c0, c1, t) + 0.4 * smooth + 0.06 * texture).clamp(0.0, 1.0)
     background = image
 
@@ -465,68 +506,77 @@ def _render(
         return background[torch.arange(n, device=device), :, ix[:, 1], ix[:, 0]]
 
     # Distractors: plain bodies of random colour, anywhere.
-    for j in range(p.distractor_present.shape[1]):
-        centre = p.distractor_centre[:, j] * (size - 1)
-        mask = p.distractor_present[:, j, None, None] & _superellipse(
+    shapes = p.distractors.shapes
+    for j in range(p.distractors.present.shape[1]):
+        centre = shapes.centre[:, j] * (size - 1)
+        mask = p.distractors.present[:, j, None, None] & _superellipse(
             xs,
             ys,
             centre,
-            p.distractor_axes[:, j] * size,
-            p.distractor_angle[:, j],
-            p.distractor_power[:, j],
+            shapes.axes[:, j] * size,
+            shapes.angle[:, j],
+            shapes.power[:, j],
         )
         colour = _contrasting_colour(
-            colour_under(centre), p.distractor_direction[:, j], p.distractor_strength[:, j]
+            colour_under(centre), shapes.direction[:, j], shapes.strength[:, j]
         )
         image = torch.where(mask[:, None], colour[:, :, None, None], image)
 
     # Decoys: small fragments of other classes' markings, anywhere.
+    decoy = p.decoys
     decoys = torch.zeros((n, image_size, image_size), dtype=torch.bool, device=device)
-    for j in range(p.decoy_present.shape[1]):
-        centre = p.decoy_centre[:, j] * (size - 1)
-        mask = p.decoy_present[:, j, None, None] & _disc(
-            xs, ys, centre, p.decoy_radius[:, j] * size
-        )
+    for j in range(decoy.present.shape[1]):
+        centre = decoy.centre[:, j] * (size - 1)
+        mask = decoy.present[:, j, None, None] & _disc(xs, ys, centre, decoy.radius[:, j] * size)
         pattern = _pattern_colour(
             xs,
             ys,
             centre,
-            p.decoy_class[:, j],
-            p.decoy_jitter[:, j],
-            p.decoy_period[:, j] * default_period,
-            p.decoy_phases[:, j],
-            p.decoy_colour[:, j],
+            decoy.classes[:, j],
+            decoy.pattern.jitter[:, j],
+            decoy.pattern.period[:, j] * default_period,
+            decoy.pattern.phases[:, j],
+            decoy.colour[:, j],
         )
         image = torch.where(mask[:, None], pattern, image)
         decoys |= mask
 
     # The object: a body placed fully inside the image, then the marking on it.
-    axes = p.body_axes * size
-    cos, sin = p.body_angle.cos().abs(), p.body_angle.sin().abs()
+    shape = p.body
+    axes = shape.axes * size
+    cos, sin = shape.angle.cos().abs(), shape.angle.sin().abs()
     # Half-extent of the rotated body's box, bounded by that of its rotated rectangle.
     half_extent = torch.stack(
         [axes[:, 0] * cos + axes[:, 1] * sin, axes[:, 0] * sin + axes[:, 1] * cos], dim=1
     )
     room = (size - 1) - 2 * half_extent
-    centre = half_extent + p.body_centre * room.clamp(min=0.0)
-    body = _superellipse(xs, ys, centre, axes, p.body_angle, p.body_power)
-    body_colour = _contrasting_colour(colour_under(centre), p.body_direction, p.body_strength)
+    centre = half_extent + shape.centre * room.clamp(min=0.0)
+    body = _superellipse(xs, ys, centre, axes, shape.angle, shape.power)
+    body_colour = _contrasting_colour(colour_under(centre), shape.direction, shape.strength)
     image = torch.where(body[:, None], body_colour[:, :, None, None], image)
 
-    period = p.marking_period * default_period
+    marking = p.marking
+    period = marking.pattern.period * default_period
     small_axis = axes.min(dim=1).values
     radius = torch.minimum(
-        (p.marking_fraction * small_axis).clamp(min=1.2 * default_period), 0.9 * small_axis
+        (marking.fraction * small_axis).clamp(min=1.2 * default_period), 0.9 * small_axis
     )
     # Offset in the body's frame, inside the box shrunk by the radius, then rotated.
-    offset = 0.6 * p.marking_offset * (axes - radius[:, None]).clamp(min=0.0)
-    bc, bs = p.body_angle.cos(), p.body_angle.sin()
+    offset = 0.6 * marking.offset * (axes - radius[:, None]).clamp(min=0.0)
+    bc, bs = shape.angle.cos(), shape.angle.sin()
     marking_centre = centre + torch.stack(
         [offset[:, 0] * bc - offset[:, 1] * bs, offset[:, 0] * bs + offset[:, 1] * bc], dim=1
     )
     evidence = body & _disc(xs, ys, marking_centre, radius)
     pattern = _pattern_colour(
-        xs, ys, marking_centre, p.labels, p.marking_jitter, period, p.marking_phases, body_colour
+        xs,
+        ys,
+        marking_centre,
+        p.labels,
+        marking.pattern.jitter,
+        period,
+        marking.pattern.phases,
+        body_colour,
     )
     image = torch.where(evidence[:, None], pattern, image)
 
@@ -632,7 +682,7 @@ def make_localization_data(
     )
     for start in range(0, total, _RENDER_CHUNK):
         part = slice(start, start + _RENDER_CHUNK)
-        chunk = params.chunk(part)
+        chunk = params.map(operator.itemgetter(part))
         noise = torch.randn((len(chunk.labels), 3, image_size, image_size), generator=gen)
         rendered = _render(chunk, noise, image_size, device)
         for output, value in zip((images, masks, evidence, decoys), rendered, strict=True):
@@ -651,7 +701,8 @@ def make_localization_data(
 class SyntheticLocalization(Dataset[LocalizationSample]):
     r"""Map-style dataset over :func:`make_localization_data`, generated once at construction.
 
-    Items are :class:`LocalizationSample` tuples ``(image, label, box, mask)``, which
+    Items are :class:`~captum_infocam.data.LocalizationSample` tuples
+    ``(image, label, boxes, mask)`` with one ``(1, 4)`` box, which
     :class:`torch.utils.data.DataLoader` collates into batched tensors.
 
     Args:
@@ -667,12 +718,13 @@ class SyntheticLocalization(Dataset[LocalizationSample]):
     Examples::
 
         >>> dataset = SyntheticLocalization(100, num_classes=4, seed=1)
-        >>> image, label, box, mask = dataset[0]
-        >>> image.shape, label.dtype, mask.shape
-        (torch.Size([3, 64, 64]), torch.int64, torch.Size([64, 64]))
+        >>> image, label, boxes, mask = dataset[0]
+        >>> image.shape, label.dtype, boxes.shape, mask.shape
+        (torch.Size([3, 64, 64]), torch.int64, torch.Size([1, 4]), torch.Size([64, 64]))
         >>> loader = torch.utils.data.DataLoader(dataset, batch_size=32)
-        >>> next(iter(loader)).image.shape
-        torch.Size([32, 3, 64, 64])
+        >>> batch = next(iter(loader))
+        >>> batch.image.shape, batch.boxes.shape, batch.mask.shape
+        (torch.Size([32, 3, 64, 64]), torch.Size([32, 1, 4]), torch.Size([32, 64, 64]))
     """
 
     def __init__(self, num_images: int | None = None, **kwargs: Any) -> None:
@@ -683,4 +735,6 @@ class SyntheticLocalization(Dataset[LocalizationSample]):
 
     def __getitem__(self, index: int) -> LocalizationSample:
         d = self.data
-        return LocalizationSample(d.images[index], d.labels[index], d.boxes[index], d.masks[index])
+        return LocalizationSample(
+            d.images[index], d.labels[index], d.boxes[index].unsqueeze(0), d.masks[index]
+        )

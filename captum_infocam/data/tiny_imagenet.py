@@ -31,11 +31,11 @@ TinyImageNetSplit = Literal["train", "val"]
 class TinyImageNet(BoxImageFolder):
     r"""Tiny-ImageNet: 100,000 training and 10,000 validation images, one box per image.
 
-    Items are :class:`~captum_infocam.data.BoxSample` tuples ``(image, label, boxes)``; the
-    boxes follow the resize and crop of the image. Tiny-ImageNet boxes are inclusive (``x2``
-    is the object's last pixel), so a resize keeps every pixel the object touches:
-    ``floor(x1 * s)`` to ``ceil((x2 + 1) * s) - 1`` (64 to 224 maps ``(0, 0, 63, 63)`` to
-    ``(0, 0, 223, 223)``). A centre crop shifts and clips them, as for
+    Items are :class:`~captum_infocam.data.LocalizationSample` tuples ``(image, label, boxes)``
+    without a mask; the boxes follow the resize and crop of the image. Tiny-ImageNet boxes
+    are inclusive (``x2`` is the object's last pixel), so a resize keeps every pixel the
+    object touches: ``floor(x1 * s)`` to ``ceil((x2 + 1) * s) - 1`` (64 to 224 maps
+    ``(0, 0, 63, 63)`` to ``(0, 0, 223, 223)``). A centre crop shifts and clips them, as for
     :class:`~captum_infocam.data.CUB200`. The infoCAM authors evaluate localisation on the
     validation split at 64 x 64.
 

@@ -47,14 +47,21 @@ gradients, say) are slower and are evaluated a few at a time to bound the memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from captum_infocam._deprecation import renamed_attributes
 from captum_infocam._validation import check_int
+from captum_infocam.localization._inputs import (
+    as_maps,
+    as_unit_interval,
+    check_nan_policy,
+    map_ranges,
+)
 from captum_infocam.localization._level_components import (
     fill_holes,
     find_basins,
@@ -64,11 +71,13 @@ from captum_infocam.localization._level_components import (
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
 
 __all__ = [
+    "BestBoxIoU",
     "NanPolicy",
+    "best_box_iou",
     "box_accuracy",
     "box_hits",
-    "boxes_from_maps",
     "quantize_maps",
+    "reference_boxes_from_maps",
     "threshold_grid",
 ]
 
@@ -101,86 +110,6 @@ def threshold_grid(num_thresholds: int = 1000) -> Tensor:
     """
     check_int(num_thresholds, "num_thresholds", 1, type_error=False)
     return torch.arange(num_thresholds, dtype=torch.float64) * (1.0 / num_thresholds)
-
-
-def _as_maps(maps: Tensor, name: str = "maps", check_finite: bool = True) -> Tensor:
-    """Validate maps ``(N, H, W)`` or ``(N, 1, H, W)`` and return them as ``(N, H, W)``."""
-    if not isinstance(maps, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(maps).__name__}")
-    if not maps.dtype.is_floating_point:
-        raise TypeError(f"{name} must have a floating dtype, got {maps.dtype}")
-    if maps.dim() == 4 and maps.shape[1] == 1:
-        maps = maps[:, 0]
-    if maps.dim() != 3:
-        raise ValueError(
-            f"{name} must have shape (N, H, W) or (N, 1, H, W), got {tuple(maps.shape)}"
-        )
-    if maps.numel() == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(maps.shape)}")
-    if check_finite and not bool(torch.isfinite(maps).all()):
-        raise ValueError(f"{name} must be finite (no NaN or infinity)")
-    return maps
-
-
-def _as_unit_interval(values: Tensor | Sequence[float], name: str, device: torch.device) -> Tensor:
-    """Validate a non-empty 1-D sequence of numbers in ``[0, 1]``, returned as float64."""
-    if isinstance(values, Tensor):
-        tensor = values.detach().to(device=device, dtype=torch.float64)
-    else:
-        try:
-            tensor = torch.as_tensor(values, dtype=torch.float64, device=device)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"{name} must be a 1-D sequence of floats, got {values!r}") from error
-    if tensor.dim() == 0:
-        tensor = tensor.unsqueeze(0)
-    if tensor.dim() != 1 or tensor.numel() == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence, got shape {tuple(tensor.shape)}"
-        )
-    if not bool(((tensor >= 0) & (tensor <= 1)).all()):
-        raise ValueError(f"{name} must lie in [0, 1], got {tensor.tolist()}")
-    return tensor
-
-
-def _check_nan_policy(nan_policy: str) -> None:
-    if nan_policy not in ("raise", "zero"):
-        raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
-
-
-def _map_ranges(maps: Tensor, nan_policy: str) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Per-map float64 minimum and span ``max - min``, ``(N,)`` each, checked in one sync.
-
-    Returns ``(low, span, nan_maps)``: ``nan_maps`` is the ``(N,)`` bool mask of the maps
-    holding NaN (whose ``low`` is 0 and ``span`` 0) under ``nan_policy="zero"``, or ``None``
-    when no map does. Raises on infinite values, on NaN under ``"raise"``, and on a span
-    beyond float64.
-    """
-    _check_nan_policy(nan_policy)
-    flat = maps.reshape(maps.shape[0], -1)
-    low, high = flat.amin(dim=1), flat.amax(dim=1)  # on CPU, much faster than aminmax
-    low, high = low.double(), high.double()
-    span = high - low
-    has_nan = torch.isnan(low) | torch.isnan(high)  # amin and amax propagate NaN
-    bad_range = ~torch.isfinite(span) & ~has_nan
-    any_nan, any_bad_range = torch.stack([has_nan.any(), bad_range.any()]).tolist()
-    if any_bad_range:
-        if bool((bad_range & (torch.isinf(low) | torch.isinf(high))).any()):
-            raise ValueError("maps must be finite (no infinity)")
-        index = int(bad_range.nonzero()[0])
-        raise ValueError(
-            f"maps[{index}]: max - min overflows float64 ({float(high[index]):.3g} - "
-            f"{float(low[index]):.3g}); rescale the maps"
-        )
-    if not any_nan:
-        return low, span, None
-    if nan_policy == "raise":
-        index = int(has_nan.nonzero()[0])
-        raise ValueError(
-            f"maps[{index}] contains NaN; pass nan_policy='zero' to score a map with NaN as a "
-            "constant map (a miss), as the reference evaluation does"
-        )
-    zero = torch.zeros((), dtype=torch.float64, device=maps.device)
-    return torch.where(has_nan, zero, low), torch.where(has_nan, zero, span), has_nan
 
 
 def quantize_maps(maps: Tensor, *, nan_policy: NanPolicy = "raise") -> Tensor:
@@ -219,8 +148,8 @@ def _quantize(
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
-    maps = _as_maps(maps, check_finite=False)
-    low, span, nan_maps = _map_ranges(maps, nan_policy)
+    maps = as_maps(maps, check_finite=False)
+    low, span, nan_maps = map_ranges(maps, nan_policy)
     span = span.view(-1, 1, 1)
     # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
     # (a copy: the caller's maps are never touched); a constant map has s - min = 0
@@ -354,28 +283,18 @@ def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
     return torch.where(gt_valid, iou, -1.0).amax(dim=1)
 
 
-def _best_ious(
-    maps: _QuantizedMaps,
-    levels: Tensor,
-    gt_boxes: Tensor,
-    gt_valid: Tensor,
-    *,
-    largest: bool,
-    every: bool,
-) -> tuple[Tensor | None, Tensor | None]:
-    """Best IoU per (map, level) for the largest contour and for every contour."""
-    has_foreground = maps.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
-    fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
-    largest_iou = every_iou = None
-    if largest:
-        boxes = _largest_component_boxes(maps, levels)
-        iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
-        iou = torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
-        largest_iou = torch.where(has_foreground, iou, fallback)
-    if every:
-        iou = _best_multi_contour_iou(maps, levels, gt_boxes, gt_valid)
-        every_iou = torch.where(has_foreground, iou, fallback)
-    return largest_iou, every_iou
+def _best_largest_contour_iou(
+    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
+) -> Tensor:
+    """Best IoU of the largest contour's box at every level, ``(N, L)`` float64."""
+    boxes = _largest_component_boxes(maps, levels)
+    iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
+    return torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
+
+
+_ContourRule = Callable[[_QuantizedMaps, Tensor, Tensor, Tensor], Tensor]
+"""Best IoU ``(N, L)`` of the boxes one rule keeps: :func:`_best_largest_contour_iou`
+(MaxBoxAcc) or :func:`_best_multi_contour_iou` (MaxBoxAccV2)."""
 
 
 def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
@@ -403,38 +322,36 @@ def _best_iou_per_threshold(
     maps: Tensor,
     gt_boxes: GroundTruthBoxes,
     thresholds: Tensor | Sequence[float],
-    *,
-    largest: bool,
-    every: bool,
+    rules: Sequence[_ContourRule],
     nan_policy: str = "raise",
-) -> tuple[Tensor | None, Tensor | None]:
-    """Validate the inputs; best IoU ``(N, T)`` of the largest contour and of every contour."""
-    _check_nan_policy(nan_policy)
-    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
+) -> list[Tensor]:
+    """Validate the inputs; for each contour rule, the best IoU ``(N, T)`` of each image at
+    each threshold. The maps are quantised once for all the rules."""
+    check_nan_policy(nan_policy)
+    maps = as_maps(maps, check_finite=False)  # _quantize checks it
     num_maps, height, width = maps.shape
     device = maps.device
-    taus = _as_unit_interval(thresholds, "thresholds", device)
+    taus = as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
     quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
     everything = _QuantizedMaps(quantized, fraction)
     groups = _map_groups(everything, levels.numel())
-    results = []
+    results: list[list[Tensor]] = [[] for _ in rules]
     for group in groups:  # one group unless the maps are very noisy
         subset = (
             everything
             if len(groups) == 1
             else _QuantizedMaps(quantized[group], None if fraction is None else fraction[group])
         )
-        results.append(
-            _best_ious(subset, levels, padded[group], valid[group], largest=largest, every=every)
-        )
-    largest_iou = torch.cat([r[0] for r in results]) if largest else None
-    every_iou = torch.cat([r[1] for r in results]) if every else None
-    return (
-        None if largest_iou is None else largest_iou[:, level_index],
-        None if every_iou is None else every_iou[:, level_index],
-    )
+        gt_group, valid_group = padded[group], valid[group]
+        # No pixel above the level: the reference draws the box (0, 0, 0, 0).
+        has_foreground = subset.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
+        fallback = _empty_box_iou(gt_group, valid_group).view(-1, 1)
+        for rule, result in zip(rules, results, strict=True):
+            iou = rule(subset, levels, gt_group, valid_group)
+            result.append(torch.where(has_foreground, iou, fallback))
+    return [torch.cat(result)[:, level_index] for result in results]
 
 
 def box_hits(
@@ -451,7 +368,8 @@ def box_hits(
     ``box_hits(...).double().mean(0)`` is :func:`box_accuracy`; keeping the per-image hits
     lets a caller combine them with other per-image conditions (top-1 correctness, subsets).
     In the example the region spans pixels 3..6 by 2..4, but its box is ``(3, 2, 7, 5)``
-    (the reference's ``x + w`` convention), so its IoU with the exact box is 0.6.
+    (the reference's ``x + w`` convention, see :func:`reference_boxes_from_maps`), so its
+    IoU with the exact box is 0.6.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution, any
@@ -497,17 +415,9 @@ def box_hits(
             f"multi_contour must be a bool, got {type(multi_contour).__module__}."
             f"{type(multi_contour).__qualname__}"
         )
-    deltas = _as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
-    largest_iou, every_iou = _best_iou_per_threshold(
-        maps,
-        gt_boxes,
-        thresholds,
-        largest=not multi_contour,
-        every=multi_contour,
-        nan_policy=nan_policy,
-    )
-    best_iou = every_iou if multi_contour else largest_iou
-    assert best_iou is not None
+    deltas = as_unit_interval(iou_thresholds, "iou_thresholds", torch.device("cpu"))
+    rule = _best_multi_contour_iou if multi_contour else _best_largest_contour_iou
+    (best_iou,) = _best_iou_per_threshold(maps, gt_boxes, thresholds, [rule], nan_policy)
     return best_iou.unsqueeze(1) >= deltas.to(best_iou.device).view(1, -1, 1)
 
 
@@ -561,10 +471,86 @@ def box_accuracy(
     return hits.double().mean(0)
 
 
-def boxes_from_maps(
+class BestBoxIoU(NamedTuple):
+    """The best IoU of each image at each map threshold, under both contour rules.
+
+    Attributes:
+        largest_contour (Tensor): ``(N, T)`` float64, the IoU of the largest contour's box
+            with the closest ground-truth box (MaxBoxAcc's rule).
+        every_contour (Tensor): ``(N, T)`` float64, the best IoU over every contour's box
+            (MaxBoxAccV2's rule).
+
+    Examples::
+
+        >>> iou = BestBoxIoU(torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3))
+        >>> (iou.every_contour >= 0.5).double().mean(0)
+        tensor([1., 1., 1.], dtype=torch.float64)
+    """
+
+    largest_contour: Tensor
+    every_contour: Tensor
+
+
+def best_box_iou(
+    maps: Tensor,
+    gt_boxes: GroundTruthBoxes,
+    thresholds: Tensor | Sequence[float],
+    *,
+    nan_policy: NanPolicy = "raise",
+) -> BestBoxIoU:
+    r"""The best IoU of each image at each map threshold, for both contour rules in one pass.
+
+    :func:`box_hits` compares one of these with IoU thresholds; this function keeps the IoU
+    itself, for both the largest contour (MaxBoxAcc) and every contour (MaxBoxAccV2), from
+    one quantisation of the maps. :class:`~captum_infocam.localization.BoxLocalizationMetrics`
+    accumulates it over a dataset.
+
+    Args:
+        maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes
+            ``(x1, y1, x2, y2)``; each image's best IoU is over all of them.
+        thresholds (Tensor or sequence of float): ``(T,)`` map thresholds in ``[0, 1]``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``; see :func:`box_hits`.
+            Default: ``"raise"``.
+
+    Returns:
+        *BestBoxIoU* ``(largest_contour, every_contour)``, each ``(N, T)`` float64 in
+        ``[0, 1]`` on the maps' device.
+
+    Raises:
+        TypeError, ValueError: see :func:`box_hits`.
+
+    Examples::
+
+        >>> maps = torch.zeros(1, 10, 10)
+        >>> maps[0, 0:4, 0:6] = 1.0  # a large blob
+        >>> maps[0, 6:9, 6:9] = 1.0  # the object, smaller
+        >>> iou = best_box_iou(maps, [torch.tensor([[6, 6, 8, 8]])], [0.5])
+        >>> iou.largest_contour, iou.every_contour
+        (tensor([[0.]], dtype=torch.float64), tensor([[0.5625]], dtype=torch.float64))
+    """
+    largest, every = _best_iou_per_threshold(
+        maps,
+        gt_boxes,
+        thresholds,
+        [_best_largest_contour_iou, _best_multi_contour_iou],
+        nan_policy,
+    )
+    return BestBoxIoU(largest, every)
+
+
+def reference_boxes_from_maps(
     maps: Tensor, thresholds: Tensor | Sequence[float], *, nan_policy: NanPolicy = "raise"
 ) -> Tensor:
-    r"""The box of the largest contour of each map at each threshold, as the reference draws it.
+    r"""The box of the largest contour of each map at each threshold, in the reference's
+    one-past-the-end convention.
+
+    The boxes the WSOL reference evaluation draws (``cv2.boundingRect``: ``x + w``, ``y + h``),
+    which :func:`box_hits` scores: unlike every other box of this package, which is inclusive,
+    ``x2`` and ``y2`` are one past the region's last pixel, clipped to the image. Use them as
+    the protocol's predicted boxes; the region itself spans ``x1 .. x2 - 1`` except on the
+    right and bottom borders. (Formerly ``boxes_from_maps``, kept as a deprecated alias for
+    one release.)
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
@@ -581,11 +567,17 @@ def boxes_from_maps(
 
         >>> maps = torch.zeros(1, 8, 8)
         >>> maps[0, 2:5, 3:7] = 1.0
-        >>> boxes_from_maps(maps, [0.5])
+        >>> reference_boxes_from_maps(maps, [0.5])  # the region spans pixels (3, 2)..(6, 4)
         tensor([[[3, 2, 7, 5]]])
     """
-    maps = _as_maps(maps, check_finite=False)  # _quantize checks it
-    taus = _as_unit_interval(thresholds, "thresholds", maps.device)
+    maps = as_maps(maps, check_finite=False)  # _quantize checks it
+    taus = as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
     quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
     return _largest_component_boxes(quantized, levels)[:, level_index]
+
+
+__getattr__ = renamed_attributes(
+    __name__,
+    {"boxes_from_maps": (f"{__name__}.reference_boxes_from_maps", reference_boxes_from_maps)},
+)

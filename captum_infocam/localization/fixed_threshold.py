@@ -25,12 +25,8 @@ import torch
 from torch import Tensor
 
 from captum_infocam._validation import check_class_indices
-from captum_infocam.localization.box_protocol import (
-    NanPolicy,
-    _as_maps,
-    _as_unit_interval,
-    _best_iou_per_threshold,
-)
+from captum_infocam.localization._inputs import as_maps, as_unit_interval
+from captum_infocam.localization.box_protocol import NanPolicy, box_hits
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes
 
 __all__ = ["LocalizationAccuracy", "localization_accuracy", "pointing_game", "top1_correct"]
@@ -153,16 +149,13 @@ def localization_accuracy(
     _check_reduction(reduction)
     if (predictions is None) != (labels is None):
         raise ValueError("pass both predictions and labels for top-1 loc, or neither")
-    threshold_tensor = _as_unit_interval([threshold], "threshold", torch.device("cpu"))
-    delta = float(_as_unit_interval([iou_threshold], "iou_threshold", torch.device("cpu")))
+    threshold_tensor = as_unit_interval([threshold], "threshold", torch.device("cpu"))
+    delta = float(as_unit_interval([iou_threshold], "iou_threshold", torch.device("cpu")))
     correct = None
     if predictions is not None and labels is not None:
-        correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
-    largest_iou, _ = _best_iou_per_threshold(
-        maps, gt_boxes, threshold_tensor, largest=True, every=False, nan_policy=nan_policy
-    )
-    assert largest_iou is not None
-    gt_known = largest_iou[:, 0] >= delta
+        correct = top1_correct(predictions, labels, as_maps(maps, check_finite=False).shape[0])
+    hits = box_hits(maps, gt_boxes, threshold_tensor, [delta], nan_policy=nan_policy)
+    gt_known = hits[:, 0, 0]
     top1 = None if correct is None else gt_known & correct.to(gt_known.device)
     if reduction == "none":
         return LocalizationAccuracy(gt_known, top1)
@@ -227,7 +220,7 @@ def pointing_game(
     """
     _check_reduction(reduction)
     radius = _as_tolerance(tolerance)
-    maps = _as_maps(maps)
+    maps = as_maps(maps)
     num_maps, height, width = maps.shape
     boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
     flat = maps.reshape(num_maps, -1)

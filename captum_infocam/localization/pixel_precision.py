@@ -16,57 +16,30 @@ the reference's ``get_mask`` ignores ``ignore_box & ~foreground``. As in the ref
 histogram edges are the thresholds followed by ``1, 2, 3``, so a score below the first
 threshold is dropped.
 
-Histograms are additive, so datasets accumulate them with
-:class:`~captum_infocam.localization.PixelAveragePrecision`.
+Histograms are additive, so :class:`PixelAveragePrecision` accumulates them over a dataset
+(a :class:`torchmetrics.Metric`, summed over processes) with the same two steps as
+:func:`pixel_average_precision`: :func:`pixel_score_histograms` per batch, then the area.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_infocam.localization.box_protocol import (
-    NanPolicy,
-    _as_maps,
-    _as_unit_interval,
-    _map_ranges,
-    threshold_grid,
+from captum_infocam._metrics import SumStateMetric
+from captum_infocam.localization._inputs import (
+    as_histogram_edges,
+    as_maps,
+    as_masks,
+    check_nan_policy,
+    map_ranges,
 )
+from captum_infocam.localization.box_protocol import NanPolicy, threshold_grid
 
-__all__ = ["pixel_average_precision", "pixel_score_histograms"]
-
-
-def _as_edges(thresholds: Tensor | Sequence[float] | None, device: torch.device) -> Tensor:
-    """Histogram edges: the strictly increasing thresholds, then ``1, 2, 3``."""
-    if thresholds is None:
-        thresholds = threshold_grid(1000)
-    taus = _as_unit_interval(thresholds, "thresholds", device)
-    if taus.numel() > 1 and not bool((taus[1:] > taus[:-1]).all()):
-        raise ValueError("thresholds must be strictly increasing for PxAP")
-    if float(taus[-1]) >= 1.0:
-        raise ValueError("thresholds must be below 1 for PxAP (1 is the first fixed edge)")
-    return torch.cat([taus, torch.tensor([1.0, 2.0, 3.0], dtype=taus.dtype, device=device)])
-
-
-def _as_masks(masks: Tensor, shape: torch.Size, name: str, device: torch.device) -> Tensor:
-    """Validate bool or 0/1 masks of the maps' shape; return them as bool on ``device``."""
-    if not isinstance(masks, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(masks).__name__}")
-    if masks.dim() == 4 and masks.shape[1] == 1:
-        masks = masks[:, 0]
-    if masks.shape != shape:
-        raise ValueError(
-            f"{name} must have the maps' shape {tuple(shape)}, got {tuple(masks.shape)}"
-        )
-    if masks.dtype != torch.bool:
-        if masks.dtype.is_floating_point or masks.is_complex():
-            raise TypeError(f"{name} must be a bool or integer 0/1 tensor, got {masks.dtype}")
-        if not bool(((masks == 0) | (masks == 1)).all()):
-            raise ValueError(f"{name} must hold only 0 and 1")
-        masks = masks.bool()
-    return masks.to(device)
+__all__ = ["PixelAveragePrecision", "pixel_average_precision", "pixel_score_histograms"]
 
 
 def pixel_score_histograms(
@@ -104,14 +77,14 @@ def pixel_score_histograms(
         tensor([[0, 1, 1, 0],
                 [2, 0, 0, 0]])
     """
-    maps = _as_maps(maps, check_finite=False)  # _map_ranges checks it
-    masks = _as_masks(masks, maps.shape, "masks", maps.device)
+    maps = as_maps(maps, check_finite=False)  # map_ranges checks it
+    masks = as_masks(masks, maps.shape, "masks", maps.device)
     counted = torch.ones_like(masks)
     if ignore is not None:
         # The reference's get_mask: only background pixels inside ignore boxes are left out.
-        counted = masks | ~_as_masks(ignore, maps.shape, "ignore", maps.device)
-    edges = _as_edges(thresholds, maps.device)
-    low, span, nan_maps = _map_ranges(maps, nan_policy)
+        counted = masks | ~as_masks(ignore, maps.shape, "ignore", maps.device)
+    edges = as_histogram_edges(threshold_grid() if thresholds is None else thresholds, maps.device)
+    low, span, nan_maps = map_ranges(maps, nan_policy)
     shifted = maps.to(torch.float64, copy=True)  # never touch the caller's maps
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
         shifted.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
@@ -182,3 +155,84 @@ def pixel_average_precision(
     return _average_precision(
         pixel_score_histograms(maps, masks, thresholds, ignore, nan_policy=nan_policy)
     )
+
+
+class PixelAveragePrecision(SumStateMetric):
+    r"""PxAP over a dataset, from histograms accumulated batch by batch.
+
+    Equals :func:`~captum_infocam.localization.pixel_average_precision` on the concatenated
+    batches. A :class:`torchmetrics.Metric` with one int64 state, the ``(2, T + 2)``
+    histograms of :func:`pixel_score_histograms`, summed over the processes when
+    ``torch.distributed`` runs; it follows the maps to their device, and ``compute()``
+    returns a float64 scalar that Lightning logs as is.
+
+    Args:
+        thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
+            ``[0, 1)``. Default: ``threshold_grid(1000)``.
+        nan_policy (str, optional): ``"raise"`` or ``"zero"``: what :meth:`update` does with
+            a map holding NaN (see :class:`~captum_infocam.localization.BoxLocalizationMetrics`).
+            Default: ``"raise"``.
+        process_group (ProcessGroup, optional): the group to sum over. Default: the world.
+        **kwargs: the other options of :class:`torchmetrics.Metric`, such as
+            ``sync_on_compute`` or ``dist_sync_fn``.
+
+    Examples::
+
+        >>> pxap = PixelAveragePrecision(threshold_grid(100))
+        >>> maps = torch.zeros(2, 8, 8)
+        >>> maps[:, 2:5, 2:5] = 1.0  # a map that is high exactly on the object
+        >>> pxap.update(maps, maps > 0)
+        >>> pxap.compute()
+        tensor(1., dtype=torch.float64)
+    """
+
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+    histograms: Tensor  # (2, T + 2) foreground and background counts
+
+    def __init__(
+        self,
+        thresholds: Tensor | Sequence[float] | None = None,
+        *,
+        nan_policy: NanPolicy = "raise",
+        process_group: Any | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(process_group=process_group, **kwargs)
+        check_nan_policy(nan_policy)
+        self.nan_policy = nan_policy
+        self.edges = as_histogram_edges(
+            threshold_grid() if thresholds is None else thresholds, torch.device("cpu")
+        )
+        self.add_sum_state("histograms", (2, self.edges.numel() - 1), torch.long)
+
+    @torch.no_grad()
+    def update(self, maps: Tensor, masks: Tensor, ignore: Tensor | None = None) -> None:
+        """Add a batch of maps with their foreground masks.
+
+        Args:
+            maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
+            masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
+            ignore (Tensor, optional): bool mask of background pixels to leave out
+                (foreground pixels always count). Default: None.
+
+        Raises:
+            TypeError, ValueError: on bad maps or masks; the state is then unchanged.
+        """
+        histograms = pixel_score_histograms(
+            maps, masks, self.edges[:-3], ignore, nan_policy=self.nan_policy
+        )
+        self._follow_device(histograms)
+        self.histograms += histograms
+
+    def compute(self) -> Tensor:
+        """PxAP over every batch seen (on every process).
+
+        Returns:
+            *Tensor*, a float64 scalar in ``[0, 1]`` on the state's device.
+
+        Raises:
+            RuntimeError: if no foreground pixel was seen.
+        """
+        return _average_precision(self.histograms)

@@ -1,53 +1,39 @@
-r"""Dataset-level localisation metrics, accumulated batch by batch.
+r"""Box localisation metrics of a dataset, accumulated batch by batch.
 
-Both accumulators keep additive integer state (hit counts, histograms), so the metrics of a
-dataset split over batches, or over processes, equal the metrics of the whole: when
-``torch.distributed`` is available and initialised, ``compute()`` sums the state over the
-processes with one ``all_reduce`` and every rank gets the global result. Like any
-collective, call ``compute()`` on every rank.
+:class:`BoxLocalizationMetrics` is a :class:`torchmetrics.Metric` whose states are hit
+counts, so the metrics of a dataset split over batches, or over processes, equal the metrics
+of the whole: under ``torch.distributed``, ``compute()`` sums the counts over the processes
+(torchmetrics' synchronisation) and every rank gets the global result. Like any collective,
+call ``compute()`` on every rank. Its pixel-mask counterpart is
+:class:`~captum_infocam.localization.PixelAveragePrecision`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_infocam.localization.box_protocol import (
-    NanPolicy,
-    _as_maps,
-    _as_unit_interval,
-    _best_iou_per_threshold,
-    _check_nan_policy,
-    threshold_grid,
+from captum_infocam._metrics import SumStateMetric
+from captum_infocam.localization._inputs import (
+    as_increasing_thresholds,
+    as_maps,
+    as_unit_interval,
+    check_nan_policy,
 )
+from captum_infocam.localization.box_protocol import NanPolicy, best_box_iou, threshold_grid
 from captum_infocam.localization.boxes import GroundTruthBoxes
 from captum_infocam.localization.fixed_threshold import top1_correct
 from captum_infocam.localization.pixel_precision import (
-    _as_edges,
-    _average_precision,
-    pixel_score_histograms,
+    PixelAveragePrecision as PixelAveragePrecision,  # defined here before; still importable
 )
 
-__all__ = ["BoxLocalizationMetrics", "BoxLocalizationResult", "PixelAveragePrecision"]
+__all__ = ["BoxLocalizationMetrics", "BoxLocalizationResult"]
 
 _V2_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
-
-
-def _sum_over_processes(state: Tensor, process_group: object | None) -> Tensor:
-    """A copy of ``state`` summed over the processes when ``torch.distributed`` is running."""
-    state = state.clone()
-    distributed = torch.distributed
-    if distributed.is_available() and distributed.is_initialized():
-        backend = str(distributed.get_backend(process_group))
-        device = state.device
-        if "nccl" in backend and device.type != "cuda":
-            state = state.to(torch.device("cuda", torch.cuda.current_device()))
-        distributed.all_reduce(state, group=process_group)
-        state = state.to(device)
-    return state
 
 
 @dataclass(frozen=True)
@@ -90,14 +76,21 @@ class BoxLocalizationResult:
     num_images: int
 
 
-class BoxLocalizationMetrics:
+class BoxLocalizationMetrics(SumStateMetric):
     r"""MaxBoxAcc, MaxBoxAccV2, GT-known and top-1 loc over a dataset, batch by batch.
 
     Each :meth:`update` evaluates a batch with the protocol of
-    :func:`~captum_infocam.localization.box_hits` (every threshold in one pass, the largest
-    contour and every contour together) and adds its hit counts; :meth:`compute` turns the
-    counts into the metrics. The result equals
+    :func:`~captum_infocam.localization.best_box_iou` (every threshold in one pass, the
+    largest contour and every contour together) and adds its hit counts; :meth:`compute`
+    turns the counts into the metrics. The result equals
     :func:`~captum_infocam.localization.box_accuracy` on the concatenated batches.
+
+    A :class:`torchmetrics.Metric`: ``reset()``, ``merge_state()``, ``.to(device)``,
+    ``forward()`` (the metrics of one batch, also added to the dataset's) and distributed
+    synchronisation behave as in torchmetrics. The states are int64 counts, summed over the
+    processes; they follow the maps to their device. ``compute()`` returns a
+    :class:`BoxLocalizationResult` on the CPU, which Lightning cannot log as is: log its
+    fields, e.g. ``self.log("max_box_acc_v2", result.max_box_accuracy_v2)``.
 
     Args:
         thresholds (Tensor or sequence of float, optional): strictly increasing map
@@ -116,6 +109,8 @@ class BoxLocalizationMetrics:
             reference's ``normalize_scoremap`` does, and the evaluation goes on.
             Default: ``"raise"``.
         process_group (ProcessGroup, optional): the group to sum over. Default: the world.
+        **kwargs: the other options of :class:`torchmetrics.Metric`, such as
+            ``sync_on_compute`` or ``dist_sync_fn``.
 
     Examples::
 
@@ -129,6 +124,14 @@ class BoxLocalizationMetrics:
         (torch.Size([3]), 8)
     """
 
+    higher_is_better = True
+    largest_contour_hits: Tensor  # (D', T) hits of the largest contour, D' IoU thresholds
+    every_contour_hits: Tensor  # (D', T) hits of every contour
+    image_count: Tensor
+    gt_known_hits: Tensor
+    top1_hits: Tensor
+    predicted_image_count: Tensor  # images that came with predictions
+
     def __init__(
         self,
         thresholds: Tensor | Sequence[float] | None = None,
@@ -137,20 +140,19 @@ class BoxLocalizationMetrics:
         fixed_threshold: float = 0.2,
         fixed_iou_threshold: float = 0.5,
         nan_policy: NanPolicy = "raise",
-        process_group: object | None = None,
+        process_group: Any | None = None,
+        **kwargs: Any,
     ) -> None:
-        _check_nan_policy(nan_policy)
+        super().__init__(process_group=process_group, **kwargs)
+        check_nan_policy(nan_policy)
         self.nan_policy = nan_policy
         cpu = torch.device("cpu")
         if thresholds is None:
             thresholds = threshold_grid(1000)
-        self.thresholds = _as_unit_interval(thresholds, "thresholds", cpu)
-        if not bool((self.thresholds[1:] > self.thresholds[:-1]).all()):
-            raise ValueError(
-                "thresholds must be strictly increasing (best_threshold is the smallest "
-                f"threshold reaching MaxBoxAcc), got {self.thresholds.tolist()}"
-            )
-        self.iou_thresholds = _as_unit_interval(iou_thresholds, "iou_thresholds", cpu)
+        self.thresholds = as_increasing_thresholds(
+            thresholds, cpu, "(best_threshold is the smallest threshold reaching MaxBoxAcc)"
+        )
+        self.iou_thresholds = as_unit_interval(iou_thresholds, "iou_thresholds", cpu)
         # The hit counts cover the chosen IoU thresholds and MaxBoxAccV2's three.
         self._deltas, rows = torch.unique(
             torch.cat([self.iou_thresholds, torch.tensor(_V2_IOU_THRESHOLDS).double()]),
@@ -159,20 +161,17 @@ class BoxLocalizationMetrics:
         )
         self._chosen_rows = rows[: self.iou_thresholds.numel()]
         self._v2_rows = rows[self.iou_thresholds.numel() :]
-        self.fixed_threshold = float(_as_unit_interval([fixed_threshold], "fixed_threshold", cpu))
+        self.fixed_threshold = float(as_unit_interval([fixed_threshold], "fixed_threshold", cpu))
         self.fixed_iou_threshold = float(
-            _as_unit_interval([fixed_iou_threshold], "fixed_iou_threshold", cpu)
+            as_unit_interval([fixed_iou_threshold], "fixed_iou_threshold", cpu)
         )
-        self.process_group = process_group
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget every batch seen so far."""
-        num_ious, num_thresholds = self._deltas.numel(), self.thresholds.numel()
-        # Hits of the largest contour and of every contour, (2, D, T), then
-        # [images, GT-known hits, top-1 hits, images with predictions].
-        self._hits = torch.zeros(2, num_ious, num_thresholds, dtype=torch.long)
-        self._counts = torch.zeros(4, dtype=torch.long)
+        curves = (self._deltas.numel(), self.thresholds.numel())
+        self.add_sum_state("largest_contour_hits", curves, torch.long)
+        self.add_sum_state("every_contour_hits", curves, torch.long)
+        self.add_sum_state("image_count", (), torch.long)
+        self.add_sum_state("gt_known_hits", (), torch.long)
+        self.add_sum_state("top1_hits", (), torch.long)
+        self.add_sum_state("predicted_image_count", (), torch.long)
 
     @torch.no_grad()
     def update(
@@ -193,59 +192,52 @@ class BoxLocalizationMetrics:
             labels (Tensor, optional): ``(N,)`` true classes, with ``predictions``.
 
         Raises:
-            TypeError, ValueError: on bad maps, boxes, predictions or labels.
+            TypeError, ValueError: on bad maps, boxes, predictions or labels; the state is
+                then unchanged.
         """
         if (predictions is None) != (labels is None):
             raise ValueError("pass both predictions and labels for top-1 loc, or neither")
         correct = None
         if predictions is not None and labels is not None:
-            correct = top1_correct(predictions, labels, _as_maps(maps, check_finite=False).shape[0])
+            correct = top1_correct(predictions, labels, as_maps(maps, check_finite=False).shape[0])
         thresholds = torch.cat([self.thresholds, torch.tensor([self.fixed_threshold]).double()])
-        largest_iou, every_iou = _best_iou_per_threshold(
-            maps, gt_boxes, thresholds, largest=True, every=True, nan_policy=self.nan_policy
+        largest_iou, every_iou = best_box_iou(
+            maps, gt_boxes, thresholds, nan_policy=self.nan_policy
         )
-        assert largest_iou is not None and every_iou is not None
-        device = largest_iou.device
-        deltas = self._deltas.to(device).view(1, -1, 1)
-        curves = torch.stack([largest_iou[:, :-1], every_iou[:, :-1]], dim=1)
-        hits = (curves.unsqueeze(2) >= deltas.unsqueeze(1)).sum(0)
+        deltas = self._deltas.to(largest_iou.device).view(1, -1, 1)
         gt_known = largest_iou[:, -1] >= self.fixed_iou_threshold
-        counts = [
-            torch.tensor(gt_known.shape[0], device=device),
-            gt_known.sum(),
-            torch.tensor(0, device=device),
-            torch.tensor(0, device=device),
-        ]
+        self._follow_device(largest_iou)
+        self.largest_contour_hits += (largest_iou[:, None, :-1] >= deltas).sum(0)
+        self.every_contour_hits += (every_iou[:, None, :-1] >= deltas).sum(0)
+        self.image_count += gt_known.shape[0]
+        self.gt_known_hits += gt_known.sum()
         if correct is not None:
-            counts[2] = (gt_known & correct.to(device)).sum()
-            counts[3] = counts[0]
-        if self._hits.device != device:
-            self._hits, self._counts = self._hits.to(device), self._counts.to(device)
-        self._hits += hits
-        self._counts += torch.stack(counts)
+            self.top1_hits += (gt_known & correct.to(gt_known.device)).sum()
+            self.predicted_image_count += gt_known.shape[0]
 
     @property
     def num_images(self) -> int:
         """Images seen by this process (not summed over processes)."""
-        return int(self._counts[0])
+        return int(self.image_count)
 
     def compute(self) -> BoxLocalizationResult:
         """The metrics over every batch seen (on every process).
 
         Returns:
             *BoxLocalizationResult*: the curves, MaxBoxAcc with its best thresholds,
-            MaxBoxAccV2, GT-known and top-1 loc.
+            MaxBoxAccV2, GT-known and top-1 loc, on the CPU.
 
         Raises:
             RuntimeError: if no image was seen.
         """
-        state = torch.cat([self._hits.reshape(-1), self._counts])
-        state = _sum_over_processes(state, self.process_group).cpu()
-        hits = state[: self._hits.numel()].view(self._hits.shape).double()
-        num_images, gt_known, top1, with_predictions = state[self._hits.numel() :].tolist()
+        counts = torch.stack(
+            [self.image_count, self.gt_known_hits, self.top1_hits, self.predicted_image_count]
+        )
+        num_images, gt_known, top1, with_predictions = counts.tolist()
         if num_images == 0:
             raise RuntimeError("no image seen: call update() before compute()")
-        accuracy = hits / num_images
+        hits = torch.stack([self.largest_contour_hits, self.every_contour_hits]).cpu()
+        accuracy = hits.double() / num_images
         largest, every = accuracy[0, self._chosen_rows], accuracy[1, self._chosen_rows]
         best = largest.argmax(dim=1)  # first maximum: the smallest threshold
         return BoxLocalizationResult(
@@ -264,75 +256,3 @@ class BoxLocalizationMetrics:
             ),
             num_images=num_images,
         )
-
-
-class PixelAveragePrecision:
-    r"""PxAP over a dataset, from histograms accumulated batch by batch.
-
-    Equals :func:`~captum_infocam.localization.pixel_average_precision` on the concatenated
-    batches; the histograms are summed over the processes when ``torch.distributed`` runs.
-
-    Args:
-        thresholds (Tensor or sequence of float, optional): strictly increasing thresholds in
-            ``[0, 1)``. Default: ``threshold_grid(1000)``.
-        nan_policy (str, optional): ``"raise"`` or ``"zero"``: what :meth:`update` does with
-            a map holding NaN (see :class:`BoxLocalizationMetrics`). Default: ``"raise"``.
-        process_group (ProcessGroup, optional): the group to sum over. Default: the world.
-
-    Examples::
-
-        >>> pxap = PixelAveragePrecision(threshold_grid(100))
-        >>> maps = torch.zeros(2, 8, 8)
-        >>> maps[:, 2:5, 2:5] = 1.0  # a map that is high exactly on the object
-        >>> pxap.update(maps, maps > 0)
-        >>> pxap.compute()
-        tensor(1., dtype=torch.float64)
-    """
-
-    def __init__(
-        self,
-        thresholds: Tensor | Sequence[float] | None = None,
-        *,
-        nan_policy: NanPolicy = "raise",
-        process_group: object | None = None,
-    ) -> None:
-        _check_nan_policy(nan_policy)
-        self.nan_policy = nan_policy
-        self.edges = _as_edges(thresholds, torch.device("cpu"))
-        self.process_group = process_group
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget every batch seen so far."""
-        self._histograms = torch.zeros(2, self.edges.numel() - 1, dtype=torch.long)
-
-    @torch.no_grad()
-    def update(self, maps: Tensor, masks: Tensor, ignore: Tensor | None = None) -> None:
-        """Add a batch of maps with their foreground masks.
-
-        Args:
-            maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at mask resolution.
-            masks (Tensor): foreground masks of the maps' shape, bool or 0/1 integers.
-            ignore (Tensor, optional): bool mask of background pixels to leave out
-                (foreground pixels always count). Default: None.
-
-        Raises:
-            TypeError, ValueError: on bad maps or masks.
-        """
-        histograms = pixel_score_histograms(
-            maps, masks, self.edges[:-3], ignore, nan_policy=self.nan_policy
-        )
-        if self._histograms.device != histograms.device:
-            self._histograms = self._histograms.to(histograms.device)
-        self._histograms += histograms
-
-    def compute(self) -> Tensor:
-        """PxAP over every batch seen (on every process).
-
-        Returns:
-            *Tensor*, a float64 scalar in ``[0, 1]``.
-
-        Raises:
-            RuntimeError: if no foreground pixel was seen.
-        """
-        return _average_precision(_sum_over_processes(self._histograms, self.process_group))

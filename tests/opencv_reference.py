@@ -3,8 +3,9 @@
 This module mirrors the evaluation of Choe et al., "Evaluating Weakly Supervised Object
 Localization Methods Right" (reference code ``clovaai/wsolevaluation``): one map at a time,
 one threshold at a time, with ``cv2.threshold`` and ``cv2.findContours``. It exists to check
-:func:`captum_infocam.localization.box_accuracy` against and to time it against; it is not
-part of the public API. OpenCV is imported lazily, so importing this module never needs it.
+:func:`captum_infocam.localization.box_accuracy` against (``tests/``) and to time it against
+(``benchmarks/wsol_speed.py`` imports it from here); it is not part of the package. OpenCV is
+imported lazily, so importing this module never needs it.
 
 Conventions reproduced from the reference:
 
