@@ -30,18 +30,16 @@ of a vision transformer) it is the first-order (linearised) infoCAM, in logit un
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
-from captum.attr import GradientAttribution, LayerAttribution
+from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_infocam import _kernels, maps
+from captum_infocam._capture import CaptureAttribution, capture_gradient
 from captum_infocam._validation import (
     check_activations,
     check_contrast,
@@ -52,7 +50,7 @@ from captum_infocam._validation import (
     is_int,
 )
 from captum_infocam.maps import Contrast
-from captum_infocam.targets import TargetLike, format_target
+from captum_infocam.targets import TargetLike
 
 __all__ = ["GridSpec", "InfoGradCam", "contrast_logit", "grad_cam_map", "tokens_to_grid"]
 
@@ -198,7 +196,7 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
     )
 
 
-class InfoGradCam(LayerAttribution, GradientAttribution):
+class InfoGradCam(CaptureAttribution, GradientAttribution):
     r"""infoCAM for any differentiable head: the gradient form.
 
     One backward pass of the contrast logit :math:`c_y` (:func:`contrast_logit`), Grad-CAM
@@ -266,12 +264,14 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         forward_func: Callable[..., Tensor],
         layer: nn.Module,
         reshape: GridSpec | None = None,
+        *,
+        device_ids: list[int] | None = None,
     ) -> None:
         if not isinstance(layer, nn.Module):
             raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
         self.reshape = reshape
         self._to_grid = _grid_function(reshape)
-        LayerAttribution.__init__(self, forward_func, layer)
+        CaptureAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
 
     @log_usage()
@@ -326,100 +326,15 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         if contrast not in maps.CONTRASTS:
             raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
         check_region_size(region_size)
-        activations, gradients = self._activations_and_gradients(
-            inputs, target, additional_forward_args, attribute_to_layer_input, contrast
+        activations, gradients = capture_gradient(
+            self.forward_func,
+            inputs,
+            target,
+            additional_forward_args,
+            self.layer,
+            attribute_to_layer_input,
+            lambda logits, target: contrast_logit(logits, target, contrast),
+            self._to_grid,
         )
         attributions = grad_cam_map(activations, gradients, region_size).contiguous()
-        return F.relu(attributions) if relu_attributions else attributions
-
-    def _activations_and_gradients(
-        self,
-        inputs: Tensor | tuple[Tensor, ...],
-        target: TargetLike,
-        additional_forward_args: Any,
-        attribute_to_layer_input: bool,
-        contrast: Contrast,
-    ) -> tuple[Tensor, Tensor]:
-        """One forward pass with the layer's value swapped for a leaf, one backward pass."""
-        inputs = _format_tensor_into_tuples(inputs)
-        additional_forward_args = _format_additional_forward_args(additional_forward_args) or ()
-        where = "input" if attribute_to_layer_input else "output"
-        leaves: list[Tensor | None] = []
-
-        def as_leaf(value: Any) -> Tensor | None:
-            if not isinstance(value, Tensor) or not value.is_floating_point():
-                leaves.append(None)
-                return None
-            leaf = value.detach().requires_grad_()
-            leaves.append(leaf)
-            # Record the graph from the layer on only: the forward started without autograd.
-            torch.set_grad_enabled(True)
-            return leaf.clone()  # in-place operations downstream must not touch the leaf
-
-        def replace_input(module: nn.Module, args: tuple) -> tuple | None:
-            replaced = as_leaf(args[0]) if args else None
-            return None if replaced is None else (replaced, *args[1:])
-
-        def replace_output(module: nn.Module, args: tuple, output: Any) -> Tensor | None:
-            return as_leaf(output)
-
-        if attribute_to_layer_input:
-            handle = self.layer.register_forward_pre_hook(replace_input)
-        else:
-            handle = self.layer.register_forward_hook(replace_output)
-        # inference_mode(False) lets the method run inside torch.inference_mode(); no_grad keeps
-        # the part of the forward before the layer off the graph (the hook turns grad on), and
-        # leaving it restores the caller's grad mode.
-        with torch.inference_mode(False):
-            try:
-                with torch.no_grad():
-                    logits = self.forward_func(*inputs, *additional_forward_args)
-            finally:
-                handle.remove()
-            if len(leaves) != 1:
-                raise ValueError(
-                    f"the layer ran {len(leaves)} times in one forward pass; explain a layer "
-                    "that runs exactly once"
-                )
-            leaf = leaves[0]
-            if leaf is None:
-                raise ValueError(
-                    f"the layer's {where} must be a floating-point tensor to be explained"
-                )
-            if not isinstance(logits, Tensor) or logits.dim() != 2:
-                got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits)
-                raise ValueError(f"forward_func must return logits of shape (N, K), got {got}")
-            target = format_target(target, logits.detach())
-            with torch.enable_grad():
-                score = contrast_logit(logits, target, contrast).sum()
-            gradient = None
-            if score.requires_grad:
-                (gradient,) = torch.autograd.grad(score, leaf, allow_unused=True)
-            if gradient is None:
-                raise ValueError(
-                    f"the model's logits do not depend on the layer's {where}: explain a layer "
-                    "on the path to the output"
-                )
-            activations = leaf.detach()
-        if self._to_grid is not None:
-            activations, gradient = self._to_grid(activations), self._to_grid(gradient)
-        if activations.dim() != 4 or gradient.shape != activations.shape:
-            hint = (
-                "pass reshape=(h, w) for transformer tokens or a function for other layouts"
-                if self._to_grid is None
-                else "reshape must map it to (N, C, h, w)"
-            )
-            raise ValueError(
-                f"the layer's {where} must be a grid N x C x h x w, got "
-                f"{tuple(activations.shape)}: {hint}"
-            )
-        if not bool(gradient.any()):  # one reduction and one sync: worth the warning
-            warnings.warn(
-                f"the gradient of the contrast logit with respect to the layer's {where} is zero "
-                "for every example, so the map is zero: the layer does not reach the score. "
-                "With a class-token head, the last block's patch tokens never reach the class "
-                "token: explain the last block's input norm instead, e.g. "
-                "encoder.layers[-1].ln_1 of a torchvision ViT",
-                stacklevel=4,  # the caller of attribute(), past log_usage's wrapper
-            )
-        return activations, gradient
+        return self._finish(attributions, relu_attributions)
