@@ -117,6 +117,7 @@ class HeadRun(NamedTuple):
     inputs: Tensor  # (N, C)
     outputs: Tensor  # (N, K)
     pooled_layer: str | None  # the module whose output's average is ``inputs``, when followed
+    averaged_last: str | None  # else the module whose channels-last output it averages
 
 
 class Capture(NamedTuple):
@@ -134,14 +135,23 @@ class Capture(NamedTuple):
     layer: nn.Module | None
     layer_name: str | None
     head: HeadRun | None
+    last_run: HeadRun | None
     last_spatial: tuple[str, tuple[int, ...]] | None
 
 
-def _close(mean: Tensor, absolute: Tensor, target: Tensor) -> bool:
-    """Whether ``mean`` (an average over positions) is ``target`` up to reduction rounding."""
-    eps = max(torch.finfo(mean.dtype).eps, torch.finfo(target.dtype).eps)
+def _is_average(tensor: Tensor, pooled: Tensor) -> bool:
+    """Whether the average of ``tensor`` ``(N, C, *spatial)`` over positions is ``pooled``
+    ``(N, C)``, up to the rounding of the reduction."""
+    if tensor.shape[:2] != pooled.shape:
+        return False
+    dtype = compute_dtype(tensor, pooled)
+    dims = spatial_dims(tensor)
+    with full_precision(tensor.device):
+        mean = tensor.mean(dim=dims, dtype=dtype)
+        absolute = tensor.abs().mean(dim=dims, dtype=dtype)
+    eps = max(torch.finfo(tensor.dtype).eps, torch.finfo(pooled.dtype).eps)
     tolerance = eps**0.5 * (absolute + torch.finfo(torch.float32).tiny)
-    return bool(((mean - target.to(mean.dtype)).abs() <= tolerance).all())
+    return bool(((mean - pooled.to(dtype)).abs() <= tolerance).all())
 
 
 class _Follower:
@@ -179,21 +189,31 @@ class _Follower:
         """The group whose tensor's average over positions is ``pooled`` ``(N, C)``.
 
         A spatial tensor wins over one-position ones (the pooling's own output); among those,
-        the earliest (the layer before the pooling modules).
+        the earliest (the layer before the pooling modules). A one-position tensor computed
+        after the pooling of the latest spatial tensor is not a layer the head pools but a
+        transformation of pooled features (ConvNeXt's norm after the pooling): no source.
         """
-        groups = ([self.spatial] if self.spatial is not None else []) + list(self.pooled)
-        for group in groups:
-            tensor = group.tensor
-            if tensor.shape[:2] != pooled.shape:
-                continue
-            dtype = compute_dtype(tensor, pooled)
-            dims = spatial_dims(tensor)
-            with full_precision(tensor.device):
-                mean = tensor.mean(dim=dims, dtype=dtype)
-                absolute = tensor.abs().mean(dim=dims, dtype=dtype)
-            if _close(mean, absolute, pooled):
-                return group
+        if self.spatial is not None and _is_average(self.spatial.tensor, pooled):
+            return self.spatial
+        pooling_seen = False
+        for group in self.pooled:
+            if _is_average(group.tensor, pooled):
+                return None if pooling_seen else group
+            if not pooling_seen and self.spatial is not None:
+                pooling_seen = _is_average(self.spatial.tensor, group.tensor.flatten(1))
         return None
+
+    def channels_last_source(self, pooled: Tensor) -> str | None:
+        """The module whose channels-last output (tokens ``(N, L, D)``, ``(N, h, w, C)``) has
+        ``pooled`` as its average over positions, if it is the latest spatial tensor."""
+        if self.spatial is None:
+            return None
+        tensor = self.spatial.tensor
+        if tensor.shape[-1] != pooled.shape[1] or tensor.shape[1] == pooled.shape[1]:
+            return None
+        if not _is_average(tensor.movedim(-1, 1), pooled):
+            return None
+        return self.name_of(self.spatial)
 
     def name_of(self, group: _Group) -> str:
         """The module to name for a group: the last to finish among those that ran once."""
@@ -284,13 +304,16 @@ def capture(
             if x.numel() != n * features or output.numel() != n * outputs:
                 return  # applied per position or per token, not to pooled features
             pooled = x.reshape(n, features)
-            source = None
+            source = averaged_last = None
             if follower is not None:
                 group = follower.source_of(pooled.detach())
                 if group is not None:
                     follower.kept = (len(runs), group)  # only the latest is kept alive
                     source = follower.name_of(group)
-            runs.append(HeadRun(name, module, pooled, output.reshape(n, outputs), source))
+                else:
+                    averaged_last = follower.channels_last_source(pooled.detach())
+            outputs_ = output.reshape(n, outputs)
+            runs.append(HeadRun(name, module, pooled, outputs_, source, averaged_last))
 
         return hook
 
@@ -352,7 +375,8 @@ def capture(
     last_spatial = None
     if follower is not None and follower.spatial is not None:
         last_spatial = (follower.name_of(follower.spatial), tuple(follower.spatial.tensor.shape))
-    return Capture(value, logits, layer, layer_name, head, last_spatial)
+    last_run = runs[-1] if runs else None
+    return Capture(value, logits, layer, layer_name, head, last_run, last_spatial)
 
 
 def _head_of(runs: Iterable[HeadRun], logits: Any) -> HeadRun | None:
@@ -440,7 +464,7 @@ def _gradient_hint(captured: Capture, in_features: int | None) -> str:
     layer = f"model.get_submodule({name!r})"
     if len(shape) == 3 and shape[-1] == in_features:
         return (
-            " with reshape=(h, w) for transformer tokens; for a class-token head explain the "
+            ", with reshape=(h, w) for transformer tokens; for a class-token head explain the "
             "last block's input norm (encoder.layers[-1].ln_1 in torchvision, "
             "blocks[-1].norm1 in timm)"
         )
@@ -458,6 +482,15 @@ def _not_gap(reason: str, captured: Capture, in_features: int | None) -> ValueEr
         f"not a global-average-pooling + linear head: {reason}. CAM-style maps read the head's "
         "weights and are exact only for such heads; use InfoGradCam, the gradient form, which "
         f"works for any differentiable head{_gradient_hint(captured, in_features)}"
+    )
+
+
+def _channels_last(head: HeadRun, captured: Capture, in_features: int) -> ValueError:
+    return ValueError(
+        f"the head {describe_module(head.name, head.module)} averages the channels-last "
+        f"output of `{head.averaged_last}` (transformer tokens (N, L, D) or an (N, h, w, C) "
+        "map), while CAM-style maps read channels-first activations (N, C, *spatial): use "
+        f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features)}"
     )
 
 
@@ -540,12 +573,13 @@ def capture_gap_head(
     head_name = None
     if classifier is None:
         if head is None:
+            last = captured.last_run
             raise _not_gap(
                 "no nn.Linear or 1x1 convolution of the model outputs its logits (a head "
                 "computed without a module, e.g. with F.linear, can be given as "
                 "classifier=(weight, bias))",
                 captured,
-                None,
+                None if last is None else last.inputs.shape[1],
             )
         classifier, head_name = head.module, head.name  # type: ignore[assignment]
     weight, bias = head_parameters(classifier)  # type: ignore[arg-type]
@@ -561,6 +595,8 @@ def capture_gap_head(
                 "pooled features (one row per example) in the forward pass, so the layer it "
                 "pools cannot be found: pass layer="
             )
+        if head.averaged_last is not None:
+            raise _channels_last(head, captured, weight.shape[1])
         raise _not_gap(
             f"the logits come from {describe_module(head.name, head.module)}, whose input is "
             "not the average over positions of any layer's output (the model transforms the "

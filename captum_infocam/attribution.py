@@ -412,10 +412,13 @@ class LayerPMI(GapHeadAttribution):
         log_prior = log_prior.to(activations.device)
         if region_size is None:
             # The whole map is the image: its region scores are the logits, so use them. The
-            # map's own sums would carry float32 rounding of the logits' size, which is
-            # nats when logits reach 1e8 (as in some untrained torchvision models).
+            # map's own sums carry a rounding error of the logits' size, which is nats when
+            # logits reach 1e8 (as in some untrained torchvision models).
             dtype = compute_dtype(activations, evaluation.weight, evaluation.logits)
-            pmi = _kernels.pc_log_softmax(evaluation.logits.to(dtype), log_prior, dim=1)
+            logits = evaluation.logits.to(dtype)
+            # Shifted by the largest logit first, so that no sum of logits of that size rounds.
+            shifted = logits - logits.amax(dim=1, keepdim=True)
+            pmi = _kernels.pc_log_softmax(shifted, log_prior, dim=1)
             whole = pmi.gather(1, target[:, None])
             attributions = whole.view(-1, 1, *[1] * (activations.dim() - 2))
             attributions = attributions.expand(-1, 1, *activations.shape[2:]).contiguous()
