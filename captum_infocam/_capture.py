@@ -575,9 +575,7 @@ def capture_gap_head(
         if head is None:
             last = captured.last_run
             raise _not_gap(
-                "no nn.Linear or 1x1 convolution of the model outputs its logits (a head "
-                "computed without a module, e.g. with F.linear, can be given as "
-                "classifier=(weight, bias))",
+                "no nn.Linear or 1x1 convolution of the model outputs its logits",
                 captured,
                 None if last is None else last.inputs.shape[1],
             )
