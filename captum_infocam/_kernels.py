@@ -13,22 +13,34 @@ runs on any device, and accumulates half precision in float32 with autocast swit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_infocam._validation import compute_dtype, full_precision
+from captum_infocam._validation import LOGIT_RANKED, compute_dtype, full_precision
+
+Window = int | Sequence[int] | None
+"""A window: one side for every spatial dimension, one side per dimension, or the whole map."""
 
 __all__ = [
+    "Window",
     "class_activation_maps",
+    "contrast_classes",
+    "contrast_logit",
     "contrast_weights",
     "gap_logits",
+    "grad_cam",
     "info_cam",
     "pc_log_softmax",
+    "per_example",
     "pmi_map",
     "pmi_maps",
     "region_mean",
+    "spatial_dims",
     "weighted_channel_sum",
+    "window_sizes",
 ]
 
 
@@ -48,26 +60,75 @@ def pc_log_softmax(logits: Tensor, log_prior: Tensor, dim: int) -> Tensor:
     return logits - torch.logsumexp(logits + log_prior, dim=dim, keepdim=True)
 
 
-def region_mean(maps: Tensor, region_size: int | None) -> Tensor:
-    """Window means of ``(N, K, h, w)`` maps, clipped at the border (see ``maps.region_mean``).
+def window_sizes(region_size: Window, num_spatial: int) -> tuple[int, ...] | None:
+    """A window as one side per spatial dimension (``None``: the whole map).
+
+    Examples::
+
+        >>> window_sizes(3, 2), window_sizes((3, 1), 2)
+        ((3, 3), (3, 1))
+    """
+    if region_size is None:
+        return None
+    if isinstance(region_size, int):
+        return (region_size,) * num_spatial
+    return tuple(region_size)
+
+
+def spatial_dims(tensor: Tensor) -> tuple[int, ...]:
+    """The spatial dimensions of an ``(N, C, *spatial)`` tensor: ``(2, ..., dim - 1)``."""
+    return tuple(range(2, tensor.dim()))
+
+
+def per_example(values: Tensor, like: Tensor) -> Tensor:
+    """``(N,)`` values shaped to broadcast against an ``(N, 1, *spatial)`` map."""
+    return values.to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def region_mean(maps: Tensor, region_size: Window, padding: str = "same") -> Tensor:
+    """Window means of ``(N, K, *spatial)`` maps: one box filter (``avg_pool1d/2d/3d``).
+
+    ``"same"``: windows clipped at the border (positions outside are left out of the mean);
+    ``"full"``: positions outside count as zeros and each spatial size grows by ``s - 1``.
+    See :func:`captum_infocam.maps.region_mean`.
 
     Examples::
 
         >>> region_mean(torch.ones(1, 1, 3, 3), 2).shape
         torch.Size([1, 1, 3, 3])
+        >>> region_mean(torch.ones(1, 1, 5), 3, "full")
+        tensor([[[0.3333, 0.6667, 1.0000, 1.0000, 1.0000, 0.6667, 0.3333]]])
     """
-    if region_size is None:
-        return maps.mean(dim=(2, 3), keepdim=True).expand_as(maps).contiguous()
-    if region_size == 1:
+    spatial = spatial_dims(maps)
+    sizes = window_sizes(region_size, len(spatial))
+    if sizes is None:
+        return maps.mean(dim=spatial, keepdim=True).expand_as(maps).contiguous()
+    if all(side == 1 for side in sizes):
         return maps
-    height, width = maps.shape[-2:]
-    pooled = F.avg_pool2d(
-        maps, region_size, stride=1, padding=region_size // 2, count_include_pad=False
-    )
-    offset = 1 - region_size % 2  # even windows: output o covers o - s/2 .. o + s/2 - 1
-    if offset:
-        pooled = pooled[..., 1 : height + 1, 1 : width + 1].contiguous()
-    return pooled
+    if padding == "full":
+        before = after = [side - 1 for side in sizes]
+    else:  # odd sides centred; an even side s reaches s/2 - 1 before and s/2 after
+        before, after = [(side - 1) // 2 for side in sizes], [side // 2 for side in sizes]
+    # F.pad lists the last dimension first. Padding explicitly (rather than through the pool's
+    # own padding) lets a window be larger than the map along any dimension.
+    zeros = [pad for b, a in zip(reversed(before), reversed(after), strict=True) for pad in (b, a)]
+    means = _AVERAGE_POOLS[len(spatial)](F.pad(maps, zeros), sizes, stride=1)
+    if padding == "full":  # zeros outside count: the window sum over prod(s)
+        return means
+    # clipped windows: rescale the zero-padded mean by prod(s) / (positions inside the map),
+    # a separable count (the product of each dimension's count)
+    inside = maps.new_ones(())
+    for dim, (side, b, a) in enumerate(zip(sizes, before, after, strict=True)):
+        length = maps.shape[2 + dim]
+        position = torch.arange(length, device=maps.device)
+        count = (position + a).clamp(max=length - 1) - (position - b).clamp(min=0) + 1
+        shape = [1] * maps.dim()
+        shape[2 + dim] = length
+        inside = inside * (count.to(maps.dtype) / side).reshape(shape)
+    return means / inside
+
+
+_AVERAGE_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
@@ -80,7 +141,7 @@ def class_activation_maps(activations: Tensor, weight: Tensor) -> Tensor:
     """
     dtype = compute_dtype(activations, weight)
     with full_precision(activations.device):
-        return torch.einsum("kc,nchw->nkhw", weight.to(dtype), activations.to(dtype))
+        return torch.einsum("kc,nc...->nk...", weight.to(dtype), activations.to(dtype))
 
 
 def weighted_channel_sum(activations: Tensor, channel_weights: Tensor) -> Tensor:
@@ -93,7 +154,7 @@ def weighted_channel_sum(activations: Tensor, channel_weights: Tensor) -> Tensor
     """
     dtype = compute_dtype(activations, channel_weights)
     with full_precision(activations.device):
-        sums = torch.einsum("nc,nchw->nhw", channel_weights.to(dtype), activations.to(dtype))
+        sums = torch.einsum("nc,nc...->n...", channel_weights.to(dtype), activations.to(dtype))
     return sums[:, None]
 
 
@@ -107,34 +168,83 @@ def gap_logits(activations: Tensor, weight: Tensor, bias: Tensor | None) -> Tens
     """
     dtype = compute_dtype(activations, weight)
     with full_precision(activations.device):
-        logits = activations.mean(dim=(2, 3), dtype=dtype) @ weight.to(dtype).T
+        pooled = activations.mean(dim=spatial_dims(activations), dtype=dtype)
+        logits = pooled @ weight.to(dtype).T
     return logits if bias is None else logits + bias.to(dtype)
 
 
+def contrast_classes(target: Tensor, contrast: str | Tensor, logits: Tensor | None) -> Tensor:
+    """The contrast classes ``(N, k)`` of a logit-ranked contrast or explicit classes.
+
+    ``"least_likely"`` / ``"most_likely"``: the class other than the target with the lowest /
+    highest image-level logit (the first one on ties).
+
+    Examples::
+
+        >>> logits = torch.tensor([[3.0, 1.0, 2.0]])
+        >>> contrast_classes(torch.tensor([0]), "most_likely", logits)
+        tensor([[2]])
+    """
+    if isinstance(contrast, Tensor):
+        return contrast.to(target.device).reshape(target.shape[0], -1)
+    lowest = contrast == "least_likely"
+    excluded = float("inf") if lowest else float("-inf")
+    others = logits.detach().scatter(1, target[:, None], excluded)  # type: ignore[union-attr]
+    ranked = others.argmin(dim=1) if lowest else others.argmax(dim=1)
+    return ranked[:, None]
+
+
 def contrast_weights(
-    weight: Tensor, bias: Tensor | None, target: Tensor, contrast: str, logits: Tensor | None
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    contrast: str | Tensor,
+    logits: Tensor | None,
+    contrast_weight: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
-    """Per-example contrast channel weights ``(N, C)`` and biases ``(N,)``.
+    """Per-example contrast channel weights ``(N, C)`` and biases ``(N,)``, float32 at least.
+
+    ``w_y - alpha * mean_{k in contrast} w_k`` (and the biases likewise); ``"none"``: ``w_y``.
 
     Examples::
 
         >>> contrast_weights(torch.eye(3), None, torch.tensor([0]), "none", None)[0]
         tensor([[1., 0., 0.]])
     """
-    num_classes = weight.shape[0]
-    if bias is None:
-        bias = weight.new_zeros(num_classes)
-    if contrast == "none":
-        return weight[target], bias[target]
-    if contrast == "mean":
-        others = num_classes - 1
-        return (
-            (num_classes * weight[target] - weight.sum(0)) / others,
-            (num_classes * bias[target] - bias.sum()) / others,
-        )
-    others_logits = logits.detach().scatter(1, target[:, None], float("inf"))  # type: ignore[union-attr]
-    least_likely = others_logits.argmin(dim=1)
-    return weight[target] - weight[least_likely], bias[target] - bias[least_likely]
+    dtype = compute_dtype(weight) if bias is None else compute_dtype(weight, bias)
+    weight = weight.to(dtype)
+    bias = weight.new_zeros(weight.shape[0]) if bias is None else bias.to(dtype)
+    weight_y, bias_y = weight[target], bias[target]
+    if isinstance(contrast, str) and contrast == "none":
+        return weight_y, bias_y
+    if isinstance(contrast, str) and contrast == "mean":
+        others = weight.shape[0] - 1
+        weight_c = (weight.sum(0) - weight_y) / others
+        bias_c = (bias.sum() - bias_y) / others
+    else:
+        classes = contrast_classes(target, contrast, logits)
+        weight_c, bias_c = weight[classes].mean(dim=1), bias[classes].mean(dim=1)
+    return weight_y - contrast_weight * weight_c, bias_y - contrast_weight * bias_c
+
+
+def contrast_logit(
+    logits: Tensor, target: Tensor, contrast: str | Tensor, contrast_weight: float = 1.0
+) -> Tensor:
+    """``z_y - alpha * mean_{k in contrast} z_k`` per example, in at least float32.
+
+    Examples::
+
+        >>> contrast_logit(torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0]), "mean")
+        tensor([1.5000])
+    """
+    logits = logits.to(compute_dtype(logits))
+    # The contrast weights of the identity head are each example's contrast vector over the
+    # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
+    identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
+    vectors, _ = contrast_weights(
+        identity, None, target, contrast, logits.detach(), contrast_weight
+    )
+    return (vectors * logits).sum(dim=1)
 
 
 def info_cam(
@@ -142,11 +252,13 @@ def info_cam(
     weight: Tensor,
     bias: Tensor | None,
     target: Tensor,
-    contrast: str,
-    region_size: int | None,
+    contrast: str | Tensor,
+    region_size: Window,
     logits: Tensor | None,
+    contrast_weight: float = 1.0,
+    padding: str = "same",
 ) -> Tensor:
-    """infoCAM ``(N, 1, h, w)``: one weighted channel sum, one box filter, the bias contrast.
+    """infoCAM ``(N, 1, *spatial)``: one weighted channel sum, one box filter, the bias contrast.
 
     Examples::
 
@@ -154,11 +266,35 @@ def info_cam(
         >>> info_cam(activations, weight, None, torch.tensor([0]), "mean", 3, None).shape
         torch.Size([1, 1, 3, 3])
     """
-    if contrast == "least_likely" and logits is None:
+    if isinstance(contrast, str) and contrast in LOGIT_RANKED and logits is None:
         logits = gap_logits(activations, weight, bias)
-    channel_weights, biases = contrast_weights(weight, bias, target, contrast, logits)
-    scores = region_mean(weighted_channel_sum(activations, channel_weights), region_size)
-    return scores + biases.to(scores.dtype)[:, None, None, None]
+    channel_weights, biases = contrast_weights(
+        weight, bias, target, contrast, logits, contrast_weight
+    )
+    weighted = weighted_channel_sum(activations, channel_weights)
+    scores = region_mean(weighted, region_size, padding)
+    return scores + per_example(biases, scores)
+
+
+def grad_cam(
+    activations: Tensor,
+    gradients: Tensor,
+    region_size: Window,
+    padding: str = "same",
+) -> Tensor:
+    """``prod(spatial) * sum_c alpha_c A_c`` (``alpha`` the gradients' spatial means), windowed.
+
+    Examples::
+
+        >>> grad_cam(torch.ones(1, 2, 3, 3), torch.ones(1, 2, 3, 3), 1)[0, 0, 0, 0]
+        tensor(18.)
+    """
+    dtype = compute_dtype(activations, gradients)
+    with full_precision(activations.device):
+        # the sum over positions is (number of positions) * alpha, without a rounding step
+        channel_weights = gradients.sum(dim=spatial_dims(gradients), dtype=dtype)
+        weighted = weighted_channel_sum(activations, channel_weights)
+        return region_mean(weighted, region_size, padding)
 
 
 def pmi_maps(
@@ -166,9 +302,10 @@ def pmi_maps(
     weight: Tensor,
     bias: Tensor | None,
     log_prior: Tensor,
-    region_size: int | None,
+    region_size: Window,
+    padding: str = "same",
 ) -> Tensor:
-    """PMI maps ``(N, K, h, w)`` of every class for a validated ``(K,)`` log prior.
+    """PMI maps ``(N, K, *spatial)`` of every class for a validated ``(K,)`` log prior.
 
     Examples::
 
@@ -176,9 +313,9 @@ def pmi_maps(
         >>> pmi_maps(torch.ones(1, 2, 3, 3), torch.eye(2), None, log_prior, None)[0, :, 0, 0]
         tensor([0., 0.])
     """
-    scores = region_mean(class_activation_maps(activations, weight), region_size)
+    scores = region_mean(class_activation_maps(activations, weight), region_size, padding)
     if bias is not None:
-        scores = scores + bias.to(scores.dtype)[None, :, None, None]
+        scores = scores + bias.to(scores.dtype).reshape(1, -1, *([1] * (scores.dim() - 2)))
     return pc_log_softmax(scores, log_prior, dim=1)
 
 
@@ -188,9 +325,10 @@ def pmi_map(
     bias: Tensor | None,
     target: Tensor,
     log_prior: Tensor,
-    region_size: int | None,
+    region_size: Window,
+    padding: str = "same",
 ) -> Tensor:
-    """The target's channel ``(N, 1, h, w)`` of :func:`pmi_maps`.
+    """The target's channel ``(N, 1, *spatial)`` of :func:`pmi_maps`.
 
     Examples::
 
@@ -199,6 +337,6 @@ def pmi_map(
         >>> pmi_map(activations, torch.eye(2), None, target, log_prior, 1).shape
         torch.Size([1, 1, 3, 3])
     """
-    maps = pmi_maps(activations, weight, bias, log_prior, region_size)
-    index = target[:, None, None, None].expand(-1, 1, *maps.shape[2:])
+    maps = pmi_maps(activations, weight, bias, log_prior, region_size, padding)
+    index = target.reshape(-1, *([1] * (maps.dim() - 1))).expand(-1, 1, *maps.shape[2:])
     return maps.gather(1, index)

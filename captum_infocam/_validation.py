@@ -8,7 +8,8 @@ read the same way everywhere:
 * ints: :func:`is_int`, :func:`check_int`, :func:`check_real`;
 * class indices: :func:`check_class_indices`, :func:`check_target`;
 * tensors of the maps: :func:`check_activations`, :func:`check_head`,
-  :func:`check_region_size`, :func:`check_contrast`, :func:`check_contrast_logits`;
+  :func:`check_region_size`, :func:`check_padding`, :func:`check_contrast`,
+  :func:`check_contrast_weight`, :func:`check_contrast_logits`;
 * logits: :func:`check_logits`;
 * precision: :func:`compute_dtype` and the autocast guard :func:`full_precision`.
 
@@ -19,6 +20,7 @@ underscore because the module itself is private: they are not part of the public
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -27,13 +29,19 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "CONTRAST_NAMES",
+    "LOGIT_RANKED",
+    "PADDINGS",
+    "SPATIAL_DIMS",
     "check_activations",
     "check_class_indices",
     "check_contrast",
     "check_contrast_logits",
+    "check_contrast_weight",
     "check_head",
     "check_int",
     "check_logits",
+    "check_padding",
     "check_real",
     "check_region_size",
     "check_target",
@@ -125,7 +133,7 @@ def check_real(value: object, name: str, *, finite: bool = False) -> float:
         kind = "a finite real number" if finite else "a number"
         raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
     number = float(value)
-    if finite and not np.isfinite(number):
+    if finite and not math.isfinite(number):
         raise ValueError(f"{name} must be a finite real number, got {number}")
     return number
 
@@ -279,19 +287,38 @@ def check_contrast_logits(
 
 # --------------------------------------------------------------------------- maps
 
+CONTRAST_NAMES: tuple[str, ...] = ("mean", "least_likely", "most_likely", "none")
+"""The contrasts given by name (``maps.CONTRASTS``)."""
 
-def check_activations(activations: object) -> None:
-    """Check floating activations of shape ``(N, C, h, w)``.
+LOGIT_RANKED: tuple[str, ...] = ("least_likely", "most_likely")
+"""The contrasts that pick a class by its image-level logit, so need the logits."""
+
+PADDINGS: tuple[str, ...] = ("same", "full")
+"""The window conventions at the border (``maps.PADDINGS``)."""
+
+SPATIAL_DIMS: tuple[int, ...] = (1, 2, 3)
+"""The numbers of spatial dimensions the maps support (a segment, a square, a cube)."""
+
+
+def _shape_of(value: object) -> object:
+    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+
+
+def check_activations(activations: object, name: str = "activations") -> None:
+    """Check floating activations ``(N, C, *spatial)`` with 1, 2 or 3 spatial dimensions.
 
     Examples::
 
         >>> check_activations(torch.zeros(1, 2, 3, 3))
+        >>> check_activations(torch.zeros(1, 2, 8))  # a 1-D layer (audio, text, series)
     """
-    if not isinstance(activations, Tensor) or activations.dim() != 4:
-        shape = tuple(activations.shape) if isinstance(activations, Tensor) else type(activations)
-        raise ValueError(f"activations must be a tensor of shape (N, C, h, w), got {shape}")
+    if not isinstance(activations, Tensor) or activations.dim() - 2 not in SPATIAL_DIMS:
+        raise ValueError(
+            f"{name} must be a tensor of shape (N, C, *spatial) with 1, 2 or 3 spatial "
+            f"dimensions, e.g. (N, C, h, w), got {_shape_of(activations)}"
+        )
     if not activations.is_floating_point():
-        raise TypeError(f"activations must be floating point, got {activations.dtype}")
+        raise TypeError(f"{name} must be floating point, got {activations.dtype}")
 
 
 def check_head(activations: Tensor, weight: Tensor, bias: Tensor | None) -> None:
@@ -302,43 +329,141 @@ def check_head(activations: Tensor, weight: Tensor, bias: Tensor | None) -> None
         >>> check_head(torch.zeros(1, 2, 3, 3), torch.zeros(5, 2), torch.zeros(5))
     """
     check_activations(activations)
-    if weight.dim() != 2:
-        raise ValueError(f"weight must have shape (K, C), got {tuple(weight.shape)}")
+    if not isinstance(weight, Tensor) or weight.dim() != 2:
+        raise ValueError(f"weight must have shape (K, C), got {_shape_of(weight)}")
     if weight.shape[1] != activations.shape[1]:
         raise ValueError(
             f"the classifier expects {weight.shape[1]} input channels but the activations have "
             f"{activations.shape[1]}: explain the layer that feeds the pooled classifier"
         )
-    if bias is not None and bias.shape != weight.shape[:1]:
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != weight.shape[:1]):
         raise ValueError(
-            f"bias must have shape ({weight.shape[0]},) to match weight, got {tuple(bias.shape)}"
+            f"bias must have shape ({weight.shape[0]},) to match weight, got {_shape_of(bias)}"
         )
 
 
-def check_region_size(region_size: object) -> None:
-    """Check a window side: an int >= 1, or None for the whole map.
+def check_region_size(
+    region_size: object, num_spatial: int | None = None
+) -> tuple[int, ...] | None:
+    """Check a window: an int >= 1 (a segment, square or cube), one int >= 1 per spatial
+    dimension, or None for the whole map; return it as one side per dimension.
+
+    Args:
+        region_size (object): the argument.
+        num_spatial (int, optional): the number of spatial dimensions; ``None`` when not yet
+            known (the length of a tuple is then not checked and an int is returned as
+            ``(s,)``). Default: None
+
+    Returns:
+        *tuple[int, ...] or None*: the window's side along each spatial dimension.
 
     Examples::
 
-        >>> check_region_size(3)
+        >>> check_region_size(3, 2), check_region_size((3, 1), 2), check_region_size(None, 3)
+        ((3, 3), (3, 1), None)
     """
     if region_size is None:
-        return
-    if not is_int(region_size) or region_size < 1:  # type: ignore[operator]
-        raise ValueError(f"region_size must be an int >= 1 or None, got {region_size!r}")
+        return None
+    if is_int(region_size) and region_size >= 1:  # type: ignore[operator]
+        return (region_size,) * (1 if num_spatial is None else num_spatial)  # type: ignore[return-value]
+    if (
+        isinstance(region_size, (tuple, list))
+        and len(region_size) >= 1
+        and (num_spatial is None or len(region_size) == num_spatial)
+        and all(is_int(side) and side >= 1 for side in region_size)
+    ):
+        return tuple(region_size)
+    per_dim = "one int >= 1 per spatial dimension"
+    if num_spatial is not None:
+        per_dim += f" ({num_spatial} here)"
+    raise ValueError(f"region_size must be an int >= 1, {per_dim}, or None, got {region_size!r}")
 
 
-def check_contrast(contrast: object, num_classes: int, contrasts: Sequence[str]) -> None:
-    """Check a contrast name among ``contrasts``, and that a contrast has classes to use.
+def check_padding(padding: object, region_size: object = 1) -> None:
+    """Check a border convention, ``"same"`` or ``"full"``; ``"full"`` needs a finite window.
 
     Examples::
 
-        >>> check_contrast("mean", 3, ("mean", "none"))
+        >>> check_padding("full", 3)
     """
-    if contrast not in contrasts:
-        raise ValueError(f"contrast must be one of {tuple(contrasts)}, got {contrast!r}")
-    if contrast != "none" and num_classes < 2:
-        raise ValueError(f"contrast={contrast!r} needs a classifier with at least 2 classes")
+    if not isinstance(padding, str) or padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    if padding == "full" and region_size is None:
+        raise ValueError(
+            "padding='full' grows the map by the window's side minus one and needs a window: "
+            "region_size=None (the whole map) has none; pass an int or use padding='same'"
+        )
+
+
+def check_contrast(contrast: object, target: Tensor, num_classes: int) -> str | Tensor:
+    """Check a contrast: one of :data:`CONTRAST_NAMES`, or explicit contrast classes per example.
+
+    Explicit classes are an integer tensor of shape ``(N,)`` or ``(N, k)`` (the contrast is
+    their mean), each in ``[0, num_classes)`` and different from the example's target. The
+    values are not checked under :func:`torch.compile`.
+
+    Args:
+        contrast (object): the argument.
+        target (Tensor): the checked targets ``(N,)``.
+        num_classes (int): ``K``.
+
+    Returns:
+        *str or Tensor*: the name, or the classes as ``torch.long`` of shape ``(N, k)`` on the
+        targets' device.
+
+    Examples::
+
+        >>> check_contrast("most_likely", torch.tensor([0]), 3)
+        'most_likely'
+        >>> check_contrast(torch.tensor([2, 0]), torch.tensor([0, 1]), 3)
+        tensor([[2],
+                [0]])
+    """
+    if isinstance(contrast, str):
+        if contrast not in CONTRAST_NAMES:
+            raise ValueError(
+                f"contrast must be one of {CONTRAST_NAMES} or an integer tensor of contrast "
+                f"classes per example, got {contrast!r}"
+            )
+        if contrast != "none" and num_classes < 2:
+            raise ValueError(f"contrast={contrast!r} needs a classifier with at least 2 classes")
+        return contrast
+    if not isinstance(contrast, Tensor):
+        raise TypeError(
+            f"contrast must be one of {CONTRAST_NAMES} or an integer tensor of contrast classes "
+            f"per example, shape (N,) or (N, k), got {type(contrast).__name__}"
+        )
+    num_examples = target.shape[0]
+    if contrast.dim() == 1:
+        contrast = contrast[:, None]
+    if contrast.dim() != 2 or contrast.shape[0] != num_examples or contrast.shape[1] < 1:
+        raise ValueError(
+            f"contrast classes must have shape ({num_examples},) or ({num_examples}, k) with "
+            f"k >= 1: one or k classes per example, got {tuple(contrast.shape)}"
+        )
+    classes = check_class_indices(contrast, num_classes, name="contrast classes")
+    classes = classes.to(target.device)
+    if classes.numel() and not torch.compiler.is_compiling():
+        same = classes == target[:, None]
+        if bool(same.any()):
+            example = int(same.any(dim=1).nonzero()[0, 0])
+            raise ValueError(
+                f"contrast classes must differ from the target: example {example} has target "
+                f"{int(target[example])} among its contrast classes "
+                f"{classes[example].tolist()}; a class contrasted with itself gives a zero map"
+            )
+    return classes
+
+
+def check_contrast_weight(contrast_weight: object) -> float:
+    """Check the contrast strength alpha: a finite real number.
+
+    Examples::
+
+        >>> check_contrast_weight(0.5)
+        0.5
+    """
+    return check_real(contrast_weight, "contrast_weight", finite=True)
 
 
 # --------------------------------------------------------------------------- precision

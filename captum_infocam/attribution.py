@@ -48,11 +48,17 @@ import torch
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import _kernels, maps
+from captum_infocam import _kernels
 from captum_infocam._capture import GapHeadAttribution, capture_gap_head
-from captum_infocam._validation import check_contrast, check_region_size, compute_dtype
+from captum_infocam._validation import (
+    check_contrast,
+    check_contrast_weight,
+    check_padding,
+    check_region_size,
+    compute_dtype,
+)
 from captum_infocam.heads import Classifier
-from captum_infocam.maps import Contrast
+from captum_infocam.maps import Contrast, Padding, RegionSize
 from captum_infocam.priors import ClassPrior, as_class_prior
 from captum_infocam.targets import TargetLike
 
@@ -161,6 +167,9 @@ class ClassActivationMap(GapHeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         relu_attributions: bool = False,
+        *,
+        region_size: RegionSize = 1,
+        padding: Padding = "same",
     ) -> Tensor:
         r"""Class activation map of each example's target class.
 
@@ -176,10 +185,17 @@ class ClassActivationMap(GapHeadAttribution):
                 output. Default: False
             relu_attributions (bool, optional): keep only the positive part of the map.
                 Default: False
+            region_size (int, tuple of int or None, optional): a window to average the map
+                over, as in :meth:`InfoCAM.attribute`; ``1`` gives the plain CAM.
+                Default: 1
+            padding (str, optional): ``"same"`` or ``"full"``, as in
+                :meth:`InfoCAM.attribute`. Default: ``"same"``
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: :math:`M_y` at the layer's resolution, in logit
-            units. Upsample it with :meth:`~captum.attr.LayerAttribution.interpolate`.
+            *Tensor* of shape ``(N, 1, *spatial)``: :math:`M_y` at the layer's resolution (1 to
+            3 spatial dimensions; grown by ``s - 1`` per dimension with ``padding="full"``),
+            in logit units. Upsample it with
+            :meth:`~captum.attr.LayerAttribution.interpolate`.
 
         Examples::
 
@@ -187,13 +203,14 @@ class ClassActivationMap(GapHeadAttribution):
             >>> maps = cam.attribute(images, target=labels)
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
+        check_padding(padding, check_region_size(region_size))
         evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        attributions = _kernels.weighted_channel_sum(
-            evaluation.activations, evaluation.weight[target]
-        )
-        return self._finish(attributions, relu_attributions)
+        activations = evaluation.activations
+        check_region_size(region_size, activations.dim() - 2)
+        cam = _kernels.weighted_channel_sum(activations, evaluation.weight[target])
+        return self._finish(_kernels.region_mean(cam, region_size, padding), relu_attributions)
 
 
 class InfoCAM(GapHeadAttribution):
@@ -246,8 +263,10 @@ class InfoCAM(GapHeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        contrast: Contrast = "mean",
-        region_size: int | None = 3,
+        contrast: Contrast | Tensor = "mean",
+        contrast_weight: float = 1.0,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""infoCAM map of each example's target class, in nats.
@@ -262,44 +281,59 @@ class InfoCAM(GapHeadAttribution):
                 passed after ``inputs`` (a single object or a tuple). Default: None
             attribute_to_layer_input (bool, optional): explain the layer's input instead of its
                 output. Default: False
-            contrast (str, optional): what the target's information is compared with:
-                ``"mean"`` (the mean over the other classes, as in the paper),
-                ``"least_likely"`` (the other class with the lowest image-level logit,
-                close to the authors' scripts: see
-                :func:`~captum_infocam.maps.contrast_weights`) or ``"none"`` (no
-                contrast: regional CAM with bias). Default: ``"mean"``
-            region_size (int or None, optional): side ``s`` of the window the head is applied
-                to. Odd windows are centred; an even window reaches ``s/2 - 1``
-                positions up/left and ``s/2`` down/right (PyTorch's
-                ``padding="same"``); windows are clipped at the border. ``1`` explains
-                single positions and ``None`` the whole map (a constant map equal to
-                the image-level information difference). The authors used 3 on 8x8
-                Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+            contrast (str or Tensor, optional): what the target's information is compared
+                with: ``"mean"`` (the mean over the other classes, as in the paper),
+                ``"least_likely"`` (the other class with the lowest image-level logit, close
+                to the authors' scripts), ``"most_likely"`` (the other class with the highest
+                image-level logit, the most similar class, as in Finer-CAM), ``"none"`` (no
+                contrast: regional CAM with bias), or an integer tensor of contrast classes
+                of shape ``(N,)`` or ``(N, k)`` (their mean; none equal to the example's
+                target). See :func:`~captum_infocam.maps.contrast_weights`.
+                Default: ``"mean"``
+            contrast_weight (float, optional): the strength :math:`\alpha` of the contrast:
+                the map is :math:`s_y - \alpha \operatorname{mean}_{k \in \bar y} s_k`;
+                ``0`` gives the regional CAM. Default: 1.0
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                head is applied to, along every spatial dimension (a segment, a square, a
+                cube), or one side per spatial dimension. Odd windows are centred; an even
+                window reaches ``s/2 - 1`` positions before and ``s/2`` after (PyTorch's
+                ``padding="same"``). ``1`` explains single positions and ``None`` the whole
+                map (a constant map equal to the image-level information difference). The
+                authors used 3 on 8x8 Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+            padding (str, optional): the border: ``"same"`` clips the windows at the border
+                (positions outside are left out of the mean; the map keeps the layer's
+                size); ``"full"`` counts positions outside as zeros and grows the map by
+                ``s - 1`` along each spatial dimension, the geometry of the authors' scripts
+                (see :func:`~captum_infocam.maps.region_mean`). Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: infoCAM at the layer's resolution, in nats.
+            *Tensor* of shape ``(N, 1, *spatial)``: infoCAM at the layer's resolution (grown by
+            ``s - 1`` per dimension with ``padding="full"``), in nats.
 
         Examples::
 
             >>> info_cam = InfoCAM(model, model.layer4)
             >>> maps = info_cam.attribute(images, target=labels, region_size=5)
         """
-        if contrast not in maps.CONTRASTS:
-            raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        check_region_size(region_size)
+        check_padding(padding, check_region_size(region_size))
+        alpha = check_contrast_weight(contrast_weight)
         evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        check_contrast(contrast, evaluation.weight.shape[0], maps.CONTRASTS)
+        activations, weight = evaluation.activations, evaluation.weight
+        check_region_size(region_size, activations.dim() - 2)
+        chosen = check_contrast(contrast, target, weight.shape[0])
         attributions = _kernels.info_cam(  # the evaluation's target and head are already checked
-            evaluation.activations,
-            evaluation.weight,
+            activations,
+            weight,
             evaluation.bias,
             target,
-            contrast,
+            chosen,
             region_size,
             evaluation.logits.detach(),
+            alpha,
+            padding,
         )
         return self._finish(attributions, relu_attributions)
 
@@ -367,7 +401,8 @@ class LayerPMI(GapHeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        region_size: int | None = 3,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""Pointwise mutual information map of each example's target class, in nats.
@@ -382,22 +417,28 @@ class LayerPMI(GapHeadAttribution):
                 passed after ``inputs`` (a single object or a tuple). Default: None
             attribute_to_layer_input (bool, optional): explain the layer's input instead of its
                 output. Default: False
-            region_size (int or None, optional): side ``s`` of the window the head is applied
-                to; the conventions of :meth:`InfoCAM.attribute`. Default: 3
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                head is applied to, or one side per spatial dimension; the conventions of
+                :meth:`InfoCAM.attribute`. ``None``: the whole map, where the map is the
+                image's PMI computed from the captured logits themselves (exact even when the
+                logits reach 1e8 or more, as in some untrained models). Default: 3
+            padding (str, optional): ``"same"`` or ``"full"`` (zeros outside, the map grows by
+                ``s - 1`` per dimension), as in :meth:`InfoCAM.attribute`. Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: :math:`\mathrm{PMI}_y` in nats.
+            *Tensor* of shape ``(N, 1, *spatial)``: :math:`\mathrm{PMI}_y` in nats.
 
         Examples::
 
             >>> pmi = LayerPMI(model, model.layer4, class_prior=train_counts)
             >>> maps = pmi.attribute(images, target=labels)
         """
-        check_region_size(region_size)
+        check_padding(padding, check_region_size(region_size))
         evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
+        check_region_size(region_size, evaluation.activations.dim() - 2)
         num_classes = evaluation.weight.shape[0]
         if self.class_prior is None:
             log_prior = torch.full((num_classes,), -math.log(num_classes), dtype=torch.float64)
@@ -424,6 +465,12 @@ class LayerPMI(GapHeadAttribution):
             attributions = attributions.expand(-1, 1, *activations.shape[2:]).contiguous()
         else:
             attributions = _kernels.pmi_map(  # the target and head are already checked
-                activations, evaluation.weight, evaluation.bias, target, log_prior, region_size
+                activations,
+                evaluation.weight,
+                evaluation.bias,
+                target,
+                log_prior,
+                region_size,
+                padding,
             )
         return self._finish(attributions, relu_attributions)

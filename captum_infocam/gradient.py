@@ -26,6 +26,10 @@ classes' gradients, so one backward pass serves every contrast. On a GAP + linea
 :func:`~captum_infocam.maps.info_cam` minus the bias contrast :math:`\tilde b` at every position,
 for every window size. For other heads (fully connected, MLP, attention pooling, the CLS token
 of a vision transformer) it is the first-order (linearised) infoCAM, in logit units (nats).
+
+The map maths, :func:`~captum_infocam.maps.contrast_logit` and
+:func:`~captum_infocam.maps.grad_cam_map`, lives in :mod:`captum_infocam.maps`; both names can
+still be imported from this module.
 """
 
 from __future__ import annotations
@@ -33,114 +37,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import _kernels, maps
+from captum_infocam import _kernels
 from captum_infocam._capture import CaptureAttribution, capture_gradient
 from captum_infocam._validation import (
-    check_activations,
     check_contrast,
+    check_contrast_weight,
+    check_padding,
     check_region_size,
-    check_target,
-    compute_dtype,
-    full_precision,
     is_int,
 )
-from captum_infocam.maps import Contrast
+from captum_infocam.maps import (  # contrast_logit, grad_cam_map: re-exported, see below
+    Contrast,
+    Padding,
+    RegionSize,
+    contrast_logit,  # noqa: F401
+    grad_cam_map,  # noqa: F401
+)
 from captum_infocam.targets import TargetLike
 
-__all__ = ["GridSpec", "InfoGradCam", "contrast_logit", "grad_cam_map", "tokens_to_grid"]
+# contrast_logit and grad_cam_map live in maps; they are imported here (the same objects) so that
+# ``from captum_infocam.gradient import contrast_logit, grad_cam_map`` keeps working.
+__all__ = ["GridSpec", "InfoGradCam", "tokens_to_grid"]
 
 GridSpec = tuple[int, int] | Callable[[Tensor], Tensor]
 """How a layer's output becomes an ``(N, C, h, w)`` grid: a token grid ``(h, w)`` or a function."""
-
-
-def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") -> Tensor:
-    r"""Each example's target logit minus the logit(s) of the contrast classes.
-
-    * ``"mean"``: :math:`z_y - \frac{1}{K-1} \sum_{k \neq y} z_k`;
-    * ``"least_likely"``: :math:`z_y - z_{k^*}`, :math:`k^*` the other class with the lowest
-      logit;
-    * ``"none"``: :math:`z_y`.
-
-    The contrast is the one of :func:`~captum_infocam.maps.contrast_weights` applied to the
-    logits, so :func:`~captum_infocam.maps.info_cam` with ``region_size=None`` equals it on a
-    GAP + linear model. Differentiable in ``logits``; computed in at least float32; costs
-    :math:`O(NK)`.
-
-    Args:
-        logits (Tensor): logits of shape ``(N, K)``.
-        target (Tensor): integer class indices of shape ``(N,)``.
-        contrast (str, optional): ``"mean"``, ``"least_likely"`` or ``"none"``.
-            Default: ``"mean"``
-
-    Returns:
-        *Tensor* of shape ``(N,)``: the contrast logits, in nats.
-
-    Examples::
-
-        >>> logits = torch.tensor([[3.0, 1.0, 2.0]])
-        >>> contrast_logit(logits, torch.tensor([0]))
-        tensor([1.5000])
-        >>> contrast_logit(logits, torch.tensor([0]), "least_likely")
-        tensor([2.])
-    """
-    if not isinstance(logits, Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a tensor of shape (N, K), got {shape}")
-    logits = logits.to(compute_dtype(logits))
-    target = check_target(target, logits.shape[0], logits.shape[1])
-    check_contrast(contrast, logits.shape[1], maps.CONTRASTS)
-    # The contrast weights of the identity head are each example's contrast vector over the
-    # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
-    identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
-    vectors, _ = _kernels.contrast_weights(identity, None, target, contrast, logits.detach())
-    return (vectors * logits).sum(dim=1)
-
-
-def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None = 3) -> Tensor:
-    r"""Gradient-weighted channel sum :math:`hw \sum_c \alpha_c A_c`, averaged over windows.
-
-    With :math:`\alpha_c = \operatorname{mean}_{ij} G_c(i,j)` for the gradient :math:`G` of a
-    score with respect to the activations :math:`A`. The factor :math:`hw` puts the map in the
-    score's units: on a GAP + linear model, with :math:`G` the gradient of
-    :func:`contrast_logit`, the map is :func:`~captum_infocam.maps.info_cam` minus the bias
-    contrast. ``region_size=1`` gives ``h * w`` times Captum's
-    :class:`~captum.attr.LayerGradCam`. One channel reduction and one box filter; half precision
-    is accumulated in float32.
-
-    Args:
-        activations (Tensor): activations of shape ``(N, C, h, w)``.
-        gradients (Tensor): the score's gradient with respect to ``activations``, same shape.
-        region_size (int or None, optional): side of the window the map is averaged over; see
-            :func:`~captum_infocam.maps.region_mean`. Default: 3
-
-    Returns:
-        *Tensor* of shape ``(N, 1, h, w)`` in the score's units, dtype at least float32, also
-        under :func:`torch.autocast`.
-
-    Examples::
-
-        >>> activations, gradients = torch.randn(2, 8, 7, 7), torch.randn(2, 8, 7, 7)
-        >>> grad_cam_map(activations, gradients, region_size=1).shape
-        torch.Size([2, 1, 7, 7])
-    """
-    check_activations(activations)
-    if not isinstance(gradients, Tensor) or gradients.shape != activations.shape:
-        shape = tuple(gradients.shape) if isinstance(gradients, Tensor) else type(gradients)
-        raise ValueError(
-            f"gradients must have the activations' shape {tuple(activations.shape)}, got {shape}"
-        )
-    check_region_size(region_size)
-    dtype = compute_dtype(activations, gradients)
-    # Under autocast the channel reduction (an einsum) would run in half precision again.
-    with full_precision(activations.device):
-        channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, no rounding
-        weighted = _kernels.weighted_channel_sum(activations, channel_weights)
-        return maps.region_mean(weighted, region_size)
 
 
 def tokens_to_grid(tokens: Tensor, height: int, width: int) -> Tensor:
@@ -199,9 +123,10 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
 class InfoGradCam(CaptureAttribution, GradientAttribution):
     r"""infoCAM for any differentiable head: the gradient form.
 
-    One backward pass of the contrast logit :math:`c_y` (:func:`contrast_logit`), Grad-CAM
-    channel weights :math:`\alpha_c = \operatorname{mean}_{ij} \partial c_y / \partial A_c(i,j)`
-    and the window mean of :math:`hw \sum_c \alpha_c A_c`:
+    One backward pass of the contrast logit :math:`c_y`
+    (:func:`~captum_infocam.maps.contrast_logit`), Grad-CAM channel weights
+    :math:`\alpha_c = \operatorname{mean}_{ij} \partial c_y / \partial A_c(i,j)` and the window
+    mean of :math:`hw \sum_c \alpha_c A_c`:
 
     .. math::
 
@@ -282,8 +207,10 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        contrast: Contrast = "mean",
-        region_size: int | None = 3,
+        contrast: Contrast | Tensor = "mean",
+        contrast_weight: float = 1.0,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""Gradient-form infoCAM map of each example's target class, in logit units (nats).
@@ -300,21 +227,29 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
                 output. The gradient then flows through the layer only: when the same tensor
                 also feeds another path (a residual skip), explain the output of the layer
                 that produced it instead. Default: False
-            contrast (str, optional): the score differentiated: ``"mean"``
-                (:math:`z_y` minus the mean of the other logits, as in the paper),
-                ``"least_likely"`` (:math:`z_y` minus the lowest other logit, as in the
-                authors' scripts) or ``"none"`` (:math:`z_y`, Grad-CAM scaled by
-                ``h * w``). Default: ``"mean"``
-            region_size (int or None, optional): side ``s`` of the window the map is averaged
-                over, with the conventions of :meth:`InfoCAM.attribute
-                <.InfoCAM.attribute>`: ``1`` for single positions, ``None`` for
-                the whole map. Default: 3
+            contrast (str or Tensor, optional): the score differentiated, the contrast
+                logit :func:`~captum_infocam.maps.contrast_logit`: ``"mean"`` (:math:`z_y`
+                minus the mean of the other logits, as in the paper), ``"least_likely"`` /
+                ``"most_likely"`` (:math:`z_y` minus the lowest / highest other logit: the
+                authors' scripts / Finer-CAM), ``"none"`` (:math:`z_y`, Grad-CAM scaled by the
+                number of positions) or an integer tensor of contrast classes ``(N,)`` or
+                ``(N, k)``. Default: ``"mean"``
+            contrast_weight (float, optional): the strength :math:`\alpha`: the score is
+                :math:`z_y - \alpha` times the contrast. Default: 1.0
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                map is averaged over, or one side per spatial dimension, with the conventions
+                of :meth:`InfoCAM.attribute <.InfoCAM.attribute>`: ``1`` for single positions,
+                ``None`` for the whole map. Default: 3
+            padding (str, optional): ``"same"`` (clipped windows) or ``"full"`` (zeros
+                outside; the map grows by ``s - 1`` per dimension), as in
+                :meth:`InfoCAM.attribute <.InfoCAM.attribute>`. Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: the map at the layer's (grid) resolution, in
-            the logits' units, dtype at least float32 (float32 under autocast). Upsample it
-            with :meth:`~captum.attr.LayerAttribution.interpolate` or
+            *Tensor* of shape ``(N, 1, *spatial)``: the map at the layer's (grid) resolution
+            (grown by ``s - 1`` per dimension with ``padding="full"``), in the logits' units,
+            dtype at least float32 (float32 under autocast). Upsample it with
+            :meth:`~captum.attr.LayerAttribution.interpolate` or
             :func:`~captum_infocam.input_space.upsample_to_input`.
 
         Examples::
@@ -323,9 +258,13 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
             >>> maps = grad_cam.attribute(images, target=labels, contrast="least_likely")
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
-        if contrast not in maps.CONTRASTS:
-            raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        check_region_size(region_size)
+        check_padding(padding, check_region_size(region_size))
+        alpha = check_contrast_weight(contrast_weight)
+
+        def score(logits: Tensor, target: Tensor) -> Tensor:
+            chosen = check_contrast(contrast, target, logits.shape[1])
+            return _kernels.contrast_logit(logits, target, chosen, alpha)
+
         activations, gradients = capture_gradient(
             self.forward_func,
             inputs,
@@ -333,8 +272,9 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
             additional_forward_args,
             self.layer,
             attribute_to_layer_input,
-            lambda logits, target: contrast_logit(logits, target, contrast),
+            score,
             self._to_grid,
         )
-        attributions = grad_cam_map(activations, gradients, region_size).contiguous()
-        return self._finish(attributions, relu_attributions)
+        check_region_size(region_size, activations.dim() - 2)
+        attributions = _kernels.grad_cam(activations, gradients, region_size, padding)
+        return self._finish(attributions.contiguous(), relu_attributions)

@@ -105,7 +105,7 @@ def test_a_layer_run_only_in_other_threads_is_refused():
         thread.join()
         return result[0]
 
-    with pytest.raises(ValueError, match="ran 0 times.*other threads.*DataParallel"):
+    with pytest.raises(ValueError, match=r"ran 0 times.*other threads.*DataParallel"):
         InfoCAM(in_a_worker, model.features, model.fc).attribute(torch.randn(2, 3, 8, 8))
 
 

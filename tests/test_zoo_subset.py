@@ -175,13 +175,13 @@ def test_explicit_squeezenet_head_is_refused_not_silently_wrong(one_torch_thread
     stay linear while others do not, so every class's logit is checked."""
     model, x = torchvision_model("squeezenet1_1"), images(64, 1)
     for method in (InfoCAM, LayerPMI, ClassActivationMap):
-        with pytest.raises(ValueError, match="not a linear function.*InfoGradCam"):
+        with pytest.raises(ValueError, match=r"not a linear function.*InfoGradCam"):
             method(model, model.features, classifier=model.classifier[1]).attribute(x)
 
 
 def test_explicit_vgg_head_points_at_the_gradient_form(one_torch_thread):
     model, x = torchvision_model("vgg11"), images(64, 1)
-    with pytest.raises(ValueError, match="takes 4096 input channels.*use InfoGradCam"):
+    with pytest.raises(ValueError, match=r"takes 4096 input channels.*use InfoGradCam"):
         InfoCAM(model, model.features, classifier=model.classifier[-1]).attribute(x)
 
 
