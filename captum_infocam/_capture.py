@@ -39,7 +39,13 @@ from captum._utils.common import _format_additional_forward_args, _format_tensor
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
 
-from captum_infocam._validation import compute_dtype, full_precision
+from captum_infocam._kernels import spatial_dims
+from captum_infocam._validation import (
+    SPATIAL_DIMS,
+    check_activations,
+    compute_dtype,
+    full_precision,
+)
 from captum_infocam.heads import Classifier, head_candidates, head_parameters
 from captum_infocam.targets import TargetLike, format_target
 
@@ -52,19 +58,10 @@ __all__ = [
     "describe_module",
     "layer_gradient",
     "model_of",
-    "spatial_dims",
 ]
-
-MAX_SPATIAL_DIMS = 3
-"""Activations ``(N, C, *spatial)`` have 1 to 3 spatial dimensions."""
 
 _POOLED_HISTORY = 4  # one-position tensors kept while following outputs (pooling outputs)
 _NO_INPUT: Any = object()  # the layer was called with keyword arguments only
-
-
-def spatial_dims(tensor: Tensor) -> tuple[int, ...]:
-    """The spatial dimensions of an ``(N, C, *spatial)`` tensor: ``(2, ..., dim - 1)``."""
-    return tuple(range(2, tensor.dim()))
 
 
 def model_of(forward_func: Callable[..., Any]) -> nn.Module | None:
@@ -172,7 +169,7 @@ class _Follower:
         self.runs[id(module)] = self.runs.get(id(module), 0) + 1
         if (
             not isinstance(output, Tensor)
-            or not 3 <= output.dim() <= 2 + MAX_SPATIAL_DIMS
+            or output.dim() - 2 not in SPATIAL_DIMS
             or not output.is_floating_point()
         ):
             return
@@ -603,21 +600,7 @@ def capture_gap_head(
             weight.shape[1],
         )
     activations = captured.value
-    if (
-        not isinstance(activations, Tensor)
-        or not 3 <= activations.dim() <= 2 + MAX_SPATIAL_DIMS
-        or not activations.is_floating_point()
-    ):
-        raise ValueError(
-            f"the layer's {where} must be a tensor N x C x h x w (or N x C x L, "
-            "N x C x d x h x w: 1 to 3 spatial dimensions), floating point, got "
-            f"{_shape_of(activations)}"
-            + (
-                ": explain a layer before the global average pooling"
-                if isinstance(activations, Tensor) and activations.dim() == 2
-                else ""
-            )
-        )
+    check_activations(activations, f"the layer's {where}")
     weight, bias = weight.to(activations.device), bias.to(activations.device)
     shape = tuple(activations.shape)
     if weight.shape[1] != activations.shape[1]:
@@ -713,7 +696,7 @@ def capture_gradient(
     shape = tuple(activations.shape)
     full_gradient = gradient
     if to_grid is None:
-        if not 3 <= len(shape) <= 2 + MAX_SPATIAL_DIMS:
+        if len(shape) - 2 not in SPATIAL_DIMS:
             raise ValueError(
                 f"the layer's {where} must be a grid N x C x h x w (or N x C x L, "
                 f"N x C x d x h x w), got {shape}: pass reshape=(h, w) for transformer tokens "
@@ -723,10 +706,7 @@ def capture_gradient(
             raise ValueError(_layout_error(shape, in_features, where))
     else:
         activations, gradient = to_grid(activations), to_grid(gradient)
-        if (
-            not 3 <= activations.dim() <= 2 + MAX_SPATIAL_DIMS
-            or gradient.shape != activations.shape
-        ):
+        if activations.dim() - 2 not in SPATIAL_DIMS or gradient.shape != activations.shape:
             raise ValueError(
                 f"the layer's {where} must be a grid N x C x h x w (1 to 3 spatial dimensions), "
                 f"got {tuple(activations.shape)} from {shape}: reshape must map it to "

@@ -295,7 +295,7 @@ def test_bad_arguments(model, images):
 
 
 def test_layer_output_not_a_feature_map(model, images):
-    with pytest.raises(ValueError, match="must be a tensor N x C x h x w"):
+    with pytest.raises(ValueError, match=r"output must be a tensor of shape \(N, C, \*spatial\)"):
         InfoCAM(model, model.fc, classifier=model.fc).attribute(images)
 
 
