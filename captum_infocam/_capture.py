@@ -29,7 +29,7 @@ import math
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -113,8 +113,6 @@ class HeadRun(NamedTuple):
     module: nn.Module
     inputs: Tensor  # (N, C)
     outputs: Tensor  # (N, K)
-    pooled_layer: str | None  # the module whose output's average is ``inputs``, when followed
-    averaged_last: str | None  # else the module whose channels-last output it averages
 
 
 class Capture(NamedTuple):
@@ -123,8 +121,10 @@ class Capture(NamedTuple):
     ``value`` is the layer's output or input as it is when the forward ends (in-place changes
     after the layer included), or the leaf of the gradient form. ``layer_name`` is set when the
     layer was found rather than given. ``head`` is the run of a watched head candidate whose
-    output is the logits (or the last run of the only watched module, with ``match=False``).
-    ``last_spatial`` names the last module with a spatial output and its shape, for messages.
+    output is the logits (or the last run of the only watched module, with ``match=False``);
+    ``averaged_last`` names the module whose channels-last output (tokens, ``(N, h, w, C)``)
+    the head averages, when that is what it pools. ``last_spatial`` names the last module with
+    a spatial output and its shape, for messages.
     """
 
     value: Any
@@ -132,15 +132,17 @@ class Capture(NamedTuple):
     layer: nn.Module | None
     layer_name: str | None
     head: HeadRun | None
+    averaged_last: str | None
     last_run: HeadRun | None
     last_spatial: tuple[str, tuple[int, ...]] | None
 
 
-def _is_average(tensor: Tensor, pooled: Tensor) -> bool:
+def _average_flag(tensor: Tensor, pooled: Tensor) -> Tensor | None:
     """Whether the average of ``tensor`` ``(N, C, *spatial)`` over positions is ``pooled``
-    ``(N, C)``, up to the rounding of the reduction."""
+    ``(N, C)`` up to the rounding of the reduction, as a 0-d tensor (no host synchronisation
+    while the model runs); None when the shapes differ."""
     if tensor.shape[:2] != pooled.shape:
-        return False
+        return None
     dtype = compute_dtype(tensor, pooled)
     dims = spatial_dims(tensor)
     with full_precision(tensor.device):
@@ -148,7 +150,22 @@ def _is_average(tensor: Tensor, pooled: Tensor) -> bool:
         absolute = tensor.abs().mean(dim=dims, dtype=dtype)
     eps = max(torch.finfo(tensor.dtype).eps, torch.finfo(pooled.dtype).eps)
     tolerance = eps**0.5 * (absolute + torch.finfo(torch.float32).tiny)
-    return bool(((mean - pooled.to(dtype)).abs() <= tolerance).all())
+    return ((mean - pooled.to(dtype)).abs() <= tolerance).all()
+
+
+def _true(flag: Tensor | None) -> bool:
+    return flag is not None and bool(flag)
+
+
+class _Snapshot(NamedTuple):
+    """The tensors a head run may pool, and whether it does: resolved after the forward."""
+
+    spatial: _Group | None
+    pooled: tuple[_Group, ...]
+    is_spatial_average: Tensor | None  # the run's input is the spatial tensor's average
+    is_pooled_average: tuple[Tensor | None, ...]  # ... a one-position tensor's values
+    pools_spatial: tuple[Tensor | None, ...]  # that one-position tensor pools the spatial one
+    is_channels_last_average: Tensor | None  # the spatial tensor is channels-last, averaged
 
 
 class _Follower:
@@ -156,14 +173,16 @@ class _Follower:
 
     It keeps the latest tensor with more than one position and the last few one-position
     tensors (pooling outputs, or a layer already at 1 x 1), each with the modules that returned
-    that very tensor (nested modules, in-place activations), in the order they finished.
+    that very tensor (nested modules, in-place activations), in the order they finished. When a
+    head candidate runs, the comparisons with its input are queued as device tensors and read
+    after the forward, so the forward never waits for the device.
     """
 
     def __init__(self) -> None:
         self.runs: dict[int, int] = {}
         self.spatial: _Group | None = None
         self.pooled: deque[_Group] = deque(maxlen=_POOLED_HISTORY)
-        self.kept: tuple[int, _Group] | None = None  # the latest resolved head run's group
+        self.latest: tuple[int, _Snapshot] | None = None  # of the latest head run only
 
     def record(self, name: str, module: nn.Module, output: Any) -> None:
         self.runs[id(module)] = self.runs.get(id(module), 0) + 1
@@ -182,35 +201,53 @@ class _Follower:
         else:
             self.spatial = _Group(output, [(name, module)])
 
-    def source_of(self, pooled: Tensor) -> _Group | None:
-        """The group whose tensor's average over positions is ``pooled`` ``(N, C)``.
+    def snapshot(self, index: int, pooled: Tensor) -> None:
+        """Queue the comparisons of head run ``index``'s input ``pooled`` ``(N, C)``."""
+        spatial, groups = self.spatial, tuple(self.pooled)
+        channels_last = None
+        if spatial is not None:
+            tensor = spatial.tensor
+            if tensor.shape[-1] == pooled.shape[1] and tensor.shape[1] != pooled.shape[1]:
+                channels_last = _average_flag(tensor.movedim(-1, 1), pooled)
+        self.latest = (
+            index,
+            _Snapshot(
+                spatial,
+                groups,
+                None if spatial is None else _average_flag(spatial.tensor, pooled),
+                tuple(_average_flag(group.tensor, pooled) for group in groups),
+                tuple(
+                    None if spatial is None else _average_flag(spatial.tensor, g.tensor.flatten(1))
+                    for g in groups
+                ),
+                channels_last,
+            ),
+        )
+
+    def source(self, index: int) -> tuple[_Group | None, str | None]:
+        """The group head run ``index`` pools, or the module whose channels-last output it
+        averages; ``(None, None)`` when neither, or when a later head run replaced its record.
 
         A spatial tensor wins over one-position ones (the pooling's own output); among those,
         the earliest (the layer before the pooling modules). A one-position tensor computed
-        after the pooling of the latest spatial tensor is not a layer the head pools but a
+        after the pooling of the spatial tensor is not a layer the head pools but a
         transformation of pooled features (ConvNeXt's norm after the pooling): no source.
         """
-        if self.spatial is not None and _is_average(self.spatial.tensor, pooled):
-            return self.spatial
-        pooling_seen = False
-        for group in self.pooled:
-            if _is_average(group.tensor, pooled):
-                return None if pooling_seen else group
-            if not pooling_seen and self.spatial is not None:
-                pooling_seen = _is_average(self.spatial.tensor, group.tensor.flatten(1))
-        return None
-
-    def channels_last_source(self, pooled: Tensor) -> str | None:
-        """The module whose channels-last output (tokens ``(N, L, D)``, ``(N, h, w, C)``) has
-        ``pooled`` as its average over positions, if it is the latest spatial tensor."""
-        if self.spatial is None:
-            return None
-        tensor = self.spatial.tensor
-        if tensor.shape[-1] != pooled.shape[1] or tensor.shape[1] == pooled.shape[1]:
-            return None
-        if not _is_average(tensor.movedim(-1, 1), pooled):
-            return None
-        return self.name_of(self.spatial)
+        if self.latest is None or self.latest[0] != index:
+            return None, None
+        snapshot = self.latest[1]
+        if _true(snapshot.is_spatial_average):
+            return snapshot.spatial, None
+        for group, matches, pools in zip(
+            snapshot.pooled, snapshot.is_pooled_average, snapshot.pools_spatial, strict=True
+        ):
+            if _true(matches):
+                return group, None
+            if _true(pools):
+                break  # the pooling happened: later tensors transform pooled features
+        if _true(snapshot.is_channels_last_average):
+            return None, self.name_of(snapshot.spatial)  # type: ignore[arg-type]
+        return None, None
 
     def name_of(self, group: _Group) -> str:
         """The module to name for a group: the last to finish among those that ran once."""
@@ -301,16 +338,9 @@ def capture(
             if x.numel() != n * features or output.numel() != n * outputs:
                 return  # applied per position or per token, not to pooled features
             pooled = x.reshape(n, features)
-            source = averaged_last = None
             if follower is not None:
-                group = follower.source_of(pooled.detach())
-                if group is not None:
-                    follower.kept = (len(runs), group)  # only the latest is kept alive
-                    source = follower.name_of(group)
-                else:
-                    averaged_last = follower.channels_last_source(pooled.detach())
-            outputs_ = output.reshape(n, outputs)
-            runs.append(HeadRun(name, module, pooled, outputs_, source, averaged_last))
+                follower.snapshot(len(runs), pooled.detach())
+            runs.append(HeadRun(name, module, pooled, output.reshape(n, outputs)))
 
         return hook
 
@@ -362,29 +392,31 @@ def capture(
     if layer is not None and as_leaf and value is None:
         where = "input" if attribute_to_layer_input else "output"
         raise ValueError(f"the layer's {where} must be a floating-point tensor to be explained")
-    head = _head_of(runs, logits) if match else (runs[-1] if runs else None)
-    layer_name = None
-    if follower is not None and head is not None and follower.kept is not None:
-        index, group = follower.kept
-        if runs[index] is head:
+    index = _head_of(runs, logits) if match else len(runs) - 1
+    head = runs[index] if index is not None and index >= 0 else None
+    layer_name = averaged_last = None
+    if follower is not None and head is not None:
+        group, averaged_last = follower.source(index)  # type: ignore[arg-type]
+        if group is not None:
             layer_name = follower.name_of(group)
             layer, value = follower.module_of(group, layer_name), group.tensor
     last_spatial = None
     if follower is not None and follower.spatial is not None:
         last_spatial = (follower.name_of(follower.spatial), tuple(follower.spatial.tensor.shape))
     last_run = runs[-1] if runs else None
-    return Capture(value, logits, layer, layer_name, head, last_run, last_spatial)
+    return Capture(value, logits, layer, layer_name, head, averaged_last, last_run, last_spatial)
 
 
-def _head_of(runs: Iterable[HeadRun], logits: Any) -> HeadRun | None:
-    """The last recorded candidate run whose output is the logits, value for value."""
+def _head_of(runs: Sequence[HeadRun], logits: Any) -> int | None:
+    """The index of the last recorded candidate run whose output is the logits, value for
+    value."""
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         return None
     found = None
-    for run in runs:
+    for index, run in enumerate(runs):
         outputs = run.outputs
         if outputs.shape == logits.shape and torch.equal(outputs.to(logits.dtype), logits):
-            found = run
+            found = index
     return found
 
 
@@ -485,7 +517,7 @@ def _not_gap(reason: str, captured: Capture, in_features: int | None) -> ValueEr
 def _channels_last(head: HeadRun, captured: Capture, in_features: int) -> ValueError:
     return ValueError(
         f"the head {describe_module(head.name, head.module)} averages the channels-last "
-        f"output of `{head.averaged_last}` (transformer tokens (N, L, D) or an (N, h, w, C) "
+        f"output of `{captured.averaged_last}` (transformer tokens (N, L, D) or an (N, h, w, C) "
         "map), while CAM-style maps read channels-first activations (N, C, *spatial): use "
         f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features)}"
     )
@@ -590,7 +622,7 @@ def capture_gap_head(
                 "pooled features (one row per example) in the forward pass, so the layer it "
                 "pools cannot be found: pass layer="
             )
-        if head.averaged_last is not None:
+        if captured.averaged_last is not None:
             raise _channels_last(head, captured, weight.shape[1])
         raise _not_gap(
             f"the logits come from {describe_module(head.name, head.module)}, whose input is "
