@@ -104,6 +104,18 @@ class _Group:
 
     tensor: Tensor
     modules: list[tuple[str, nn.Module]] = field(default_factory=list)
+    cached: tuple[int, Tensor] | None = None  # (version, average), see ``average``
+
+    def average(self) -> Tensor:
+        """The tensor's average over positions ``(N, C)``, float32 at least; computed once and
+        again only after an in-place change (the tensor's version counter)."""
+        version = self.tensor._version
+        if self.cached is None or self.cached[0] != version:
+            dtype = compute_dtype(self.tensor)
+            with full_precision(self.tensor.device):
+                average = self.tensor.mean(dim=spatial_dims(self.tensor), dtype=dtype)
+            self.cached = version, average
+        return self.cached[1]
 
 
 class HeadRun(NamedTuple):
@@ -137,35 +149,25 @@ class Capture(NamedTuple):
     last_spatial: tuple[str, tuple[int, ...]] | None
 
 
-def _average_flag(tensor: Tensor, pooled: Tensor) -> Tensor | None:
-    """Whether the average of ``tensor`` ``(N, C, *spatial)`` over positions is ``pooled``
-    ``(N, C)`` up to the rounding of the reduction, as a 0-d tensor (no host synchronisation
-    while the model runs); None when the shapes differ."""
-    if tensor.shape[:2] != pooled.shape:
-        return None
-    dtype = compute_dtype(tensor, pooled)
-    dims = spatial_dims(tensor)
-    with full_precision(tensor.device):
-        mean = tensor.mean(dim=dims, dtype=dtype)
-        absolute = tensor.abs().mean(dim=dims, dtype=dtype)
-    eps = max(torch.finfo(tensor.dtype).eps, torch.finfo(pooled.dtype).eps)
-    tolerance = eps**0.5 * (absolute + torch.finfo(torch.float32).tiny)
-    return ((mean - pooled.to(dtype)).abs() <= tolerance).all()
-
-
-def _true(flag: Tensor | None) -> bool:
-    return flag is not None and bool(flag)
+def _same_values(average: Tensor, pooled: Tensor) -> bool:
+    """Whether an average over positions ``(N, C)`` is ``pooled`` ``(N, C)`` up to the rounding
+    of the reduction (relative to each example's largest value)."""
+    if average.shape != pooled.shape:
+        return False
+    eps = max(torch.finfo(average.dtype).eps, torch.finfo(pooled.dtype).eps)
+    pooled = pooled.to(average.dtype)
+    scale = average.abs().amax(dim=1, keepdim=True) + pooled.abs()
+    tolerance = eps**0.5 * scale + torch.finfo(torch.float32).tiny
+    return bool(((average - pooled).abs() <= tolerance).all())
 
 
 class _Snapshot(NamedTuple):
-    """The tensors a head run may pool, and whether it does: resolved after the forward."""
+    """What a head run may pool, kept for the latest head run and compared after the forward."""
 
     spatial: _Group | None
     pooled: tuple[_Group, ...]
-    is_spatial_average: Tensor | None  # the run's input is the spatial tensor's average
-    is_pooled_average: tuple[Tensor | None, ...]  # ... a one-position tensor's values
-    pools_spatial: tuple[Tensor | None, ...]  # that one-position tensor pools the spatial one
-    is_channels_last_average: Tensor | None  # the spatial tensor is channels-last, averaged
+    inputs: Tensor  # the head run's input (N, C)
+    versions: tuple[int, ...]  # of every tensor above, to see in-place changes after the run
 
 
 class _Follower:
@@ -173,9 +175,7 @@ class _Follower:
 
     It keeps the latest tensor with more than one position and the last few one-position
     tensors (pooling outputs, or a layer already at 1 x 1), each with the modules that returned
-    that very tensor (nested modules, in-place activations), in the order they finished. When a
-    head candidate runs, the comparisons with its input are queued as device tensors and read
-    after the forward, so the forward never waits for the device.
+    that very tensor (nested modules, in-place activations), in the order they finished.
     """
 
     def __init__(self) -> None:
@@ -201,32 +201,19 @@ class _Follower:
         else:
             self.spatial = _Group(output, [(name, module)])
 
-    def snapshot(self, index: int, pooled: Tensor) -> None:
-        """Queue the comparisons of head run ``index``'s input ``pooled`` ``(N, C)``."""
-        spatial, groups = self.spatial, tuple(self.pooled)
-        channels_last = None
-        if spatial is not None:
-            tensor = spatial.tensor
-            if tensor.shape[-1] == pooled.shape[1] and tensor.shape[1] != pooled.shape[1]:
-                channels_last = _average_flag(tensor.movedim(-1, 1), pooled)
-        self.latest = (
-            index,
-            _Snapshot(
-                spatial,
-                groups,
-                None if spatial is None else _average_flag(spatial.tensor, pooled),
-                tuple(_average_flag(group.tensor, pooled) for group in groups),
-                tuple(
-                    None if spatial is None else _average_flag(spatial.tensor, g.tensor.flatten(1))
-                    for g in groups
-                ),
-                channels_last,
-            ),
-        )
+    def snapshot(self, index: int, inputs: Tensor) -> None:
+        """Keep what head run ``index`` (input ``(N, C)``) may pool, replacing the previous run's
+        record: the comparisons wait until the forward has ended (:meth:`source`), so they cost
+        nothing for the runs that are not the head (squeeze-excitation blocks) and the forward
+        never waits for the device."""
+        groups = ((self.spatial,) if self.spatial is not None else ()) + tuple(self.pooled)
+        versions = (*(group.tensor._version for group in groups), inputs._version)
+        self.latest = index, _Snapshot(self.spatial, tuple(self.pooled), inputs, versions)
 
     def source(self, index: int) -> tuple[_Group | None, str | None]:
         """The group head run ``index`` pools, or the module whose channels-last output it
-        averages; ``(None, None)`` when neither, or when a later head run replaced its record.
+        averages; ``(None, None)`` when neither, or when a later head run replaced its record,
+        or when an in-place operation after the run changed those tensors.
 
         A spatial tensor wins over one-position ones (the pooling's own output); among those,
         the earliest (the layer before the pooling modules). A one-position tensor computed
@@ -235,18 +222,29 @@ class _Follower:
         """
         if self.latest is None or self.latest[0] != index:
             return None, None
-        snapshot = self.latest[1]
-        if _true(snapshot.is_spatial_average):
-            return snapshot.spatial, None
-        for group, matches, pools in zip(
-            snapshot.pooled, snapshot.is_pooled_average, snapshot.pools_spatial, strict=True
-        ):
-            if _true(matches):
+        spatial, groups, inputs, versions = self.latest[1]
+        tensors = ((spatial,) if spatial is not None else ()) + groups
+        now = (*(group.tensor._version for group in tensors), inputs._version)
+        if now != versions or (spatial is not None and spatial.tensor.shape[0] != len(inputs)):
+            return None, None
+        channels = inputs.shape[1]
+        matches = spatial is not None and spatial.tensor.shape[1] == channels
+        if matches and _same_values(spatial.average(), inputs):  # type: ignore[union-attr]
+            return spatial, None
+        for group in groups:
+            values = group.tensor.flatten(1)
+            if _same_values(values, inputs):
                 return group, None
-            if _true(pools):
+            if spatial is not None and _same_values(spatial.average(), values):
                 break  # the pooling happened: later tensors transform pooled features
-        if _true(snapshot.is_channels_last_average):
-            return None, self.name_of(snapshot.spatial)  # type: ignore[arg-type]
+        if spatial is not None and spatial.tensor.shape[1] != channels:
+            tensor = spatial.tensor  # tokens (N, L, D) or (N, h, w, C)
+            if tensor.shape[-1] == channels:
+                dims = tuple(range(1, tensor.dim() - 1))
+                with full_precision(tensor.device):
+                    average = tensor.mean(dim=dims, dtype=compute_dtype(tensor))
+                if _same_values(average, inputs):
+                    return None, self.name_of(spatial)
         return None, None
 
     def name_of(self, group: _Group) -> str:
