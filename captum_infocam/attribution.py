@@ -66,16 +66,26 @@ __all__ = ["ClassActivationMap", "GapHead", "InfoCAM", "LayerPMI", "find_gap_hea
 
 
 class GapHead(NamedTuple):
-    """The layer and the global-average-pooling + linear head the CAM family explains."""
+    """The layer and the global-average-pooling + linear head the CAM family explains.
+
+    Attributes:
+        layer_name (str): the layer's name in the model (``model.get_submodule(layer_name)``).
+        layer (nn.Module): the layer whose output the head pools.
+        head_name (str): the head's name in the model.
+        head (nn.Module): the ``nn.Linear`` or 1x1 convolution whose output is the logits.
+
+    Examples::
+
+        >>> from torchvision.models import resnet18
+        >>> found = find_gap_head(resnet18(weights=None).eval(), torch.randn(1, 3, 64, 64))
+        >>> found.layer_name, type(found.head).__name__
+        ('layer4', 'Linear')
+    """
 
     layer_name: str
-    """Name of the layer in the model (``model.get_submodule(layer_name)``)."""
     layer: nn.Module
-    """The layer whose output the head pools."""
     head_name: str
-    """Name of the head in the model."""
     head: nn.Module
-    """The ``nn.Linear`` or 1x1 convolution whose output is the logits."""
 
 
 def find_gap_head(
@@ -201,6 +211,7 @@ class ClassActivationMap(GapHeadAttribution):
 
             >>> cam = ClassActivationMap(model, model.layer4)
             >>> maps = cam.attribute(images, target=labels)
+            >>> from captum.attr import LayerAttribution
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
         check_padding(padding, check_region_size(region_size))

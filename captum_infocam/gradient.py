@@ -151,6 +151,17 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     (``encoder.layers[-1].ln_1`` in torchvision, ``blocks[-1].norm1`` in timm) or an earlier
     block's output.
 
+    Which layer: the last map before the head, e.g. ``model.layer4`` (ResNet),
+    ``model.features[-2]`` (VGG), ``model.features`` (DenseNet, EfficientNet, MobileNet,
+    ConvNeXt), ``model.inception5b`` (GoogLeNet), ``model.encoder.layers[-1].ln_1`` with
+    ``reshape=(h, w)`` (torchvision ViT), ``model.norm`` with
+    ``reshape=lambda t: t.permute(0, 3, 1, 2)`` (Swin), ``model.blocks[-1]`` (MaxViT); the
+    getting-started page has the table. On a GAP + linear model,
+    :func:`~captum_infocam.attribution.find_gap_head` finds it. Layers with 1 or 3 spatial
+    dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do. An output whose last
+    dimension, not its second, is the head's input size (transformer tokens ``(N, L, D)``, a
+    channels-last ``(N, h, w, C)`` stage) is refused without ``reshape`` rather than misread.
+
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes
     the batch (BatchNorm in train mode) mixes the maps too: call ``model.eval()`` first.
@@ -158,7 +169,8 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     Args:
         forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
         layer (nn.Module): the layer to explain: a convolutional layer with output
-            ``(N, C, h, w)``, or any layer whose output ``reshape`` turns into one.
+            ``(N, C, h, w)`` (or ``(N, C, L)``, ``(N, C, d, h, w)``), or any layer whose output
+            ``reshape`` turns into one.
         reshape (tuple[int, int] or Callable, optional): how the layer's output becomes a grid
             ``(N, C, h, w)``. ``None``: it already is one. ``(h, w)``: batch-first
             transformer tokens ``(N, L, D)`` whose last ``h * w`` tokens are the patches in
@@ -169,6 +181,10 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
             ``(N, h, w, C)`` Swin stage, or
             ``lambda t: tokens_to_grid(t.transpose(0, 1), 14, 14)`` for sequence-first tokens.
             Default: None
+        device_ids (list[int] or None, optional): accepted for Captum's signature and refused
+            when set: the hooks follow the calling thread (so that concurrent calls stay
+            apart), and ``nn.DataParallel`` runs the layer in other threads. Pass the wrapped
+            model instead. Default: None
 
     Examples::
 
@@ -256,6 +272,7 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
 
             >>> grad_cam = InfoGradCam(model, model.layer4)
             >>> maps = grad_cam.attribute(images, target=labels, contrast="least_likely")
+            >>> from captum.attr import LayerAttribution
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
         check_padding(padding, check_region_size(region_size))
