@@ -331,7 +331,8 @@ def capture(
             x = args[0]
             if not isinstance(x, Tensor) or not isinstance(output, Tensor) or x.dim() < 1:
                 return
-            outputs, features = module.weight.shape[:2]
+            weight: Tensor = module.weight  # type: ignore[assignment]
+            outputs, features = weight.shape[:2]
             n = x.shape[0]
             if x.numel() != n * features or output.numel() != n * outputs:
                 return  # applied per position or per token, not to pooled features
@@ -576,7 +577,7 @@ def capture_gap_head(
             )
         heads = head_candidates(model)
     elif layer is None:
-        heads = [(_module_name(model, classifier), classifier)]  # type: ignore[arg-type]
+        heads = [(_module_name(model, classifier), classifier)]  # type: ignore[arg-type, list-item]
     else:
         heads = []
     captured = capture(
@@ -782,7 +783,8 @@ def _zero_gradient_message(full_gradient: Tensor, head: HeadRun | None, where: s
             "block's input norm (encoder.layers[-1].ln_1 in torchvision, blocks[-1].norm1 in "
             "timm) or an earlier block"
         )
-    if head is not None and not bool(head.module.weight.any()):
+    weight = None if head is None else getattr(head.module, "weight", None)
+    if head is not None and isinstance(weight, Tensor) and not bool(weight.any()):
         return message + (
             f"the head {describe_module(head.name, head.module)} has all-zero weights (untrained "
             "torchvision and timm vision transformers and MLP-Mixers start with a zero head): "

@@ -40,7 +40,6 @@ check that logits equal ``W mean(A) + b`` holds for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -451,15 +450,12 @@ class LayerPMI(GapHeadAttribution):
         )
         check_region_size(region_size, evaluation.activations.dim() - 2)
         num_classes = evaluation.weight.shape[0]
-        if self.class_prior is None:
-            log_prior = torch.full((num_classes,), -math.log(num_classes), dtype=torch.float64)
-        elif self.class_prior.numel() == num_classes:
-            log_prior = self.class_prior.log()
-        else:
+        if self.class_prior is not None and self.class_prior.numel() != num_classes:
             raise ValueError(
                 f"class_prior has {self.class_prior.numel()} entries but the classifier has "
                 f"{num_classes} classes"
             )
+        log_prior = as_class_prior(self.class_prior, num_classes, dtype=torch.float64).log()
         activations = evaluation.activations
         log_prior = log_prior.to(activations.device)
         if region_size is None:

@@ -101,6 +101,8 @@ def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
         >>> weight.shape, bias.shape
         (torch.Size([10, 512]), torch.Size([10]))
     """
+    weight: Tensor
+    bias: Tensor | None
     if isinstance(classifier, nn.Linear):
         weight, bias = classifier.weight, classifier.bias
     elif isinstance(classifier, _CONVOLUTIONS):
