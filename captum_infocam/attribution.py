@@ -92,7 +92,7 @@ def find_gap_head(
     inputs: Tensor | tuple[Tensor, ...],
     additional_forward_args: Any = None,
 ) -> GapHead:
-    r"""The layer and head that :class:`InfoCAM` and its siblings use when not given them.
+    r"""The layer and head that the CAM-family attributions use when not given them.
 
     Runs the model once on ``inputs`` as the attributions do, with the same checks: the head
     is the ``nn.Linear`` or 1x1 convolution whose output is the logits, the layer the module
