@@ -85,7 +85,7 @@ GAP_TORCHVISION = {
     "swin_t": (64, "permute", "head"),  # final norm, then GAP + linear on the permuted map
 }
 GAP_TIMM = {
-    "resnetv2_50": (64, "norm", "head.fc"),  # a 1x1 convolution head after the pooling
+    "resnetv2_18": (64, "norm", "head.fc"),  # a 1x1 convolution head after the pooling
     "efficientnet_b0": (64, "bn2", "classifier"),
     "regnety_002": (64, "final_conv", "head.fc"),
 }
@@ -153,8 +153,16 @@ REFUSED = {  # name: (builder, input size, what the message points at)
     "squeezenet1_1": (torchvision_model, 64, "InfoGradCam"),
     "VisionTransformer": (lambda name: tiny_vit(), 64, "reshape=(h, w)"),
     "MaxVit": (lambda name: tiny_maxvit(), 56, "get_submodule('blocks."),
-    "timm:swin_tiny_patch4_window7_224": (timm_model, 224, "t.permute(0, 3, 1, 2)"),
-    "timm:deit_tiny_distilled_patch16_224": (timm_model, 224, "reshape=(h, w)"),
+    "timm:swin_tiny_patch4_window7_224": (
+        lambda name: timm_model(name, img_size=64, window_size=2),
+        64,
+        "t.permute(0, 3, 1, 2)",
+    ),
+    "timm:deit_tiny_distilled_patch16_224": (
+        lambda name: timm_model(name, img_size=64),
+        64,
+        "reshape=(h, w)",
+    ),
 }
 
 
