@@ -185,8 +185,9 @@ def contrast_classes(target: Tensor, contrast: str | Tensor, logits: Tensor | No
         >>> contrast_classes(torch.tensor([0]), "most_likely", logits)
         tensor([[2]])
     """
-    if isinstance(contrast, Tensor):
-        return contrast.to(target.device).reshape(target.shape[0], -1)
+    if isinstance(contrast, Tensor):  # (N,) or (N, k); reshape(N, -1) fails for N = 0
+        classes = contrast.to(target.device)
+        return classes if classes.dim() == 2 else classes[:, None]
     lowest = contrast == "least_likely"
     excluded = float("inf") if lowest else float("-inf")
     others = logits.detach().scatter(1, target[:, None], excluded)  # type: ignore[union-attr]

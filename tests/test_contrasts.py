@@ -252,3 +252,18 @@ def test_logit_ranked_contrasts_need_logits_of_the_right_shape():
             maps.contrast_weights(weight, bias, target, contrast, torch.zeros(2, 4))
     with pytest.raises(ValueError, match="at least 2 classes"):
         maps.contrast_logit(torch.zeros(2, 1), torch.tensor([0, 0]), "most_likely")
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+@pytest.mark.parametrize("per_example", [1, 2])
+def test_explicit_contrast_classes_of_an_empty_batch(per_example):
+    """N = 0 gives empty maps for explicit classes too, as it does for the named contrasts."""
+    activations, weight, bias, _ = random_head(8, n=0)
+    target = torch.zeros(0, dtype=torch.long)
+    classes = torch.zeros((0,) if per_example == 1 else (0, per_example), dtype=torch.long)
+    assert maps.info_cam(activations, weight, bias, target, classes).shape == (0, 1, 5, 6)
+    assert maps.contrast_logit(torch.zeros(0, K), target, classes).shape == (0,)
+    channel_weights, biases = maps.contrast_weights(weight, bias, target, classes)
+    assert channel_weights.shape == (0, 6) and biases.shape == (0,)
