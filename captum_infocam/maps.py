@@ -59,6 +59,7 @@ from captum_infocam._validation import (
     check_contrast_logits,
     check_contrast_weight,
     check_head,
+    check_head_parameters,
     check_padding,
     check_region_size,
     check_target,
@@ -281,9 +282,7 @@ def contrast_weights(
         ...                  contrast_weight=0.5)[0]
         tensor([[ 1.0000,  0.0000, -0.5000]])
     """
-    if not isinstance(weight, Tensor) or weight.dim() != 2:
-        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"weight must have shape (K, C), got {shape}")
+    check_head_parameters(weight, bias)
     target = check_target(target, None, weight.shape[0])
     chosen = check_contrast(contrast, target, weight.shape[0])
     alpha = check_contrast_weight(contrast_weight)

@@ -267,3 +267,11 @@ def test_explicit_contrast_classes_of_an_empty_batch(per_example):
     assert maps.contrast_logit(torch.zeros(0, K), target, classes).shape == (0,)
     channel_weights, biases = maps.contrast_weights(weight, bias, target, classes)
     assert channel_weights.shape == (0, 6) and biases.shape == (0,)
+
+
+def test_contrast_weights_check_the_bias():
+    """A bias that does not match the weight is refused, not indexed into a wrong contrast."""
+    weight, target = torch.randn(K, 3), torch.tensor([1, 3])
+    for bias in (torch.randn(K - 1), torch.randn(K, 1), [0.0] * K):
+        with pytest.raises(ValueError, match=r"bias must have shape \(5,\) to match weight"):
+            maps.contrast_weights(weight, bias, target)
