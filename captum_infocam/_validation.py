@@ -279,10 +279,9 @@ def check_contrast_logits(
         >>> check_contrast_logits(torch.zeros(2, 3), 2, 3)
     """
     if not isinstance(logits, Tensor) or logits.shape != (num_examples, num_classes):
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else None
         raise ValueError(
             f"contrast={contrast!r} needs the image-level logits of shape "
-            f"({num_examples}, {num_classes}), got {shape}"
+            f"({num_examples}, {num_classes}), got {_shape_of(logits)}"
         )
 
 
