@@ -99,6 +99,7 @@ def region_mean(maps: Tensor, region_size: Window, padding: str = "same") -> Ten
         >>> region_mean(torch.ones(1, 1, 5), 3, "full")
         tensor([[[0.3333, 0.6667, 1.0000, 1.0000, 1.0000, 0.6667, 0.3333]]])
     """
+    maps = maps.to(compute_dtype(maps))  # half precision: no CPU avg_pool3d, float32 sums
     spatial = spatial_dims(maps)
     sizes = window_sizes(region_size, len(spatial))
     if sizes is None:
@@ -108,7 +109,12 @@ def region_mean(maps: Tensor, region_size: Window, padding: str = "same") -> Ten
     if padding == "full":
         before = after = [side - 1 for side in sizes]
     else:  # odd sides centred; an even side s reaches s/2 - 1 before and s/2 after
-        before, after = [(side - 1) // 2 for side in sizes], [side // 2 for side in sizes]
+        # A clipped window never reaches past the map: a reach beyond length - 1 is cut to it
+        # (same windows), so a huge side costs no s ** dims padding and pooling.
+        reach = [max(length - 1, 0) for length in maps.shape[2:]]
+        before = [min((side - 1) // 2, r) for side, r in zip(sizes, reach, strict=True)]
+        after = [min(side // 2, r) for side, r in zip(sizes, reach, strict=True)]
+        sizes = tuple(b + a + 1 for b, a in zip(before, after, strict=True))
     # F.pad lists the last dimension first. Padding explicitly (rather than through the pool's
     # own padding) lets a window be larger than the map along any dimension.
     zeros = [pad for b, a in zip(reversed(before), reversed(after), strict=True) for pad in (b, a)]

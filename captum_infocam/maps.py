@@ -124,7 +124,7 @@ def region_mean(maps: Tensor, region_size: RegionSize, *, padding: Padding = "sa
 
     Returns:
         *Tensor*: the windowed means, of the shape of ``maps`` for ``"same"``, grown by
-        ``s - 1`` along each spatial dimension for ``"full"``.
+        ``s - 1`` along each spatial dimension for ``"full"``; dtype at least float32.
 
     Examples::
 
