@@ -196,8 +196,8 @@ def contrast_classes(target: Tensor, contrast: str | Tensor, logits: Tensor | No
         return classes if classes.dim() == 2 else classes[:, None]
     lowest = contrast == "least_likely"
     excluded = float("inf") if lowest else float("-inf")
-    ranked_logits = logits.detach().to(compute_dtype(logits))  # type: ignore[union-attr]
-    others = ranked_logits.scatter(1, target[:, None], excluded)
+    detached = logits.detach()  # type: ignore[union-attr]
+    others = detached.to(compute_dtype(detached)).scatter(1, target[:, None], excluded)
     ranked = others.argmin(dim=1) if lowest else others.argmax(dim=1)
     return ranked[:, None]
 
