@@ -315,7 +315,6 @@ class InfoCAM(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        check_region_size(region_size, evaluation.activations.dim() - 2)
         check_contrast(contrast, evaluation.target, evaluation.weight.shape[0])
         attributions = _kernels.info_cam(  # the evaluation's target and head are already checked
             evaluation.activations,
@@ -415,7 +414,6 @@ class LayerPMI(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        check_region_size(region_size, evaluation.activations.dim() - 2)
         num_classes = evaluation.weight.shape[0]
         if self.class_prior is None:
             log_prior = torch.full((num_classes,), -math.log(num_classes), dtype=torch.float64)

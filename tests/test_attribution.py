@@ -387,16 +387,3 @@ def test_cuda(images):
         images.cuda(), [0, 1, 2, 3], contrast="least_likely"
     )
     assert least.is_cuda
-
-
-def test_region_size_tuple_must_match_the_layers_spatial_dims(model, images):
-    """A window tuple of the wrong length gets the clear region_size error, not a PyTorch
-    error from inside the box filter."""
-    for size in ((3,), (3, 3, 3)):
-        for method in (InfoCAM, LayerPMI):
-            with pytest.raises(ValueError, match=r"one int >= 1 per spatial dimension \(2 here\)"):
-                method(model, model.features).attribute(images, region_size=size)
-    expected = InfoCAM(model, model.features).attribute(images, region_size=3)
-    torch.testing.assert_close(
-        InfoCAM(model, model.features).attribute(images, region_size=(3, 3)), expected
-    )
