@@ -147,7 +147,8 @@ def region_mean(maps: Tensor, region_size: RegionSize, *, padding: Padding = "sa
     check_activations(maps, name="maps")
     check_region_size(region_size, maps.dim() - 2)
     check_padding(padding, region_size)
-    return _kernels.region_mean(maps, region_size, padding)
+    means = _kernels.region_mean(maps, region_size, padding)
+    return means.clone() if means is maps else means  # never the caller's own tensor
 
 
 def class_activation_maps(
