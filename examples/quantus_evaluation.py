@@ -8,7 +8,7 @@ defaults except where its column says otherwise, and NumPy's global generator is
 before each one, so every method meets the same perturbations. Prints a Markdown table and
 writes it to ``--out``.
 
-    python examples/quantus_evaluation.py                 # a few minutes on 2 CPU cores
+    python examples/quantus_evaluation.py                 # about 15 minutes of CPU time
     python examples/quantus_evaluation.py --fast --out /tmp/quantus   # seconds: the smoke test
 """
 
