@@ -239,19 +239,21 @@ def quantus_explainer(
        :meth:`~captum.attr.LayerAttribution.interpolate` and returns it as float32 NumPy
        ``(N, 1, H, W)``.
 
-    The maps are returned as the attribution computes them, signed and in its units (nats for
-    :class:`~captum_infocam.InfoCAM`, :class:`~captum_infocam.LayerPMI` and
-    :class:`~captum_infocam.InfoGradCam`): Quantus's ``abs`` and ``normalise`` options apply on
-    top, and several of its metrics depend on where the zero of a map lies (see the
+    The maps are returned as the attribution computes them, signed and in its units (nats
+    for :class:`~captum_infocam.attribution.InfoCAM`,
+    :class:`~captum_infocam.attribution.LayerPMI` and
+    :class:`~captum_infocam.gradient.InfoGradCam`): Quantus's ``abs`` and ``normalise``
+    options apply on top, and several of its metrics depend on where the zero of a map lies (see the
     :doc:`/tutorials/quantus` tutorial). Keyword arguments that Quantus passes on (its
     ``explain_func_kwargs``) override ``options`` for that call; ``device`` is accepted and
     ignored, since the model's own device is used. The model is run as it is: Quantus requires
     it in eval mode.
 
     Args:
-        method (str or type): :class:`~captum_infocam.ClassActivationMap`,
-            :class:`~captum_infocam.InfoCAM`, :class:`~captum_infocam.LayerPMI` or
-            :class:`~captum_infocam.InfoGradCam`, as the class or its name (any case), or
+        method (str or type): :class:`~captum_infocam.attribution.ClassActivationMap`,
+            :class:`~captum_infocam.attribution.InfoCAM`,
+            :class:`~captum_infocam.attribution.LayerPMI` or
+            :class:`~captum_infocam.gradient.InfoGradCam`, as the class or its name (any case), or
             another Captum :class:`~captum.attr.LayerAttribution` class taking
             ``(forward_func, layer)``, such as :class:`~captum.attr.LayerGradCam`.
         layer (str, nn.Module, Callable or None, optional): the layer to explain: its dotted
