@@ -151,6 +151,8 @@ def test_layers_by_name_by_function_and_by_module(trained):
     inner = quantus_explainer(InfoGradCam, "features.7")(model=model, inputs=x, targets=y)
     expected = reference(InfoGradCam, model, model.features[7], test.images[:4], test.labels[:4])
     np.testing.assert_allclose(inner, expected, rtol=1e-5, atol=1e-5)
+    hooks = [m._forward_hooks or m._forward_pre_hooks for m in model.modules()]
+    assert not any(hooks) and not model.training  # nothing left behind on the model
 
 
 def test_randomised_copies_are_explained_through_their_own_layers(trained):
