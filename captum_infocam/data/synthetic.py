@@ -48,6 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from captum_infocam._validation import check_int
+
 __all__ = [
     "CLASS_NAMES",
     "LocalizationBatch",
@@ -210,14 +212,6 @@ class LocalizationBatch:
         )
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_range(value: Sequence[float], name: str, low: float, high: float) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
@@ -235,7 +229,7 @@ def _class_counts(
     if class_counts is None:
         if num_images is None:
             raise ValueError("num_images must be given when class_counts is None")
-        total = _check_int(num_images, "num_images", 1)
+        total = check_int(num_images, "num_images", 1)
         return [total // num_classes + (k < total % num_classes) for k in range(num_classes)]
     counts = list(class_counts)
     if len(counts) != num_classes:
@@ -243,7 +237,7 @@ def _class_counts(
             f"class_counts must hold one count per class ({num_classes}), got {len(counts)}"
         )
     for k, count in enumerate(counts):
-        _check_int(count, f"class_counts[{k}]", 0)
+        check_int(count, f"class_counts[{k}]", 0)
     if sum(counts) < 1:
         raise ValueError(f"class_counts must sum to at least 1, got {counts}")
     if num_images is not None and num_images != sum(counts):
@@ -614,16 +608,16 @@ def make_localization_data(
         >>> torch.bincount(imbalanced.labels).tolist()
         [500, 500, 50, 50]
     """
-    num_classes = _check_int(num_classes, "num_classes", 2)
+    num_classes = check_int(num_classes, "num_classes", 2)
     if num_classes > len(CLASS_NAMES):
         raise ValueError(
             f"num_classes must be at most {len(CLASS_NAMES)} (one per marking pattern), "
             f"got {num_classes}"
         )
-    image_size = _check_int(image_size, "image_size", MIN_IMAGE_SIZE)
-    seed = _check_int(seed, "seed", -(2**63))
-    max_distractors = _check_int(max_distractors, "max_distractors", 0)
-    max_decoys = _check_int(max_decoys, "max_decoys", 0)
+    image_size = check_int(image_size, "image_size", MIN_IMAGE_SIZE)
+    seed = check_int(seed, "seed", -(2**63))
+    max_distractors = check_int(max_distractors, "max_distractors", 0)
+    max_decoys = check_int(max_decoys, "max_decoys", 0)
     scale = _check_range(object_scale, "object_scale", 0.1, 0.6)
     counts = _class_counts(num_images, num_classes, class_counts)
     device = torch.device("cpu") if device is None else torch.device(device)
