@@ -9,10 +9,11 @@ segmentation masks. :func:`quantus_explainer` builds one for any of the package'
 
 * inputs and targets may be NumPy arrays or tensors; inputs are cast to the dtype and device of
   the model's parameters, targets to integer class indices on that device;
-* the explained layer is looked up on the model Quantus passes, at every call, so that metrics
-  which explain *other* models work: MPRT explains deep copies of the model with randomised
-  layers, and an explanation bound to the original model's layer object would explain the
-  original instead (the CAM family would refuse: the copy's logits are not the original head's);
+* the explained layer (given by name, by a function of the model, or found: the layer that the
+  global-average-pooling head averages) is looked up on the model Quantus passes, at every
+  call, so that metrics which explain *other* models work: MPRT explains deep copies of the
+  model with randomised layers, and an attribution bound to the original model's layer would
+  hook a layer that never runs in the copy;
 * the map is upsampled to the input's resolution with Captum's
   :meth:`~captum.attr.LayerAttribution.interpolate` and returned as float32 NumPy
   ``(N, 1, H, W)``, the shape of Quantus's segmentation masks.
@@ -33,7 +34,7 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
 
-from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI
+from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI, find_gap_head
 from captum_infocam.gradient import InfoGradCam
 
 __all__ = ["INTERPOLATE_MODES", "METHODS", "LayerSpec", "quantus_explainer"]
@@ -52,7 +53,7 @@ number of spatial dimensions (linear for 1-D maps, trilinear for 3-D maps)."""
 
 LayerSpec = str | nn.Module | Callable[[nn.Module], nn.Module] | None
 """A layer of the model being explained: its dotted name, the module, a function of the model,
-or ``None`` for the attribution's own choice."""
+or ``None`` for the layer that the model's global-average-pooling head averages."""
 
 _MULTILINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 _SET_BY_THE_ADAPTER = {
@@ -78,6 +79,30 @@ def _method_class(method: str | type[LayerAttribution]) -> type[LayerAttribution
         f"method must be one of {list(METHODS)} (a class or its name) or another Captum "
         f"LayerAttribution class, got {method!r}"
     )
+
+
+def _finds_its_layer(cls: type[LayerAttribution]) -> bool:
+    """Whether ``cls`` finds its layer itself when given ``layer=None`` (the CAM family)."""
+    layer = inspect.signature(cls.__init__).parameters.get("layer")
+    return layer is not None and layer.default is None
+
+
+def _gap_layer(
+    cls: type[LayerAttribution], model: nn.Module, inputs: Tensor, forward_args: Any
+) -> nn.Module:
+    """The layer that the model's global-average-pooling head averages, found by
+    :func:`~captum_infocam.attribution.find_gap_head` on one input (all when there are
+    additional forward arguments, which may be per input)."""
+    try:
+        return find_gap_head(
+            model, inputs if forward_args is not None else inputs[:1], forward_args
+        ).layer
+    except ValueError as error:
+        raise ValueError(
+            f"layer=None: {cls.__name__} would explain the layer that the model's global-average-"
+            f"pooling head averages, and there is none ({error}). Pass layer= (a name, a "
+            "module or a function of the model)"
+        ) from error
 
 
 def _parameters(function: Callable[..., Any]) -> set[str]:
@@ -259,8 +284,12 @@ def quantus_explainer(
         layer (str, nn.Module, Callable or None, optional): the layer to explain: its dotted
             name in the model (``"layer4"``, ``"features.7"``), a function that takes the model
             and returns the layer (``lambda model: model.layer4``), or the module itself (then
-            found by identity, and by its name in copies of the model). ``None`` leaves the
-            choice to the attribution. Default: None
+            found by identity, and by its name in copies of the model). ``None``: the layer
+            whose output the model's global-average-pooling + linear head averages, found by
+            the CAM-family classes from their forward pass and, for the other classes
+            (``InfoGradCam``, ``LayerGradCam``), by
+            :func:`~captum_infocam.attribution.find_gap_head` on the first input; models with
+            another head need a layer. Default: None
         interpolate_mode (str, optional): upsampling mode, one of :data:`INTERPOLATE_MODES`;
             ``"bilinear"`` is linear or trilinear for 1-D or 3-D maps. Default: ``"bilinear"``
         **options: options of ``method``'s constructor (``classifier``, ``class_prior``,
@@ -278,10 +307,13 @@ def quantus_explainer(
 
     Examples::
 
-        >>> explain = quantus_explainer(InfoCAM, layer="layer4", region_size=1)
+        >>> explain = quantus_explainer(InfoCAM, region_size=1)  # the layer: found (layer4)
         >>> a_batch = explain(model=model, inputs=images.numpy(), targets=labels.numpy())
         >>> a_batch.shape, a_batch.dtype
         ((2, 1, 64, 64), dtype('float32'))
+        >>> explain = quantus_explainer("InfoGradCam", layer="layer3", contrast="least_likely")
+        >>> explain(model=model, inputs=images.numpy(), targets=labels.numpy()).shape
+        (2, 1, 64, 64)
         >>> # with Quantus: quantus.PointingGame()(model=model, x_batch=x_batch,
         >>> #     y_batch=y_batch, s_batch=s_batch, explain_func=explain)
     """
@@ -312,7 +344,10 @@ def quantus_explainer(
         dtype, device = _dtype_and_device(model)
         x = _as_inputs(inputs, dtype, device)
         target = _as_targets(targets, x.shape[0], device)
-        attribution = cls(model, layer_of.find(model), **constructor)
+        layer = layer_of.find(model)
+        if layer is None and not _finds_its_layer(cls):
+            layer = _gap_layer(cls, model, x, attribute.get("additional_forward_args"))
+        attribution = cls(model, layer, **constructor)
         maps = attribution.attribute(x, target=target, **attribute)
         upsampled = _upsample(maps, x.shape[2:], interpolate_mode)
         return upsampled.to(torch.float32).cpu().numpy()

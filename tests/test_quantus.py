@@ -155,6 +155,25 @@ def test_layers_by_name_by_function_and_by_module(trained):
     assert not any(hooks) and not model.training  # nothing left behind on the model
 
 
+@pytest.mark.parametrize("method", METHODS, ids=lambda cls: cls.__name__)
+def test_layer_none_is_the_layer_the_head_averages(trained, method):
+    model, test = trained
+    x, y = test.images[:4].numpy(), test.labels[:4].numpy()
+    found = quantus_explainer(method)(model=model, inputs=x, targets=y)
+    given = quantus_explainer(method, "features")(model=model, inputs=x, targets=y)
+    np.testing.assert_array_equal(found, given)
+
+
+def test_layer_none_without_a_gap_head_asks_for_a_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    x, y = np.zeros((2, 3, 8, 8), dtype=np.float32), np.array([0, 2])
+    with pytest.raises(ValueError, match=r"layer=None: InfoGradCam .* Pass layer="):
+        quantus_explainer(InfoGradCam)(model=model, inputs=x, targets=y)
+    got = quantus_explainer(InfoGradCam, "0", region_size=1)(model=model, inputs=x, targets=y)
+    assert got.shape == (2, 1, 8, 8)
+
+
 def test_randomised_copies_are_explained_through_their_own_layers(trained):
     """MPRT explains deep copies with layers reset: each through its own layer and head."""
     model, test = trained
@@ -276,28 +295,33 @@ def test_pointing_game_with_masks_agrees_with_quantus_image_by_image(trained):
 # --------------------------------------------------------------------------- other data
 
 
-class _Signal(nn.Module):
-    """A 1-D CNN: (N, 2, 40) signals to 3 classes through global average pooling."""
+class _Volume(nn.Module):
+    """A 1-D or 3-D CNN with a global-average-pooling + linear head, 3 classes."""
 
-    def __init__(self) -> None:
+    def __init__(self, dims: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv1d(2, 6, 5, stride=2, padding=2), nn.ReLU())
+        conv = nn.Conv1d if dims == 1 else nn.Conv3d
+        self.features = nn.Sequential(conv(2, 6, 3, stride=2, padding=1), nn.ReLU())
         self.fc = nn.Linear(6, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).mean(dim=2))
+        return self.fc(self.features(x).flatten(2).mean(dim=2))
 
 
-def test_one_dimensional_maps_are_upsampled_linearly():
+@pytest.mark.parametrize("method", [InfoCAM, InfoGradCam, LayerGradCam], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("dims", "mode"), [(1, "linear"), (3, "trilinear")])
+def test_one_and_three_dimensional_maps_are_upsampled_multilinearly(method, dims, mode):
     torch.manual_seed(0)
-    model = _Signal().eval()
-    x, y = np.random.default_rng(0).normal(size=(3, 2, 40)).astype(np.float32), [0, 1, 2]
-    got = quantus_explainer(LayerGradCam, "features")(model=model, inputs=x, targets=y)
-    maps = LayerGradCam(model, model.features).attribute(torch.from_numpy(x), target=y)
-    assert got.shape == (3, 1, 40) and got.dtype == np.float32
-    np.testing.assert_allclose(
-        got, LayerAttribution.interpolate(maps.detach(), (40,), "linear").numpy(), rtol=1e-6
-    )
+    model = _Volume(dims).eval()
+    shape = (3, 2, 40) if dims == 1 else (3, 2, 8, 10, 6)
+    x, y = np.random.default_rng(0).normal(size=shape).astype(np.float32), [0, 1, 2]
+    got = quantus_explainer(method)(model=model, inputs=x, targets=y)  # layer: features
+    maps = method(model, model.features).attribute(torch.from_numpy(x), target=y)
+    assert got.shape == (3, 1, *shape[2:]) and got.dtype == np.float32
+    expected = LayerAttribution.interpolate(maps.detach(), shape[2:], mode).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="interpolate_mode='bicubic' needs 2-D maps"):
+        quantus_explainer(method, interpolate_mode="bicubic")(model=model, inputs=x, targets=y)
 
 
 # --------------------------------------------------------------------------- errors
