@@ -35,6 +35,7 @@ TITLES: dict[str, str] = {
     "captum_infocam.information": "PC-softmax and information estimates",
     "captum_infocam.priors": "Class priors",
     "captum_infocam.input_space": "Maps in input space",
+    "captum_infocam.quantus_adapter": "Quantus explanation functions",
     "captum_infocam.localization": "Localisation metrics",
     "captum_infocam.wsol_protocol": "WSOL protocol: choose on val, report on test",
     "captum_infocam.visualization": "Visualisation",
