@@ -236,6 +236,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         rows[name] = {"interval_hit": hit, "mean_iou": mean_iou, "pointing": point}
         print(f"| {name} | {100 * hit:.1f}% | {mean_iou:.2f} | {100 * point:.1f}% |")
 
+    print("\nper class, interval IoU >= 0.5 / pointing game:\n")
+    print("| class | CAM | infoCAM |")
+    print("|---|---:|---:|")
+    for k, class_name in enumerate(test.class_names):
+        of_class = test.labels == k
+        cells = [
+            f"{100 * (ious[name][of_class] >= 0.5).double().mean():.0f}% / "
+            f"{100 * pointing[name][of_class].double().mean():.0f}%"
+            for name in ("CAM", "infoCAM")
+        ]
+        print(f"| {class_name} | {' | '.join(cells)} |")
+
     identity = whole_map_identity(model, test.series, test.labels)
     print(
         "\nwhole map (region_size=None): max |infoCAM - (z_y - mean_{k!=y} z_k)| = "
