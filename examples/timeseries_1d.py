@@ -119,9 +119,8 @@ def largest_segments(maps: Tensor, threshold: float) -> Tensor:
     low, high = torch.aminmax(maps, dim=1, keepdim=True)
     above = (maps - low >= threshold * (high - low)) & (high > low)
     begins = above & ~torch.nn.functional.pad(above, (1, 0))[:, :-1]
-    run = torch.where(above, begins.long().cumsum(1), 0)  # 1, 2, ... per run; 0 below
+    run = torch.where(above, begins.long().cumsum(1), 0)  # runs 1, 2, ...; 0 (length 0) below
     lengths = torch.zeros_like(maps, dtype=torch.long).scatter_add_(1, run, above.long())
-    lengths[:, 0] = 0  # the samples below the threshold are no run
     best = lengths.argmax(1, keepdim=True)
     positions = torch.arange(maps.shape[1], device=maps.device).expand_as(run)
     in_best = (run == best) & above
