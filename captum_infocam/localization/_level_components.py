@@ -5,12 +5,17 @@ components of the superlevel set ``{p : v(p) > l}`` with their bounding boxes. L
 level separately costs ``O(levels x pixels)`` per map; this module does it in ``O(pixels)``
 dense work plus work on a graph that is tiny for smooth maps:
 
-1. **Basins.** Every pixel points to its neighbour of largest key ``(value, raster index)``
-   when that key beats its own (steepest ascent, ties broken by index, so no cycles); pointer
-   jumping takes every pixel to the root of its ascent tree. A pixel's ascent path never goes
-   down, so at any level the part of a basin above the level lies in one component, the
-   component of the basin's root. Basins that stop on a plateau are merged into the
-   neighbour they touch at their own peak, leaving one basin per regional maximum.
+1. **Basins.** Pixels are grouped in blocks that are cliques of the adjacency: ``2 x 2``
+   blocks for 8-connectivity, horizontal pairs for 4-connectivity. Each block points from its
+   largest pixel (its *leader*, by the key ``(value, refine, raster index)``) to the block of
+   that pixel's steepest-ascent neighbour; pointer jumping takes every block to the root of
+   its ascent tree. Every hop (pixel to its block's leader, leader to a larger neighbour, that
+   neighbour to its own block's leader) joins adjacent pixels and never goes down, so at any
+   level the part of a basin above the level lies in one component, the component of the
+   basin's root. Working on blocks instead of pixels makes the pointer jumping, its
+   convergence checks and the basin adjacency four (two) times smaller. Basins that stop on
+   a plateau are merged into the neighbour they touch at their own peak, leaving one basin
+   per regional maximum.
 2. **Basin graph.** Two basins are joined at level ``l`` when two adjacent pixels, one in
    each, both exceed ``l``: the edge weight is the larger minimum ``min(v(p), v(r))`` over the
    adjacent pairs, and the edge is present at every level below it.
@@ -22,10 +27,12 @@ dense work plus work on a graph that is tiny for smooth maps:
 4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed; a
    reverse cumulative min / max / sum over the bins gives the basin's bounding box, first
    raster index and contour area at every level; a scatter over the level labels merges
-   basins into components.
+   basins into components. Within a block only the extreme pixels of each side can set a
+   box edge, so a block contributes one entry per side instead of one per pixel.
 
 Everything is batched over maps and works on any device. Values are integers in
-``[0, 255]`` (the protocol's ``uint8`` map); the dense per-pixel passes run in int32.
+``[0, 255]`` (the protocol's ``uint8`` map); the dense per-pixel passes run in int32 and
+int16, most of them in place.
 """
 
 from __future__ import annotations
@@ -45,11 +52,80 @@ __all__ = [
     "refinement_bits",
 ]
 
-_HALF_NEIGHBOURS = {
-    4: ((0, 1), (1, 0)),
-    8: ((0, 1), (1, 0), (1, 1), (1, -1)),
+# Blocks of pixels that are cliques of the adjacency: every pixel is adjacent to every other.
+_BLOCKS = {8: (2, 2), 4: (1, 2)}
+_VALUE_BITS = 8  # values are in [0, 255]
+_INT32_MAX = torch.iinfo(torch.int32).max
+_INT32_MIN = torch.iinfo(torch.int32).min
+
+# Pixel pairs (dy_a, dx_a, dy_b, dx_b) between a block and its neighbouring block, relative to
+# the first block's top-left pixel, for each block step (dy, dx) that can join two basins.
+_CROSSINGS = {
+    8: (
+        ((0, 1), ((0, 1, 0, 2), (0, 1, 1, 2), (1, 1, 0, 2), (1, 1, 1, 2))),
+        ((1, 0), ((1, 0, 2, 0), (1, 0, 2, 1), (1, 1, 2, 0), (1, 1, 2, 1))),
+        ((1, 1), ((1, 1, 2, 2),) * 4),
+        ((1, -1), ((1, 0, 2, -1),) * 4),
+    ),
+    4: (
+        ((0, 1), ((0, 1, 0, 2),) * 2),
+        ((1, 0), ((0, 0, 1, 0), (0, 1, 1, 1))),
+    ),
 }
-_BIG = torch.iinfo(torch.int64).max
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A batch of ``height x width`` maps cut into blocks, padded to whole blocks."""
+
+    num_maps: int
+    height: int
+    width: int
+    connectivity: int
+
+    @property
+    def block(self) -> tuple[int, int]:
+        return _BLOCKS[self.connectivity]
+
+    @property
+    def rows(self) -> int:
+        """Block rows per map."""
+        return -(-self.height // self.block[0])
+
+    @property
+    def columns(self) -> int:
+        """Block columns per map."""
+        return -(-self.width // self.block[1])
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        return self.rows * self.block[0], self.columns * self.block[1]
+
+    @property
+    def blocks_per_map(self) -> int:
+        return self.rows * self.columns
+
+    def expand(self, per_block: Tensor) -> Tensor:
+        """``(N * blocks_per_map,)`` block values as ``(N, H, W)`` pixel values (a copy)."""
+        (block_h, block_w), (padded_h, padded_w) = self.block, self.padded
+        grid = per_block.view(self.num_maps, self.rows, 1, self.columns, 1)
+        grid = grid.expand(self.num_maps, self.rows, block_h, self.columns, block_w)
+        pixels = grid.reshape(self.num_maps, padded_h, padded_w)
+        if (padded_h, padded_w) != (self.height, self.width):
+            pixels = pixels[:, : self.height, : self.width].contiguous()
+        return pixels
+
+    def pad(self, pixels: Tensor, value: int) -> Tensor:
+        """``(N, H, W)`` pixels padded with ``value`` to whole blocks (themselves if whole)."""
+        padded_h, padded_w = self.padded
+        if (padded_h, padded_w) == (self.height, self.width):
+            return pixels
+        return F.pad(pixels, (0, padded_w - self.width, 0, padded_h - self.height), value=value)
+
+    def block_of(self, rows: Tensor, columns: Tensor, maps: Tensor) -> Tensor:
+        """Flat block index of the pixels ``(maps, rows, columns)``."""
+        block_h, block_w = self.block
+        return (maps * self.rows + rows // block_h) * self.columns + columns // block_w
 
 
 @dataclass
@@ -57,7 +133,9 @@ class Basins:
     """Steepest-ascent basins of a batch of integer maps and their adjacency graph.
 
     Attributes:
-        of_pixel (Tensor): ``(N * H * W,)`` basin id of every pixel (flattened batch).
+        of_block (Tensor): ``(N * blocks,)`` int32 basin id of every block of pixels (a block
+            lies in one basin); :attr:`of_pixel` expands it to the pixels.
+        grid (_Grid): the maps' shape and block layout.
         count (int): number of basins ``B`` over the batch.
         map_index (Tensor): ``(B,)`` map each basin belongs to.
         peak (Tensor): ``(B,)`` largest value in each basin (the value of its root).
@@ -66,13 +144,23 @@ class Basins:
         edge_weight (Tensor): ``(E,)`` the highest level below which the two basins touch.
     """
 
-    of_pixel: Tensor
+    of_block: Tensor
+    grid: _Grid
     count: int
     map_index: Tensor
     peak: Tensor
     edge_a: Tensor
     edge_b: Tensor
     edge_weight: Tensor
+
+    @property
+    def of_pixel(self) -> Tensor:
+        """``(N * H * W,)`` int32 basin id of every pixel (flattened batch)."""
+        return self.grid.expand(self.of_block).view(-1)
+
+    def of_pixels(self, maps: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
+        """Basin ids (int64) of the pixels ``(maps, rows, columns)``."""
+        return self.of_block.index_select(0, self.grid.block_of(rows, columns, maps)).long()
 
 
 @dataclass
@@ -87,7 +175,8 @@ class LevelComponents:
         is_root (Tensor): ``(L, B)`` bool, ``b`` is the root of a component at level ``j``.
         map_index (Tensor): ``(B,)`` map each basin belongs to.
         box (Tensor): ``(L, B, 4)`` component pixel extents ``(x_min, y_min, x_max, y_max)``.
-        first_index (Tensor): ``(L, B)`` smallest raster index ``y * W + x`` in the component.
+        first_index (Tensor or None): ``(L, B)`` smallest raster index ``y * W + x`` in the
+            component (``None`` when not asked for).
         area2 (Tensor or None): ``(L, B)`` twice the area of the polygon through the centres
             of the component's boundary pixels (what ``cv2.contourArea`` gives for an outer
             contour of a hole-free component).
@@ -99,43 +188,59 @@ class LevelComponents:
     is_root: Tensor
     map_index: Tensor
     box: Tensor
-    first_index: Tensor
+    first_index: Tensor | None
     area2: Tensor | None
     border_peak: Tensor | None
 
 
+def _index_bits(height: int, width: int) -> int:
+    """Bits of a raster index in a map padded to an even height and width."""
+    return max(1, ((height + height % 2) * (width + width % 2) - 1).bit_length())
+
+
 def refinement_bits(height: int, width: int) -> int:
     """Bits of sub-level tie-breaker that fit in an int32 key beside 8 value bits and the index."""
-    return max(0, 31 - 8 - max(1, (height * width - 1).bit_length()))
+    return max(0, 31 - _VALUE_BITS - _index_bits(height, width))
 
 
-def _pixel_keys(values: Tensor, refine: Tensor | None = None) -> tuple[Tensor, int]:
-    """Keys ``(value, refine, raster index)`` packed in an int32, and the index bit width.
-
-    Keys order pixels by value, then by the optional tie-breaker ``refine`` (in
-    ``[0, 2**refinement_bits)``), then by raster index; int32 keeps the dense passes fast.
-    """
-    _, height, width = values.shape
-    shift = max(1, (height * width - 1).bit_length())
-    if shift > 23:
+def _check_size(num_maps: int, height: int, width: int) -> None:
+    if _index_bits(height, width) > 31 - _VALUE_BITS:
         raise ValueError(f"maps of {height}x{width} pixels are too large (at most 2**23 pixels)")
-    raster = torch.arange(height * width, device=values.device, dtype=torch.int32)
-    key = values << (shift if refine is None else refinement_bits(height, width))
-    if refine is not None:  # in place on one buffer: fresh large temporaries cost page faults
-        key.bitwise_or_(refine).bitwise_left_shift_(shift)
-    return key.bitwise_or_(raster.view(1, height, width)), shift
+    if num_maps * (height + 1) * (width + 1) >= 2**31:
+        raise ValueError(f"a batch of {num_maps} maps of {height}x{width} is too large at once")
+
+
+def _fine_values(values: Tensor, refine: Tensor | None) -> tuple[Tensor, int]:
+    """Values with the tie-breaker in their low bits, ``(value << bits) | refine``, int32."""
+    _, height, width = values.shape
+    if refine is None:
+        return values.int(), 0
+    bits = refinement_bits(height, width)
+    return (values.int() << bits).bitwise_or_(refine), bits
 
 
 def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
-    """Largest key over each pixel and its 4- or 8-neighbours, same shape and dtype."""
-    padded = F.pad(key, (1, 1, 1, 1), value=-1)
+    """Largest key over each pixel and its 4- or 8-neighbours, same shape and dtype.
+
+    Shifted maxima written in place into one buffer (separable for the 3 x 3 window): no
+    padded copy and no fresh temporaries.
+    """
+    best = key.clone()
+    torch.maximum(best[..., 1:], key[..., :-1], out=best[..., 1:])
+    torch.maximum(best[..., :-1], key[..., 1:], out=best[..., :-1])
+    source = key
     if connectivity == 8:
-        rows = torch.maximum(torch.maximum(padded[:, :, :-2], padded[:, :, 1:-1]), padded[:, :, 2:])
-        return torch.maximum(torch.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-    best = torch.maximum(key, padded[:, :-2, 1:-1])
-    best = torch.maximum(best, padded[:, 2:, 1:-1])
-    best = torch.maximum(best, padded[:, 1:-1, :-2])
-    return torch.maximum(best, padded[:, 1:-1, 2:])
+        source, best = best, best.clone()
+    torch.maximum(best[:, 1:], source[:, :-1], out=best[:, 1:])
+    torch.maximum(best[:, :-1], source[:, 1:], out=best[:, :-1])
+    return best
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    """``torch.equal`` for int32 tensors, compared as int64 pairs (half the elements)."""
+    if a.dtype == torch.int32 and a.numel() % 2 == 0 and a.is_contiguous() and b.is_contiguous():
+        return torch.equal(a.view(torch.int64), b.view(torch.int64))
+    return torch.equal(a, b)
 
 
 def _jump_to_roots(parent: Tensor) -> Tensor:
@@ -144,19 +249,9 @@ def _jump_to_roots(parent: Tensor) -> Tensor:
     while True:
         # index_select takes int32 indices as they are; two buffers avoid fresh allocations.
         torch.index_select(parent, 0, parent, out=grand)
-        if torch.equal(grand, parent):
+        if _same(grand, parent):
             return parent
-        torch.index_select(grand, 0, grand, out=parent)
-
-
-def _shifted_pairs(grid: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
-    """Views of ``grid[..., y, x]`` and ``grid[..., y + dy, x + dx]`` over the valid pixels."""
-    height, width = grid.shape[-2:]
-    x0, x1 = max(0, -dx), width - max(0, dx)
-    return (
-        grid[..., 0 : height - dy, x0:x1],
-        grid[..., dy:height, x0 + dx : x1 + dx],
-    )
+        parent, grand = grand, parent
 
 
 def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None) -> Basins:
@@ -174,37 +269,61 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
     Returns:
         *Basins*: see :class:`Basins`; one basin per regional maximum.
     """
-    num_maps, height, width = values.shape
-    num_pixels = height * width
-    device = values.device
-    if num_maps * num_pixels >= 2**31:
-        raise ValueError(f"a batch of {num_maps} maps of {height}x{width} is too large at once")
-    values = values.int()
-    key, shift = _pixel_keys(values, refine)
-    offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
-    parent = _neighbour_max(key, connectivity)
-    root_pixels = (parent == key).view(-1).nonzero().squeeze(1)
-    del key
-    parent.bitwise_and_((1 << shift) - 1).add_(offsets)
-    root = _jump_to_roots(parent.view(-1))
-    count = root_pixels.numel()
-    # compact[r]: the basin id of root pixel r (other entries unused); ids follow raster order.
-    compact = torch.empty_like(root)
-    compact[root_pixels] = torch.arange(count, device=device, dtype=torch.int32)
-    map_index = root_pixels // num_pixels
-    peak = values.view(-1).gather(0, root_pixels).long()
+    _check_size(*values.shape)
+    fine, bits = _fine_values(values, refine)
+    return _find_basins(fine, bits, connectivity)
 
+
+def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
+    """:func:`find_basins` of int32 maps ``(value << bits) | refine``."""
+    num_maps, height, width = fine.shape
+    device = fine.device
+    grid = _Grid(num_maps, height, width, connectivity)
+    (block_h, _block_w), (padded_h, padded_w) = grid.block, grid.padded
+    shift = _index_bits(height, width)
+    index_mask = (1 << shift) - 1
+    # Keys (value, refine, raster index of the padded map), unique; padding keys are negative.
+    raster = torch.arange(padded_h * padded_w, device=device, dtype=torch.int32)
+    key = grid.pad(fine, -1).bitwise_left_shift(shift)
+    key.bitwise_or_(raster.view(padded_h, padded_w))
+    best = _neighbour_max(key, connectivity)
+    if block_h == 2:
+        half = torch.maximum(key[:, 0::2], key[:, 1::2])
+        leader = torch.maximum(half[..., 0::2], half[..., 1::2])
+    else:
+        leader = torch.maximum(key[..., 0::2], key[..., 1::2])
+    leader = leader.reshape(-1)  # (N * blocks,): the block's largest key
+    first_of_map = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1)
+    # The leader's neighbourhood maximum; a block whose leader is a local maximum is a root.
+    position = (leader & index_mask).view(num_maps, -1).add_(first_of_map * (padded_h * padded_w))
+    leader_best = best.view(-1).index_select(0, position.view(-1))
+    del best, position
+    is_root = leader_best == leader
+    target = leader_best.bitwise_and_(index_mask)  # raster index of the leader's parent pixel
+    if block_h == 2:
+        target = (target // padded_w >> 1).mul_(grid.columns).add_((target % padded_w) >> 1)
+    else:
+        target >>= 1
+    parent = target.view(num_maps, -1).add_(first_of_map * grid.blocks_per_map).view(-1)
+    root_blocks = is_root.nonzero().squeeze(1)
+    root = _jump_to_roots(parent)
+    count = root_blocks.numel()
+    peak = (leader.index_select(0, root_blocks) >> (shift + bits)).long()
+    compact = torch.empty_like(root)
+    compact[root_blocks] = torch.arange(count, device=device, dtype=torch.int32)
     edge_a, edge_b, edge_weight = _basin_edges(
-        root.view(num_maps, height, width), compact, values, count, connectivity
+        grid, root, compact, key, shift + bits, connectivity, count
     )
     relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
         peak, edge_a, edge_b, edge_weight
     )
     merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
     merged_peak.scatter_reduce_(0, relabel, peak, "amax")
-    compact[root_pixels] = relabel.int()
+    map_index = (root_blocks // grid.blocks_per_map).long()
+    compact[root_blocks] = relabel.int()
     return Basins(
-        of_pixel=compact.index_select(0, root),
+        of_block=compact.index_select(0, root),
+        grid=grid,
         count=count,
         map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
             0, relabel, map_index
@@ -217,50 +336,57 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
 
 
 def _basin_edges(
-    root_grid: Tensor, compact: Tensor, values: Tensor, count: int, connectivity: int
+    grid: _Grid,
+    root: Tensor,
+    compact: Tensor,
+    key: Tensor,
+    value_shift: int,
+    connectivity: int,
+    count: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Adjacency of basins: for each touching pair, the largest ``min(v(p), v(r))`` over
     adjacent pixels ``p``, ``r`` of the two basins.
 
-    ``root_grid`` holds each pixel's root (flat index), ``compact`` a root's basin id. One
-    dense pass over the flattened grid sets, per pixel, a bit for each half-neighbour whose
-    root differs (pairs that wrap around a row or into the next map are dropped later);
-    only the pixels with a bit set (usually a few percent) are gathered, once.
+    A block lies in one basin, so basins meet only between neighbouring blocks: one dense
+    pass over the block grid per block step marks the block pairs whose roots differ (usually
+    a few percent), and only those are gathered, with the values of the pixel pairs they
+    join read from the keys (``key >> value_shift``; padding reads -1 and joins nothing).
     """
-    _, height, width = root_grid.shape
-    num_pixels = height * width
-    flat_root = root_grid.view(-1)
-    # Two roots in one map differ by less than 2**16, so their low 16 bits differ: int16 is
-    # as exact and moves half the bytes. XOR and shifts are much faster than != on CPU:
-    # (x | -x) has its sign bit set exactly when x != 0.
-    identity = flat_root.to(torch.int16) if num_pixels <= 2**16 else flat_root
-    sign_shift = 8 * identity.element_size() - 1
-    steps = [(dy, dx, dy * width + dx) for dy, dx in _HALF_NEIGHBOURS[connectivity]]
-    crossing = torch.zeros_like(identity)
-    for bit, (_, _, offset) in enumerate(steps):
-        differs = torch.bitwise_xor(identity[:-offset], identity[offset:])
-        differs.bitwise_or_(differs.neg()).bitwise_right_shift_(sign_shift)
-        crossing[:-offset].bitwise_or_(differs.bitwise_and_(1 << bit))
-    pixel = crossing.nonzero().squeeze(1)
-    directions = crossing.index_select(0, pixel)
-    local = pixel % num_pixels
-    row, column = local // width, local % width
-    flat_value = values.view(-1)
-    codes, weights = [], []
-    for bit, (dy, dx, offset) in enumerate(steps):
-        keep = directions.bitwise_and(1 << bit).bool()
-        keep &= row < height - 1 if dy else column < width - 1
-        if dy and dx:
-            keep &= column < width - 1 if dx > 0 else column > 0
-        source = pixel.masked_select(keep)
-        target = source + offset
-        own = compact.index_select(0, flat_root.index_select(0, source)).long()
-        neighbour = compact.index_select(0, flat_root.index_select(0, target)).long()
-        codes.append(torch.minimum(own, neighbour) * count + torch.maximum(own, neighbour))
-        weights.append(
-            torch.minimum(flat_value.index_select(0, source), flat_value.index_select(0, target))
+    device = root.device
+    num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
+    padded_h, padded_w = grid.padded
+    (block_h, block_w), crossings = grid.block, _CROSSINGS[connectivity]
+    roots = root.view(num_maps, rows, columns)
+    differs = torch.zeros(len(crossings), num_maps, rows, columns, dtype=torch.bool, device=device)
+    for step, ((dy, dx), _) in enumerate(crossings):
+        x0, x1 = max(0, -dx), columns - max(0, dx)
+        torch.ne(
+            roots[:, : rows - dy, x0:x1],
+            roots[:, dy:, x0 + dx : x1 + dx],
+            out=differs[step, :, : rows - dy, x0:x1],
         )
-    return _dedupe_edges(torch.cat(codes), torch.cat(weights).long(), count)
+    hit = differs.view(-1).nonzero().squeeze(1)
+    total = num_maps * rows * columns
+    step, block = hit // total, hit % total
+    steps = torch.tensor([dy * columns + dx for (dy, dx), _ in crossings], device=device)
+    neighbour = block + steps.index_select(0, step)
+    own = compact.index_select(0, root.index_select(0, block)).long()
+    other = compact.index_select(0, root.index_select(0, neighbour)).long()
+    # Top-left pixel of the block, and the pixel pairs of its step (padded to one length).
+    map_index, local = block // (rows * columns), block % (rows * columns)
+    corner = (map_index * padded_h + local // columns * block_h) * padded_w
+    corner += local % columns * block_w
+    pairs = torch.tensor([pair for _, pair in crossings], device=device)  # (steps, K, 4)
+    pairs = pairs.index_select(0, step)
+    first = corner.view(-1, 1) + pairs[..., 0] * padded_w + pairs[..., 1]
+    second = corner.view(-1, 1) + pairs[..., 2] * padded_w + pairs[..., 3]
+    flat_key = key.view(-1)
+    weight = torch.minimum(
+        flat_key.index_select(0, first.view(-1)), flat_key.index_select(0, second.view(-1))
+    )
+    weight = (weight >> value_shift).view(first.shape).amax(1).long()
+    code = torch.minimum(own, other) * count + torch.maximum(own, other)
+    return _dedupe_edges(code, weight, count)
 
 
 def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -320,13 +446,17 @@ def _merge_plateau_basins(
     return relabel, current_peak.numel(), edge_a, edge_b, edge_weight
 
 
-def _levels_below(levels: Tensor, values: Tensor) -> Tensor:
+def _levels_below(levels: Tensor, values: Tensor, bits: int = 0) -> Tensor:
     """For each value ``v`` in ``[0, 255]``, how many of the sorted ``levels`` are below ``v``.
 
-    Returns the counts with the shape of ``values``: int16 for int16 or int32 values (at
-    most 256 levels, so they fit), else int64.
+    ``values`` may carry ``bits`` of tie-breaker below the value (``(v << bits) | refine``):
+    the table then repeats each count ``2**bits`` times, so one lookup bins them. Returns the
+    counts with the shape of ``values``: int16 for int16 or int32 values (at most 256 levels,
+    so they fit), else int64.
     """
     table = torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
+    if bits:
+        table = table.repeat_interleave(1 << bits)
     if values.dtype in (torch.int16, torch.int32):
         return table.short().index_select(0, values.reshape(-1).int()).view(values.shape)
     return table.index_select(0, values.reshape(-1)).view(values.shape)
@@ -344,6 +474,8 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
     """
     count = basins.count
     device = basins.peak.device
+    if basins.edge_a.numel() == 0:  # no edges: every basin is its own component
+        return torch.arange(count, device=device).expand(num_levels, count)
     labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
     pairs_per_level = torch.bincount(num_levels_below, minlength=num_levels + 1)
     pairs_per_level = pairs_per_level.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
@@ -394,15 +526,10 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
 
 
 def _reverse_cumulative(binned: Tensor, reduce: str) -> Tensor:
-    """Reduce over the bins ``> j`` for each ``j``: ``(B, L + 1)`` -> ``(B, L)``."""
-    flipped = binned.flip(1)
-    if reduce == "min":
-        cumulative = torch.cummin(flipped, 1).values
-    elif reduce == "max":
-        cumulative = torch.cummax(flipped, 1).values
-    else:
-        cumulative = torch.cumsum(flipped, 1)
-    return cumulative.flip(1)[:, 1:]
+    """Reduce over the bins ``> j`` for each ``j``: ``(..., L + 1)`` -> ``(..., L)``."""
+    flipped = binned.flip(-1)
+    cumulative = torch.cummax(flipped, -1).values if reduce == "max" else torch.cumsum(flipped, -1)
+    return cumulative.flip(-1)[..., 1:]
 
 
 def level_components(
@@ -429,92 +556,207 @@ def level_components(
     Returns:
         *LevelComponents*: see :class:`LevelComponents`.
     """
-    num_maps, height, width = values.shape
-    num_pixels = height * width
-    device = values.device
+    _check_size(*values.shape)
+    values = values.int()
     if basins is None:
-        basins = find_basins(values, connectivity)
+        basins = _find_basins(values, 0, connectivity)
+    return _level_components(
+        values, 0, levels, basins, with_area=with_area, with_border=with_border, first="exact"
+    )
+
+
+def _level_components(
+    fine: Tensor,
+    bits: int,
+    levels: Tensor,
+    basins: Basins,
+    *,
+    with_area: bool = False,
+    with_border: bool = False,
+    first: str | None = None,
+    holes_only: bool = False,
+) -> LevelComponents:
+    """:func:`level_components` of int32 maps ``(value << bits) | refine``.
+
+    ``first`` chooses ``first_index``: ``"exact"``, the smallest raster index; ``"order"``,
+    a key that orders the components of one map and level as their first pixels do (cheaper:
+    see :func:`_binned_extents`); ``None``, none. With ``holes_only`` (which needs
+    ``with_border``), ``is_root`` marks only the components off the image border, and the
+    boxes are computed for the basins of those components only.
+    """
+    grid = basins.grid
+    num_maps, height, width = fine.shape
+    device = fine.device
     count = basins.count
     num_levels = levels.numel()
     num_bins = num_levels + 1
 
-    # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
-    # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    pixel_bin = _levels_below(levels, values.int())  # int16
-    if count * num_bins < 2**31:  # int32 arithmetic is faster; scatter wants int64 indices
-        slot = (basins.of_pixel * num_bins).add_(pixel_bin.view(-1)).long()
-    else:
-        slot = basins.of_pixel.long().mul_(num_bins).add_(pixel_bin.view(-1))
-    raster = torch.arange(num_pixels, device=device, dtype=torch.int32).repeat(num_maps)
-    column = torch.arange(width, device=device, dtype=torch.int32).repeat(num_maps * height)
-    big = torch.iinfo(torch.int32).max
-
-    def binned(source: Tensor, reduce: str, fill: int) -> Tensor:
-        out = torch.full((count * num_bins,), fill, dtype=torch.int32, device=device)
-        out.scatter_reduce_(0, slot, source, reduce, include_self=True)
-        return _reverse_cumulative(out.view(count, num_bins).long(), reduce[1:])
-
-    # The smallest raster index gives the top row, the largest the bottom row.
-    first, last = binned(raster, "amin", big), binned(raster, "amax", -1)
-    basin_attributes = [
-        binned(column, "amin", big),
-        first,
-        binned(column, "amax", -1),
-        last,
-    ]
-    if with_area:
-        basin_attributes.append(_binned_window_area(pixel_bin, basins, num_bins))
-
     labels = _label_levels(basins, _levels_below(levels, basins.edge_weight), num_levels)
     level_ids = torch.arange(num_levels, device=device).view(-1, 1)
-    alive = (level_ids < _levels_below(levels, basins.peak).view(1, -1)).view(-1)
-    flat_labels = (labels + level_ids * count).view(-1).masked_select(alive)
-
-    def merged(per_basin: Tensor, reduce: str, fill: int) -> Tensor:
-        out = torch.full((num_levels * count,), fill, dtype=torch.long, device=device)
-        source = per_basin.t().reshape(-1).masked_select(alive)
-        out.scatter_reduce_(0, flat_labels, source, reduce, include_self=True)
-        return out.view(num_levels, count)
-
-    reductions = ["amin", "amin", "amax", "amax", "sum"]
-    fills = [_BIG, _BIG, -1, -1, 0]
-    component = [
-        merged(attribute, reduce, fill)
-        for attribute, reduce, fill in zip(basin_attributes, reductions, fills, strict=False)
-    ]
+    slots = (labels + level_ids * count).view(-1)  # each (level, basin) entry's component
+    alive = level_ids < _levels_below(levels, basins.peak).view(1, -1)
+    is_root = alive & (labels == torch.arange(count, device=device))
     border_peak = None
     if with_border:
-        border = _border_pixels(num_maps, height, width, device)
-        basin_border = torch.full((count,), -1, dtype=torch.long, device=device)
+        basin_border = torch.full((count,), -1, dtype=torch.int32, device=device)
+        border_maps, border_rows, border_columns = _border_pixels(num_maps, height, width, device)
+        border_values = fine[border_maps, border_rows, border_columns] >> bits
         basin_border.scatter_reduce_(
-            0,
-            basins.of_pixel.index_select(0, border).long(),
-            values.reshape(-1).index_select(0, border).long(),
-            "amax",
+            0, basins.of_pixels(border_maps, border_rows, border_columns), border_values, "amax"
         )
-        border_peak = merged(basin_border.view(count, 1).expand(count, num_levels), "amax", -1)
-    is_root = alive.view(num_levels, count) & (labels == torch.arange(count, device=device))
-    box = torch.stack(component[:4], dim=-1)
-    first_index = box[..., 1].clone()
-    box[..., 1] = box[..., 1] // width
-    box[..., 3] = box[..., 3] // width
+        border_peak = torch.full((num_levels * count,), -1, dtype=torch.int32, device=device)
+        border_peak.scatter_reduce_(0, slots, basin_border.repeat(num_levels), "amax")
+        border_peak = border_peak.view(num_levels, count).long()
+    keep = None
+    if holes_only:
+        assert border_peak is not None
+        is_root &= border_peak <= levels.view(-1, 1)
+        # Basins with a pixel in a hole at some level: only they need boxes.
+        keep = is_root.view(-1).index_select(0, slots).view(num_levels, count).any(0)
+
+    # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
+    # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
+    pixel_bin = _levels_below(levels, fine, bits)  # int16
+    low, high = _binned_extents(grid.pad(pixel_bin, 0), basins, num_bins, first, keep)
+    # Per basin and level: minima (x_min, first) and maxima (x_max, y_max) over bins > j,
+    # then merged into components: every (level, basin) entry goes to its label's slot.
+    # Entries of basins without pixels above the level are isolated and empty, so harmless.
+    extents = torch.cat(
+        [_reverse_cumulative(-low, "max"), _reverse_cumulative(high, "max")]
+    )  # (4, B, L): -x_min, -first, x_max, y_max
+    merged = torch.full((4, num_levels * count), _INT32_MIN, dtype=torch.int32, device=device)
+    merged.scatter_reduce_(
+        1, slots.expand(4, -1), extents.transpose(1, 2).reshape(4, -1), "amax", include_self=True
+    )
+    merged = merged.view(4, num_levels, count).long()
+    area2 = None
+    if with_area:
+        per_basin = _binned_window_area(pixel_bin, basins, num_bins).t()  # (L, B)
+        area2 = torch.zeros(num_levels * count, dtype=torch.long, device=device)
+        area2.index_add_(0, slots, per_basin.reshape(-1))
+        area2 = area2.view(num_levels, count)
+    first_key = -merged[1]
+    if first == "exact":
+        first_index, y_min = first_key, first_key // width
+    elif first == "order":
+        first_index, y_min = first_key, first_key // grid.columns
+    else:
+        first_index, y_min = None, first_key
     return LevelComponents(
         is_root=is_root,
         map_index=basins.map_index,
-        box=box,
+        box=torch.stack([-merged[0], y_min, merged[2], merged[3]], dim=-1),
         first_index=first_index,
-        area2=component[4] if with_area else None,
+        area2=area2,
         border_peak=border_peak,
     )
 
 
-def _border_pixels(num_maps: int, height: int, width: int, device: torch.device) -> Tensor:
-    """Flat indices of the image-border pixels of every map (corners twice), int64."""
-    row = torch.arange(width, device=device)
-    column = torch.arange(height, device=device) * width
-    local = torch.cat([row, row + (height - 1) * width, column, column + (width - 1)])
-    offsets = torch.arange(num_maps, device=device).view(-1, 1) * (height * width)
-    return (offsets + local).view(-1)
+def _binned_extents(
+    pixel_bin: Tensor, basins: Basins, num_bins: int, first: str | None, keep: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Per (basin, bin): minima ``(x_min, first)`` and maxima ``(x_max, y_max)``, ``(2, B, bins)``.
+
+    ``pixel_bin`` is ``(N, H', W')``, padded to whole blocks with bin 0 (below every level).
+    A block lies in one basin, and among its pixels of a bin ``> j`` the leftmost is in its
+    left column if any pixel of that column is, so the left column contributes
+    ``(max of its bins, x)`` and the right column ``(max of its bins, x + 1)``: one entry per
+    side of the block instead of one per pixel, and the same entries serve the minima and the
+    maxima. ``first`` is the smallest raster index (``"exact"``; one entry per pixel), or the
+    key ``y * columns + block column`` of the first row (``"order"``): two components of one
+    level never share a block (a block is a clique), so this key orders them as their first
+    pixels do; or ``y_min`` (``None``). ``keep`` (``(B,)`` bool), if given, limits the work
+    to the blocks of those basins (the others get no entries).
+    """
+    grid = basins.grid
+    device = pixel_bin.device
+    count = basins.count
+    num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
+    block_h, block_w = grid.block
+    column = torch.arange(columns, device=device, dtype=torch.int32) * block_w
+    row = torch.arange(rows, device=device, dtype=torch.int32).view(-1, 1) * block_h
+    zero = torch.zeros(rows, columns, device=device, dtype=torch.int32)
+    if block_h == 2:
+        top_left, top_right = pixel_bin[:, 0::2, 0::2], pixel_bin[:, 0::2, 1::2]
+        bottom_left, bottom_right = pixel_bin[:, 1::2, 0::2], pixel_bin[:, 1::2, 1::2]
+        sides = [
+            (top_left, bottom_left),  # left column
+            (top_right, bottom_right),  # right column
+            (top_left, top_right),  # top row
+            (bottom_left, bottom_right),  # bottom row
+        ]
+        coordinate = [column + zero, column + 1 + zero, row + zero, row + 1 + zero]
+        if first == "order":
+            first_key = [row * columns + column // 2, (row + 1) * columns + column // 2]
+        else:
+            first_key = [row + zero, row + 1 + zero]
+        low_rows, high_rows = [0, 1, 2, 3], [0, 1, 2, 3]
+        low_source = coordinate[:2] + first_key
+        if first == "exact":
+            width = grid.width
+            raster = row * width + column
+            sides += [(top_left,), (top_right,), (bottom_left,), (bottom_right,)]
+            low_rows = [0, 1, 4, 5, 6, 7]
+            low_source = [*coordinate[:2], raster, raster + 1, raster + width, raster + width + 1]
+    else:
+        left, right = pixel_bin[..., 0::2], pixel_bin[..., 1::2]
+        sides = [(left,), (right,), (left, right)]
+        coordinate = [column + zero, column + 1 + zero, row + zero]
+        high_rows = [0, 1, 2]
+        low_rows = [0, 1, 2]
+        low_source = [*coordinate[:2], row + zero]
+        if first == "exact":
+            raster = row * grid.width + column
+            low_rows = [0, 1, 0, 1]
+            low_source = [*coordinate[:2], raster, raster + 1]
+    # Index rows: basin * bins + (largest bin of the side), int64 for the scatter.
+    base = basins.of_block.view(num_maps, rows, columns)
+    entry = torch.empty(len(sides), num_maps, rows, columns, dtype=torch.int16, device=device)
+    for side, pixels in zip(entry, sides, strict=True):
+        if len(pixels) == 2:
+            torch.maximum(*pixels, out=side)
+        else:
+            side.copy_(pixels[0])
+    index = torch.add(entry, base.long() * num_bins)  # (sides, N, rows, columns) int64
+    sources = (low_rows, low_source), (high_rows, [coordinate[r] for r in high_rows])
+    if keep is not None:
+        selected = keep.index_select(0, basins.of_block).view(-1).nonzero().squeeze(1)
+        index = index.view(len(sides), -1).index_select(1, selected)
+    result = []
+    for reduce, (index_rows, source) in zip(("amin", "amax"), sources, strict=True):
+        values = torch.stack(source).view(len(source), 1, rows * columns)
+        values = values.expand(-1, num_maps, -1).reshape(len(source), -1)
+        if keep is not None:
+            values = values.index_select(1, selected)
+        rows_index = index.view(len(sides), -1)
+        if index_rows != list(range(len(sides))):
+            rows_index = rows_index.index_select(0, torch.tensor(index_rows, device=device))
+        out = torch.full(
+            (len(source), count * num_bins),
+            _INT32_MAX if reduce == "amin" else _INT32_MIN,
+            dtype=torch.int32,
+            device=device,
+        )
+        out.scatter_reduce_(1, rows_index, values, reduce, include_self=True)
+        out = out.view(len(source), count, num_bins)
+        if reduce == "amin":  # x_min from the left and right columns, then the first key
+            out = torch.stack([out[:2].amin(0), out[2:].amin(0)])
+        else:  # x_max from the columns, y_max from the rows
+            out = torch.stack([out[:2].amax(0), out[2:].amax(0)])
+        result.append(out)
+    return result[0], result[1]
+
+
+def _border_pixels(
+    num_maps: int, height: int, width: int, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(map, row, column)`` int64 of the image-border pixels of every map (corners twice)."""
+    xs = torch.arange(width, device=device)
+    ys = torch.arange(height, device=device)
+    rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
+    columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
+    maps = torch.arange(num_maps, device=device).repeat_interleave(rows.numel())
+    return maps, rows.repeat(num_maps), columns.repeat(num_maps)
 
 
 def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
@@ -576,19 +818,29 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
     Returns:
         *Tensor* ``(N, H, W)`` int32, ``>= values``.
     """
-    num_maps, height, width = values.shape
+    _check_size(*values.shape)
     values = values.int()
     if basins is None:
-        basins = find_basins(255 - values, 4)
-    device = values.device
-    border = _border_pixels(num_maps, height, width, device)
+        basins = _find_basins(255 - values, 0, 4)
+    return _fill_holes(values, 0, basins)
+
+
+def _fill_holes(fine: Tensor, bits: int, basins: Basins) -> Tensor:
+    """:func:`fill_holes` of int32 maps ``(value << bits) | refine``.
+
+    A filled pixel is raised to ``fill << bits``, with no tie-breaker: a filled pit is flat,
+    so it drains into one basin. Pixels that are not raised keep their tie-breaker.
+    """
+    num_maps, height, width = fine.shape
+    device = fine.device
+    border_maps, border_rows, border_columns = _border_pixels(num_maps, height, width, device)
     # Maximin value (in depth 255 - v) of a path from each basin to the border: Bellman-Ford
     # on the basin graph, a loop over a few relaxation rounds.
     reach = torch.full((basins.count,), -1, dtype=torch.long, device=device)
     reach.scatter_reduce_(
         0,
-        basins.of_pixel.index_select(0, border).long(),
-        255 - values.view(-1).index_select(0, border).long(),
+        basins.of_pixels(border_maps, border_rows, border_columns),
+        255 - (fine[border_maps, border_rows, border_columns] >> bits).long(),
         "amax",
     )
     both_a = torch.cat([basins.edge_a, basins.edge_b])
@@ -601,5 +853,5 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
             break
         reach = updated
     # 255 - min(255 - v, reach) = max(v, 255 - reach).
-    basin_level = (255 - reach).int().index_select(0, basins.of_pixel)
-    return torch.maximum(values, basin_level.view(num_maps, height, width))
+    block_level = ((255 - reach).int() << bits).index_select(0, basins.of_block)
+    return torch.maximum(fine, basins.grid.expand(block_level))

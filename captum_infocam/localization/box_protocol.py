@@ -55,9 +55,10 @@ import torch
 from torch import Tensor
 
 from captum_infocam.localization._level_components import (
-    fill_holes,
-    find_basins,
-    level_components,
+    _fill_holes,
+    _find_basins,
+    _fine_values,
+    _level_components,
     refinement_bits,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
@@ -76,6 +77,9 @@ NanPolicy = Literal["raise", "zero"]
 
 _LEVELS = 255
 _LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
+# Pixels per chunk of maps on the CPU: the dense passes of a chunk stay in the caches and
+# the allocator reuses its memory instead of returning it and faulting it back in.
+_CPU_CHUNK_PIXELS = 2**18
 
 
 def threshold_grid(num_thresholds: int = 1000) -> Tensor:
@@ -223,24 +227,37 @@ def _quantize(
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
+    fine, bits = _quantize_fine(maps, with_fraction=with_fraction, nan_policy=nan_policy)
+    if not with_fraction:
+        return fine, None
+    return fine >> bits, fine & ((1 << bits) - 1)
+
+
+def _quantize_fine(
+    maps: Tensor, with_fraction: bool = True, nan_policy: str = "raise"
+) -> tuple[Tensor, int]:
+    r"""The quantised maps with their tie-breakers in the low bits, ``(q << bits) | fraction``.
+
+    Returns ``(fine, bits)``: ``fine`` ``(N, H, W)`` int32 is :math:`\lfloor 255 s \cdot
+    2^{bits} \rfloor`, so ``fine >> bits`` is :func:`quantize_maps` and the low ``bits`` are
+    the fractional part of :math:`255 s` (``bits = 0`` without ``with_fraction``).
+    """
     maps = _as_maps(maps, check_finite=False)
     low, span, nan_maps = _map_ranges(maps, nan_policy)
     span = span.view(-1, 1, 1)
+    bits = refinement_bits(maps.shape[1], maps.shape[2]) if with_fraction else 0
     # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
     # (a copy: the caller's maps are never touched); a constant map has s - min = 0
-    # everywhere and divides by 1 instead of 0.
+    # everywhere and divides by 1 instead of 0. Scaling by 255 * 2**bits rounds exactly as
+    # scaling by 255 does (a power of two is exact), so the integer part of the product
+    # carries the level and the fraction's first bits at once.
     normalised = maps.to(torch.float64, copy=True)
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
         normalised.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
     normalised -= low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
-    normalised *= 255
-    quantized = normalised.to(torch.int32)
-    if not with_fraction:
-        return quantized, None
-    normalised.frac_()  # normalised >= 0: exactly normalised - quantized
-    normalised *= 2 ** refinement_bits(maps.shape[1], maps.shape[2])
-    return quantized, normalised.to(torch.int32)
+    normalised *= _LEVELS * 2**bits
+    return normalised.to(torch.int32), bits
 
 
 def _threshold_levels(thresholds: Tensor) -> tuple[Tensor, Tensor]:
@@ -270,35 +287,59 @@ def _reference_box(box: Tensor, height: int, width: int, pad: int) -> Tensor:
 
 class _QuantizedMaps:
     """Quantised maps with their tie-breakers and the background basins, shared by the
-    largest-contour and every-contour evaluations of one batch."""
+    largest-contour and every-contour evaluations of one batch.
 
-    def __init__(self, quantized: Tensor, fraction: Tensor | None) -> None:
-        self.values = quantized
-        self.fraction = fraction
-        depth_refine = None
-        if fraction is not None:
-            depth_refine = (2 ** refinement_bits(*quantized.shape[1:]) - 1) - fraction
-        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q.
-        self.background_basins = find_basins(_LEVELS - quantized, 4, depth_refine)
+    Built from ``quantize_maps``-style values and tie-breakers, or from ``fine`` values
+    ``(q << bits) | fraction`` (see :func:`_quantize_fine`).
+    """
+
+    def __init__(
+        self,
+        quantized: Tensor | None,
+        fraction: Tensor | None,
+        *,
+        fine: Tensor | None = None,
+        bits: int = 0,
+    ) -> None:
+        if fine is None:
+            assert quantized is not None
+            fine, bits = _fine_values(quantized, fraction)
+        self.fine, self.bits = fine, bits
+        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
+        # the tie-breaker reversed too.
+        self.background_basins = _find_basins(self.depth(), bits, 4)
+
+    @property
+    def values(self) -> Tensor:
+        """The quantised maps ``(N, H, W)`` int32."""
+        return self.fine >> self.bits
+
+    def depth(self) -> Tensor:
+        """``((255 - q) << bits) | (2**bits - 1 - fraction)``, the fine values of ``255 - q``."""
+        return ((_LEVELS + 1) << self.bits) - 1 - self.fine
+
+    def __getitem__(self, group: slice) -> _QuantizedMaps:
+        return _QuantizedMaps(None, None, fine=self.fine[group], bits=self.bits)
 
 
 def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     """Box of the largest contour at every level, ``(N, L, 4)`` int64 (zeros when none)."""
-    num_maps, height, width = maps.values.shape
+    num_maps, height, width = maps.fine.shape
     num_levels = levels.numel()
-    device = maps.values.device
-    # Contour areas include the holes: components of the hole-filled map.
-    filled = fill_holes(maps.values, maps.background_basins)
-    refine = maps.fraction
-    if refine is not None:  # a filled pit is flat: no tie-breaker, so it drains in one basin
-        refine = torch.where(filled > maps.values, 0, refine)
-    basins = find_basins(filled, 8, refine)
-    components = level_components(filled, levels, 8, with_area=True, basins=basins)
+    device = maps.fine.device
+    # Contour areas include the holes: components of the hole-filled map (a filled pit is
+    # flat, with no tie-breaker, so it drains into one basin).
+    filled = _fill_holes(maps.fine, maps.bits, maps.background_basins)
+    basins = _find_basins(filled, maps.bits, 8)
+    components = _level_components(filled, maps.bits, levels, basins, with_area=True, first="order")
+    assert components.area2 is not None and components.first_index is not None
     level, basin = components.is_root.nonzero(as_tuple=True)
     slot = components.map_index[basin] * num_levels + level
     # Largest contour area; ties go to the component found last in raster order, because
-    # cv2.findContours lists contours in reverse order of discovery and max() keeps the first.
-    score = components.area2[level, basin] * (height * width) + components.first_index[level, basin]
+    # cv2.findContours lists contours in reverse order of discovery and max() keeps the first
+    # (first_index is a key in raster order of the first pixels, below (H + 1) * (W + 1)).
+    order = components.first_index[level, basin]
+    score = components.area2[level, basin] * ((height + 1) * (width + 1)) + order
     best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=device)
     best.scatter_reduce_(0, slot, score, "amax")
     chosen = score == best[slot]
@@ -313,19 +354,17 @@ def _best_multi_contour_iou(
     maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
 ) -> Tensor:
     """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64."""
-    num_maps, height, width = maps.values.shape
+    num_maps, height, width = maps.fine.shape
     num_levels = levels.numel()
-    best = torch.full(
-        (num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.values.device
-    )
+    best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.fine.device)
 
     def offer(map_index: Tensor, level: Tensor, boxes: Tensor) -> None:
         iou = box_iou(boxes.unsqueeze(1), gt_boxes[map_index])
         iou = torch.where(gt_valid[map_index], iou, -1.0).amax(dim=1)
         best.scatter_reduce_(0, map_index * num_levels + level, iou, "amax")
 
-    basins = find_basins(maps.values, 8, maps.fraction)
-    regions = level_components(maps.values, levels, 8, basins=basins)
+    basins = _find_basins(maps.fine, maps.bits, 8)
+    regions = _level_components(maps.fine, maps.bits, levels, basins)
     level, basin = regions.is_root.nonzero(as_tuple=True)
     offer(
         regions.map_index[basin],
@@ -334,16 +373,15 @@ def _best_multi_contour_iou(
     )
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
-    background = level_components(
-        _LEVELS - maps.values,
+    background = _level_components(
+        maps.depth(),
+        maps.bits,
         background_levels,
-        4,
+        maps.background_basins,
         with_border=True,
-        basins=maps.background_basins,
+        holes_only=True,
     )
-    assert background.border_peak is not None
-    is_hole = background.is_root & (background.border_peak <= background_levels.view(-1, 1))
-    level, basin = is_hole.nonzero(as_tuple=True)
+    level, basin = background.is_root.nonzero(as_tuple=True)
     offer(
         background.map_index[basin],
         num_levels - 1 - level,
@@ -368,7 +406,8 @@ def _best_ious(
     every: bool,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Best IoU per (map, level) for the largest contour and for every contour."""
-    has_foreground = maps.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
+    peak = maps.fine.amax(dim=(1, 2)) >> maps.bits
+    has_foreground = peak.view(-1, 1) > levels.view(1, -1)
     fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
     largest_iou = every_iou = None
     if largest:
@@ -389,7 +428,7 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
     have thousands, and the per-level labels cost ``levels x basins``: they are evaluated a
     few maps at a time to bound the memory.
     """
-    num_maps = maps.values.shape[0]
+    num_maps = maps.fine.shape[0]
     per_map = torch.bincount(maps.background_basins.map_index, minlength=num_maps)
     cost = ((per_map + 1) * (num_levels + 1)).tolist()
     if sum(cost) <= _LEVEL_BASIN_BUDGET:
@@ -401,6 +440,15 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
             start, total = index, 0
         total += item
     return [*groups, slice(start, num_maps)]
+
+
+def _chunks(maps: Tensor) -> list[slice]:
+    """Consecutive chunks of a batch ``(N, H, W)``: cache-sized on the CPU, one elsewhere."""
+    num_maps, height, width = maps.shape
+    size = num_maps
+    if maps.device.type == "cpu":
+        size = max(1, _CPU_CHUNK_PIXELS // (height * width))
+    return [slice(start, min(start + size, num_maps)) for start in range(0, num_maps, size)]
 
 
 def _best_iou_per_threshold(
@@ -420,19 +468,24 @@ def _best_iou_per_threshold(
     taus = _as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
-    quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
-    everything = _QuantizedMaps(quantized, fraction)
-    groups = _map_groups(everything, levels.numel())
+    fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
     results = []
-    for group in groups:  # one group unless the maps are very noisy
-        subset = (
-            everything
-            if len(groups) == 1
-            else _QuantizedMaps(quantized[group], None if fraction is None else fraction[group])
-        )
-        results.append(
-            _best_ious(subset, levels, padded[group], valid[group], largest=largest, every=every)
-        )
+    for chunk in _chunks(fine):
+        everything = _QuantizedMaps(None, None, fine=fine[chunk], bits=bits)
+        groups = _map_groups(everything, levels.numel())
+        for group in groups:  # one group unless the maps are very noisy
+            subset = everything if len(groups) == 1 else everything[group]
+            start, stop = chunk.start + group.start, chunk.start + group.stop
+            results.append(
+                _best_ious(
+                    subset,
+                    levels,
+                    padded[start:stop],
+                    valid[start:stop],
+                    largest=largest,
+                    every=every,
+                )
+            )
     largest_iou = torch.cat([r[0] for r in results]) if largest else None
     every_iou = torch.cat([r[1] for r in results]) if every else None
     return (
@@ -591,5 +644,9 @@ def boxes_from_maps(
     maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     taus = _as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
-    return _largest_component_boxes(quantized, levels)[:, level_index]
+    fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
+    boxes = [
+        _largest_component_boxes(_QuantizedMaps(None, None, fine=fine[chunk], bits=bits), levels)
+        for chunk in _chunks(fine)
+    ]
+    return torch.cat(boxes)[:, level_index]
