@@ -37,6 +37,7 @@ int16, most of them in place.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +58,8 @@ _BLOCKS = {8: (2, 2), 4: (1, 2)}
 _VALUE_BITS = 8  # values are in [0, 255]
 _INT32_MAX = torch.iinfo(torch.int32).max
 _INT32_MIN = torch.iinfo(torch.int32).min
+_PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
+_EDGE_TABLE_BUDGET = 2**16  # basin pairs deduplicated in a dense table (at least)
 
 # Pixel pairs (dy_a, dx_a, dy_b, dx_b) between a block and its neighbouring block, relative to
 # the first block's top-left pixel, for each block step (dy, dx) that can join two basins.
@@ -102,30 +105,94 @@ class _Grid:
         return self.rows * self.block[0], self.columns * self.block[1]
 
     @property
-    def blocks_per_map(self) -> int:
-        return self.rows * self.columns
+    def whole(self) -> bool:
+        """Whether the maps are whole blocks (no padding)."""
+        return self.padded == (self.height, self.width)
 
     def expand(self, per_block: Tensor) -> Tensor:
-        """``(N * blocks_per_map,)`` block values as ``(N, H, W)`` pixel values (a copy)."""
+        """``(N * blocks,)`` block values as ``(N, H, W)`` pixel values (a copy)."""
         (block_h, block_w), (padded_h, padded_w) = self.block, self.padded
         grid = per_block.view(self.num_maps, self.rows, 1, self.columns, 1)
         grid = grid.expand(self.num_maps, self.rows, block_h, self.columns, block_w)
         pixels = grid.reshape(self.num_maps, padded_h, padded_w)
-        if (padded_h, padded_w) != (self.height, self.width):
+        if not self.whole:
             pixels = pixels[:, : self.height, : self.width].contiguous()
         return pixels
 
     def pad(self, pixels: Tensor, value: int) -> Tensor:
         """``(N, H, W)`` pixels padded with ``value`` to whole blocks (themselves if whole)."""
-        padded_h, padded_w = self.padded
-        if (padded_h, padded_w) == (self.height, self.width):
+        if self.whole:
             return pixels
+        padded_h, padded_w = self.padded
         return F.pad(pixels, (0, padded_w - self.width, 0, padded_h - self.height), value=value)
 
-    def block_of(self, rows: Tensor, columns: Tensor, maps: Tensor) -> Tensor:
-        """Flat block index of the pixels ``(maps, rows, columns)``."""
-        block_h, block_w = self.block
-        return (maps * self.rows + rows // block_h) * self.columns + columns // block_w
+
+@dataclass(frozen=True)
+class _Layout:
+    """Read-only index tables of a grid, shared by all calls on the same shape and device.
+
+    Attributes:
+        raster (Tensor): ``(H', W')`` int32 raster index in the padded map.
+        block_of (Tensor): ``(H' * W',)`` int32 block (within its map) of each padded pixel.
+        pixel_offset (Tensor): ``(N, 1, 1)`` int32 flat index of each map's first pixel.
+        block_offset (Tensor): ``(N, 1)`` int32 flat index of each map's first block.
+        corner (Tensor): ``(N * blocks,)`` int64 flat padded index of each block's top-left
+            pixel.
+        step_offset (Tensor): ``(S,)`` int64 flat block offset of each step of
+            ``_CROSSINGS``.
+        pair_first (Tensor): ``(S, K)`` int64 flat pixel offsets, from a block's corner, of
+            the first pixels of the step's pixel pairs; ``pair_second`` of the second ones.
+        border (Tensor): ``(N * border,)`` int64 flat (unpadded) index of the border pixels.
+        border_block (Tensor): ``(N * border,)`` int32 flat block of the border pixels.
+    """
+
+    raster: Tensor
+    block_of: Tensor
+    pixel_offset: Tensor
+    block_offset: Tensor
+    corner: Tensor
+    step_offset: Tensor
+    pair_first: Tensor
+    pair_second: Tensor
+    border: Tensor
+    border_block: Tensor
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(grid: _Grid, device: torch.device) -> _Layout:
+    """The index tables of ``grid`` on ``device``, built once per shape (a few kB to MB)."""
+    num_maps, height, width = grid.num_maps, grid.height, grid.width
+    (block_h, block_w), (padded_h, padded_w) = grid.block, grid.padded
+    rows, columns = grid.rows, grid.columns
+    y = torch.arange(padded_h, device=device, dtype=torch.int32).view(-1, 1)
+    x = torch.arange(padded_w, device=device, dtype=torch.int32).view(1, -1)
+    maps = torch.arange(num_maps, device=device)
+    corner = (
+        torch.arange(rows, device=device).view(-1, 1) * (block_h * padded_w)
+        + torch.arange(columns, device=device).view(1, -1) * block_w
+    )
+    steps = _CROSSINGS[grid.connectivity]
+    pairs = torch.tensor([pair for _, pair in steps], device=device)  # (S, K, 4)
+    xs, ys = torch.arange(width, device=device), torch.arange(height, device=device)
+    border_rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
+    border_columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
+    border_maps = maps.view(-1, 1)
+    return _Layout(
+        raster=y * padded_w + x,
+        block_of=(y // block_h * columns + x // block_w).view(-1),
+        pixel_offset=maps.int().view(-1, 1, 1) * (padded_h * padded_w),
+        block_offset=maps.int().view(-1, 1) * (rows * columns),
+        corner=(maps.view(-1, 1, 1) * (padded_h * padded_w) + corner).view(-1),
+        step_offset=torch.tensor([dy * columns + dx for (dy, dx), _ in steps], device=device),
+        pair_first=pairs[..., 0] * padded_w + pairs[..., 1],
+        pair_second=pairs[..., 2] * padded_w + pairs[..., 3],
+        border=(border_maps * (height * width) + border_rows * width + border_columns).view(-1),
+        border_block=(
+            (border_maps * rows + border_rows // block_h) * columns + border_columns // block_w
+        )
+        .int()
+        .view(-1),
+    )
 
 
 @dataclass
@@ -158,10 +225,6 @@ class Basins:
         """``(N * H * W,)`` int32 basin id of every pixel (flattened batch)."""
         return self.grid.expand(self.of_block).view(-1)
 
-    def of_pixels(self, maps: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
-        """Basin ids (int64) of the pixels ``(maps, rows, columns)``."""
-        return self.of_block.index_select(0, self.grid.block_of(rows, columns, maps)).long()
-
 
 @dataclass
 class LevelComponents:
@@ -176,7 +239,7 @@ class LevelComponents:
         map_index (Tensor): ``(B,)`` map each basin belongs to.
         box (Tensor): ``(L, B, 4)`` component pixel extents ``(x_min, y_min, x_max, y_max)``.
         first_index (Tensor or None): ``(L, B)`` smallest raster index ``y * W + x`` in the
-            component (``None`` when not asked for).
+            component, or a key in the same order (see :func:`_level_components`).
         area2 (Tensor or None): ``(L, B)`` twice the area of the polygon through the centres
             of the component's boundary pixels (what ``cv2.contourArea`` gives for an outer
             contour of a hole-free component).
@@ -238,14 +301,21 @@ def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
 
 def _same(a: Tensor, b: Tensor) -> bool:
     """``torch.equal`` for int32 tensors, compared as int64 pairs (half the elements)."""
-    if a.dtype == torch.int32 and a.numel() % 2 == 0 and a.is_contiguous() and b.is_contiguous():
+    if a.dtype == torch.int32 and a.numel() % 2 == 0:
         return torch.equal(a.view(torch.int64), b.view(torch.int64))
     return torch.equal(a, b)
 
 
-def _jump_to_roots(parent: Tensor) -> Tensor:
-    """Pointer jumping until every entry points at a root (``parent[r] == r``)."""
+def _jump_to_roots(parent: Tensor, unchecked: int = 0) -> Tensor:
+    """Pointer jumping until every entry points at a root (``parent[r] == r``).
+
+    The first ``unchecked`` jumps skip the convergence check (jumping past the roots is
+    harmless: a root points at itself).
+    """
     grand = torch.empty_like(parent)
+    for _ in range(unchecked):
+        torch.index_select(parent, 0, parent, out=grand)
+        parent, grand = grand, parent
     while True:
         # index_select takes int32 indices as they are; two buffers avoid fresh allocations.
         torch.index_select(parent, 0, parent, out=grand)
@@ -279,55 +349,48 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
     num_maps, height, width = fine.shape
     device = fine.device
     grid = _Grid(num_maps, height, width, connectivity)
-    (block_h, _block_w), (padded_h, padded_w) = grid.block, grid.padded
+    layout = _layout(grid, device)
     shift = _index_bits(height, width)
     index_mask = (1 << shift) - 1
     # Keys (value, refine, raster index of the padded map), unique; padding keys are negative.
-    raster = torch.arange(padded_h * padded_w, device=device, dtype=torch.int32)
-    key = grid.pad(fine, -1).bitwise_left_shift(shift)
-    key.bitwise_or_(raster.view(padded_h, padded_w))
+    key = grid.pad(fine, -1).bitwise_left_shift(shift).bitwise_or_(layout.raster)
     best = _neighbour_max(key, connectivity)
-    if block_h == 2:
+    if grid.block[0] == 2:
         half = torch.maximum(key[:, 0::2], key[:, 1::2])
         leader = torch.maximum(half[..., 0::2], half[..., 1::2])
     else:
         leader = torch.maximum(key[..., 0::2], key[..., 1::2])
-    leader = leader.reshape(-1)  # (N * blocks,): the block's largest key
-    first_of_map = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1)
-    # The leader's neighbourhood maximum; a block whose leader is a local maximum is a root.
-    position = (leader & index_mask).view(num_maps, -1).add_(first_of_map * (padded_h * padded_w))
+    # The leader (largest key of a block) points to the block of its largest neighbour; a
+    # block whose leader is a local maximum is a root.
+    position = (leader & index_mask).add_(layout.pixel_offset)
     leader_best = best.view(-1).index_select(0, position.view(-1))
     del best, position
+    leader = leader.view(-1)
     is_root = leader_best == leader
-    target = leader_best.bitwise_and_(index_mask)  # raster index of the leader's parent pixel
-    if block_h == 2:
-        target = (target // padded_w >> 1).mul_(grid.columns).add_((target % padded_w) >> 1)
-    else:
-        target >>= 1
-    parent = target.view(num_maps, -1).add_(first_of_map * grid.blocks_per_map).view(-1)
+    parent = layout.block_of.index_select(0, leader_best.bitwise_and_(index_mask))
+    parent = parent.view(num_maps, -1).add_(layout.block_offset).view(-1)
     root_blocks = is_root.nonzero().squeeze(1)
-    root = _jump_to_roots(parent)
+    root = _jump_to_roots(parent, unchecked=2)
     count = root_blocks.numel()
     peak = (leader.index_select(0, root_blocks) >> (shift + bits)).long()
     compact = torch.empty_like(root)
     compact[root_blocks] = torch.arange(count, device=device, dtype=torch.int32)
     edge_a, edge_b, edge_weight = _basin_edges(
-        grid, root, compact, key, shift + bits, connectivity, count
+        grid, layout, root, compact, key, shift + bits, count
     )
     relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
         peak, edge_a, edge_b, edge_weight
     )
     merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
     merged_peak.scatter_reduce_(0, relabel, peak, "amax")
-    map_index = (root_blocks // grid.blocks_per_map).long()
+    map_index = torch.zeros(count, dtype=torch.long, device=device)
+    map_index.scatter_(0, relabel, root_blocks // grid.rows // grid.columns)
     compact[root_blocks] = relabel.int()
     return Basins(
         of_block=compact.index_select(0, root),
         grid=grid,
         count=count,
-        map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
-            0, relabel, map_index
-        ),
+        map_index=map_index,
         peak=merged_peak,
         edge_a=edge_a,
         edge_b=edge_b,
@@ -337,11 +400,11 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
 
 def _basin_edges(
     grid: _Grid,
+    layout: _Layout,
     root: Tensor,
     compact: Tensor,
     key: Tensor,
     value_shift: int,
-    connectivity: int,
     count: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Adjacency of basins: for each touching pair, the largest ``min(v(p), v(r))`` over
@@ -354,47 +417,53 @@ def _basin_edges(
     """
     device = root.device
     num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
-    padded_h, padded_w = grid.padded
-    (block_h, block_w), crossings = grid.block, _CROSSINGS[connectivity]
+    crossings = _CROSSINGS[grid.connectivity]
+    num_steps = len(crossings)
     roots = root.view(num_maps, rows, columns)
-    differs = torch.zeros(len(crossings), num_maps, rows, columns, dtype=torch.bool, device=device)
+    # (block, step) flags, step last: a block's flags read as one int32 (int16 for 2 steps),
+    # so the scan for crossings runs over the blocks, not over every (block, step).
+    differs = torch.zeros(num_maps, rows, columns, num_steps, dtype=torch.bool, device=device)
     for step, ((dy, dx), _) in enumerate(crossings):
         x0, x1 = max(0, -dx), columns - max(0, dx)
         torch.ne(
             roots[:, : rows - dy, x0:x1],
             roots[:, dy:, x0 + dx : x1 + dx],
-            out=differs[step, :, : rows - dy, x0:x1],
+            out=differs[:, : rows - dy, x0:x1, step],
         )
-    hit = differs.view(-1).nonzero().squeeze(1)
-    total = num_maps * rows * columns
-    step, block = hit // total, hit % total
-    steps = torch.tensor([dy * columns + dx for (dy, dx), _ in crossings], device=device)
-    neighbour = block + steps.index_select(0, step)
-    own = compact.index_select(0, root.index_select(0, block)).long()
-    other = compact.index_select(0, root.index_select(0, neighbour)).long()
-    # Top-left pixel of the block, and the pixel pairs of its step (padded to one length).
-    map_index, local = block // (rows * columns), block % (rows * columns)
-    corner = (map_index * padded_h + local // columns * block_h) * padded_w
-    corner += local % columns * block_w
-    pairs = torch.tensor([pair for _, pair in crossings], device=device)  # (steps, K, 4)
-    pairs = pairs.index_select(0, step)
-    first = corner.view(-1, 1) + pairs[..., 0] * padded_w + pairs[..., 1]
-    second = corner.view(-1, 1) + pairs[..., 2] * padded_w + pairs[..., 3]
+    packed = differs.view(torch.int32 if num_steps == 4 else torch.int16).view(-1)
+    blocks = packed.nonzero().squeeze(1)
+    which, step = differs.view(-1, num_steps).index_select(0, blocks).nonzero(as_tuple=True)
+    block = blocks.index_select(0, which)
+    neighbour = block + layout.step_offset.index_select(0, step)
+    own = compact.index_select(0, root.index_select(0, block))
+    other = compact.index_select(0, root.index_select(0, neighbour))
+    corner = layout.corner.index_select(0, block).view(-1, 1)
+    first = (corner + layout.pair_first.index_select(0, step)).view(-1)
+    second = (corner + layout.pair_second.index_select(0, step)).view(-1)
     flat_key = key.view(-1)
-    weight = torch.minimum(
-        flat_key.index_select(0, first.view(-1)), flat_key.index_select(0, second.view(-1))
-    )
-    weight = (weight >> value_shift).view(first.shape).amax(1).long()
-    code = torch.minimum(own, other) * count + torch.maximum(own, other)
-    return _dedupe_edges(code, weight, count)
+    weight = torch.minimum(flat_key.index_select(0, first), flat_key.index_select(0, second))
+    weight = weight.view(-1, layout.pair_first.shape[1]).amax(1) >> value_shift
+    code = torch.minimum(own, other).long() * count + torch.maximum(own, other)
+    return _dedupe_edges(code, weight.long(), count)
 
 
 def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One edge per basin pair ``code = low * count + high``, carrying the largest weight."""
-    pair, inverse = torch.unique(code, return_inverse=True)
+    """One edge per basin pair ``code = low * count + high``, carrying the largest weight.
+
+    Pairs of weight ``< 0`` (padding only) are dropped. A dense table when the pairs are few
+    enough, else a sort.
+    """
+    count = max(count, 1)
+    if count * count <= max(_EDGE_TABLE_BUDGET, 8 * code.numel()):
+        table = torch.full((count * count,), -1, dtype=torch.long, device=code.device)
+        table.scatter_reduce_(0, code, weight, "amax")
+        pair = (table >= 0).nonzero().squeeze(1)
+        return pair // count, pair % count, table.index_select(0, pair)
+    present = weight >= 0
+    pair, inverse = torch.unique(code.masked_select(present), return_inverse=True)
     edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
-    edge_weight.scatter_reduce_(0, inverse, weight, "amax")
-    return pair // max(count, 1), pair % max(count, 1), edge_weight
+    edge_weight.scatter_reduce_(0, inverse, weight.masked_select(present), "amax")
+    return pair // count, pair % count, edge_weight
 
 
 def _merge_plateau_basins(
@@ -446,23 +515,30 @@ def _merge_plateau_basins(
     return relabel, current_peak.numel(), edge_a, edge_b, edge_weight
 
 
+def _levels_table(levels: Tensor) -> Tensor:
+    """``(256,)`` int64: for each value ``v`` in ``[0, 255]``, how many ``levels`` are below."""
+    return torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
+
+
 def _levels_below(levels: Tensor, values: Tensor, bits: int = 0) -> Tensor:
     """For each value ``v`` in ``[0, 255]``, how many of the sorted ``levels`` are below ``v``.
 
-    ``values`` may carry ``bits`` of tie-breaker below the value (``(v << bits) | refine``):
-    the table then repeats each count ``2**bits`` times, so one lookup bins them. Returns the
-    counts with the shape of ``values``: int16 for int16 or int32 values (at most 256 levels,
-    so they fit), else int64.
+    See :func:`_lookup` for ``bits`` and the returned dtype.
     """
-    table = torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
+    return _lookup(_levels_table(levels), values, bits)
+
+
+def _lookup(table: Tensor, values: Tensor, bits: int = 0) -> Tensor:
+    """``table[v]`` for values ``(v << bits) | refine``, with the shape of ``values``.
+
+    The table repeats each entry ``2**bits`` times, so one lookup drops the tie-breaker.
+    int16 for int16 or int32 values (the counts of at most 256 levels fit), else int64.
+    """
     if bits:
         table = table.repeat_interleave(1 << bits)
     if values.dtype in (torch.int16, torch.int32):
         return table.short().index_select(0, values.reshape(-1).int()).view(values.shape)
     return table.index_select(0, values.reshape(-1)).view(values.shape)
-
-
-_PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
 
 
 def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> Tensor:
@@ -476,9 +552,11 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
     device = basins.peak.device
     if basins.edge_a.numel() == 0:  # no edges: every basin is its own component
         return torch.arange(count, device=device).expand(num_levels, count)
-    labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
     pairs_per_level = torch.bincount(num_levels_below, minlength=num_levels + 1)
     pairs_per_level = pairs_per_level.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
+    if sum(pairs_per_level) <= _PAIR_BUDGET:
+        return _label_level_block(basins, num_levels_below, 0, num_levels)
+    labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
     start = 0
     while start < num_levels:
         stop, total = start + 1, pairs_per_level[start]
@@ -496,10 +574,7 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
     device = basins.peak.device
     num_levels = stop - start
     labels = torch.arange(num_levels * count, device=device)
-    edge_counts = num_levels_below.clamp(max=stop) - start
-    active = edge_counts > 0
-    edge_counts = edge_counts[active]
-    edge_a, edge_b = basins.edge_a[active], basins.edge_b[active]
+    edge_counts = (num_levels_below.clamp(max=stop) - start).clamp_(min=0)
     total = int(edge_counts.sum())
     if total > 0:
         edge_of_pair = torch.repeat_interleave(
@@ -507,15 +582,13 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
         )
         starts = torch.cumsum(edge_counts, 0) - edge_counts
         level_of_pair = torch.arange(total, device=device) - starts.index_select(0, edge_of_pair)
-        node_a = level_of_pair * count + edge_a.index_select(0, edge_of_pair)
-        node_b = level_of_pair.mul_(count).add_(edge_b.index_select(0, edge_of_pair))
+        level_of_pair.mul_(count)
+        node_a = level_of_pair + basins.edge_a.index_select(0, edge_of_pair)
+        node_b = level_of_pair.add_(basins.edge_b.index_select(0, edge_of_pair))
         while True:
             label_a, label_b = labels.index_select(0, node_a), labels.index_select(0, node_b)
-            unmerged = label_a != label_b
-            if not bool(unmerged.any()):
+            if torch.equal(label_a, label_b):
                 break
-            node_a, node_b = node_a.masked_select(unmerged), node_b.masked_select(unmerged)
-            label_a, label_b = label_a.masked_select(unmerged), label_b.masked_select(unmerged)
             # Hook the larger root under the smaller one: labels only decrease, so no cycles.
             labels.scatter_reduce_(
                 0, torch.maximum(label_a, label_b), torch.minimum(label_a, label_b), "amin"
@@ -528,7 +601,7 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
 def _reverse_cumulative(binned: Tensor, reduce: str) -> Tensor:
     """Reduce over the bins ``> j`` for each ``j``: ``(..., L + 1)`` -> ``(..., L)``."""
     flipped = binned.flip(-1)
-    cumulative = torch.cummax(flipped, -1).values if reduce == "max" else torch.cumsum(flipped, -1)
+    cumulative = torch.cummax(flipped, -1).values if reduce == "max" else flipped.cumsum(-1)
     return cumulative.flip(-1)[..., 1:]
 
 
@@ -580,50 +653,56 @@ def _level_components(
 
     ``first`` chooses ``first_index``: ``"exact"``, the smallest raster index; ``"order"``,
     a key that orders the components of one map and level as their first pixels do (cheaper:
-    see :func:`_binned_extents`); ``None``, none. With ``holes_only`` (which needs
-    ``with_border``), ``is_root`` marks only the components off the image border, and the
-    boxes are computed for the basins of those components only.
+    see :func:`_binned_extents`); ``None``, none. With ``holes_only``, ``is_root`` marks only
+    the components off the image border (and ``with_border`` is implied), and the boxes are
+    computed from the pixels that can lie in such a component only.
     """
     grid = basins.grid
-    num_maps, height, width = fine.shape
+    layout = _layout(grid, fine.device)
+    width = fine.shape[2]
     device = fine.device
     count = basins.count
     num_levels = levels.numel()
-    num_bins = num_levels + 1
+    table = _levels_table(levels)
 
-    labels = _label_levels(basins, _levels_below(levels, basins.edge_weight), num_levels)
+    labels = _label_levels(basins, table.index_select(0, basins.edge_weight), num_levels)
     level_ids = torch.arange(num_levels, device=device).view(-1, 1)
     slots = (labels + level_ids * count).view(-1)  # each (level, basin) entry's component
-    alive = level_ids < _levels_below(levels, basins.peak).view(1, -1)
+    alive = level_ids < table.index_select(0, basins.peak).view(1, -1)
     is_root = alive & (labels == torch.arange(count, device=device))
-    border_peak = None
-    if with_border:
+    border_peak = selected = None
+    if with_border or holes_only:
+        border_values = fine.view(-1).index_select(0, layout.border) >> bits
+        border_basins = basins.of_block.index_select(0, layout.border_block).long()
         basin_border = torch.full((count,), -1, dtype=torch.int32, device=device)
-        border_maps, border_rows, border_columns = _border_pixels(num_maps, height, width, device)
-        border_values = fine[border_maps, border_rows, border_columns] >> bits
-        basin_border.scatter_reduce_(
-            0, basins.of_pixels(border_maps, border_rows, border_columns), border_values, "amax"
-        )
+        basin_border.scatter_reduce_(0, border_basins, border_values, "amax")
         border_peak = torch.full((num_levels * count,), -1, dtype=torch.int32, device=device)
         border_peak.scatter_reduce_(0, slots, basin_border.repeat(num_levels), "amax")
         border_peak = border_peak.view(num_levels, count).long()
-    keep = None
     if holes_only:
         assert border_peak is not None
         is_root &= border_peak <= levels.view(-1, 1)
-        # Basins with a pixel in a hole at some level: only they need boxes.
-        keep = is_root.view(-1).index_select(0, slots).view(num_levels, count).any(0)
+        # A pixel lies in a component off the border at some level only if every path from
+        # it to the border climbs above its value (it is raised by hole filling): only the
+        # blocks holding such a pixel need entries.
+        reach = _border_reach(basins, border_basins, border_values.long()).int()
+        block_peak = grid.pad(fine, -1)
+        if grid.block[0] == 2:
+            block_peak = torch.maximum(block_peak[:, 0::2], block_peak[:, 1::2])
+        block_peak = torch.maximum(block_peak[..., 0::2], block_peak[..., 1::2]) >> bits
+        raised = block_peak.view(-1) > reach.index_select(0, basins.of_block)
+        selected = raised.nonzero().squeeze(1)
 
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    pixel_bin = _levels_below(levels, fine, bits)  # int16
-    low, high = _binned_extents(grid.pad(pixel_bin, 0), basins, num_bins, first, keep)
+    pixel_bin = _lookup(table, fine, bits)  # int16
+    low, high = _binned_extents(
+        grid.pad(pixel_bin, 0), basins, layout, num_levels + 1, first, selected
+    )
     # Per basin and level: minima (x_min, first) and maxima (x_max, y_max) over bins > j,
     # then merged into components: every (level, basin) entry goes to its label's slot.
     # Entries of basins without pixels above the level are isolated and empty, so harmless.
-    extents = torch.cat(
-        [_reverse_cumulative(-low, "max"), _reverse_cumulative(high, "max")]
-    )  # (4, B, L): -x_min, -first, x_max, y_max
+    extents = torch.cat([_reverse_cumulative(-low, "max"), _reverse_cumulative(high, "max")])
     merged = torch.full((4, num_levels * count), _INT32_MIN, dtype=torch.int32, device=device)
     merged.scatter_reduce_(
         1, slots.expand(4, -1), extents.transpose(1, 2).reshape(4, -1), "amax", include_self=True
@@ -631,7 +710,7 @@ def _level_components(
     merged = merged.view(4, num_levels, count).long()
     area2 = None
     if with_area:
-        per_basin = _binned_window_area(pixel_bin, basins, num_bins).t()  # (L, B)
+        per_basin = _binned_window_area(pixel_bin, basins, num_levels + 1).t()  # (L, B)
         area2 = torch.zeros(num_levels * count, dtype=torch.long, device=device)
         area2.index_add_(0, slots, per_basin.reshape(-1))
         area2 = area2.view(num_levels, count)
@@ -652,111 +731,118 @@ def _level_components(
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _extent_sources(grid: _Grid, device: torch.device, first: str | None) -> tuple[Tensor, Tensor]:
+    """Per block side, the coordinate each side contributes to the minima and the maxima.
+
+    Returns ``(low, high)``, int32 ``(S, N * blocks)``, for the sides of
+    :func:`_binned_extents` (left column, right column, then the rows): ``high`` holds
+    ``x, x + 1, y(, y + 1)``; ``low`` the same, with the rows' entries replaced by the order
+    key ``y * columns + block column`` when ``first == "order"``.
+    """
+    rows, columns = grid.rows, grid.columns
+    block_h, block_w = grid.block
+    x = torch.arange(columns, device=device, dtype=torch.int32).view(1, -1) * block_w
+    y = torch.arange(rows, device=device, dtype=torch.int32).view(-1, 1) * block_h
+    zero = torch.zeros(rows, columns, device=device, dtype=torch.int32)
+    block_x = x // block_w
+    high = [x + zero, x + 1 + zero] + [y + dy + zero for dy in range(block_h)]
+    low = high[:2] + [
+        (y + dy) * columns + block_x if first == "order" else y + dy + zero for dy in range(block_h)
+    ]
+
+    def over_maps(sides: list[Tensor]) -> Tensor:
+        stacked = torch.stack(sides).view(len(sides), 1, -1)
+        return stacked.expand(-1, grid.num_maps, -1).reshape(len(sides), -1)
+
+    return over_maps(low), over_maps(high)
+
+
 def _binned_extents(
-    pixel_bin: Tensor, basins: Basins, num_bins: int, first: str | None, keep: Tensor | None
+    pixel_bin: Tensor,
+    basins: Basins,
+    layout: _Layout,
+    num_bins: int,
+    first: str | None,
+    selected: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per (basin, bin): minima ``(x_min, first)`` and maxima ``(x_max, y_max)``, ``(2, B, bins)``.
 
     ``pixel_bin`` is ``(N, H', W')``, padded to whole blocks with bin 0 (below every level).
     A block lies in one basin, and among its pixels of a bin ``> j`` the leftmost is in its
     left column if any pixel of that column is, so the left column contributes
-    ``(max of its bins, x)`` and the right column ``(max of its bins, x + 1)``: one entry per
-    side of the block instead of one per pixel, and the same entries serve the minima and the
-    maxima. ``first`` is the smallest raster index (``"exact"``; one entry per pixel), or the
-    key ``y * columns + block column`` of the first row (``"order"``): two components of one
-    level never share a block (a block is a clique), so this key orders them as their first
-    pixels do; or ``y_min`` (``None``). ``keep`` (``(B,)`` bool), if given, limits the work
-    to the blocks of those basins (the others get no entries).
+    ``(max of its bins, x)`` and the right column ``(max of its bins, x + 1)``; likewise the
+    rows: one entry per side of the block instead of one per pixel, and the same entries
+    serve the minima and the maxima. ``first`` is the smallest raster index (``"exact"``;
+    one entry per pixel), or the key ``y * columns + block column`` of the first row of the
+    block (``"order"``): two components of one level never share a block (a block is a
+    clique), so the keys order them as their first pixels; or ``y_min`` (``None``).
+    ``selected``, if given, lists the blocks that get entries (the others get none).
     """
     grid = basins.grid
     device = pixel_bin.device
     count = basins.count
     num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
-    block_h, block_w = grid.block
-    column = torch.arange(columns, device=device, dtype=torch.int32) * block_w
-    row = torch.arange(rows, device=device, dtype=torch.int32).view(-1, 1) * block_h
-    zero = torch.zeros(rows, columns, device=device, dtype=torch.int32)
-    if block_h == 2:
-        top_left, top_right = pixel_bin[:, 0::2, 0::2], pixel_bin[:, 0::2, 1::2]
-        bottom_left, bottom_right = pixel_bin[:, 1::2, 0::2], pixel_bin[:, 1::2, 1::2]
-        sides = [
-            (top_left, bottom_left),  # left column
-            (top_right, bottom_right),  # right column
-            (top_left, top_right),  # top row
-            (bottom_left, bottom_right),  # bottom row
-        ]
-        coordinate = [column + zero, column + 1 + zero, row + zero, row + 1 + zero]
-        if first == "order":
-            first_key = [row * columns + column // 2, (row + 1) * columns + column // 2]
+    size = count * num_bins
+    padded_w = grid.padded[1]
+    if selected is None:
+        if grid.block[0] == 2:
+            columns_max = torch.maximum(pixel_bin[:, 0::2], pixel_bin[:, 1::2])
+            rows_max = torch.maximum(pixel_bin[..., 0::2], pixel_bin[..., 1::2])
+            sides = [
+                columns_max[..., 0::2],
+                columns_max[..., 1::2],
+                rows_max[:, 0::2],
+                rows_max[:, 1::2],
+            ]
         else:
-            first_key = [row + zero, row + 1 + zero]
-        low_rows, high_rows = [0, 1, 2, 3], [0, 1, 2, 3]
-        low_source = coordinate[:2] + first_key
-        if first == "exact":
-            width = grid.width
-            raster = row * width + column
-            sides += [(top_left,), (top_right,), (bottom_left,), (bottom_right,)]
-            low_rows = [0, 1, 4, 5, 6, 7]
-            low_source = [*coordinate[:2], raster, raster + 1, raster + width, raster + width + 1]
+            left, right = pixel_bin[..., 0::2], pixel_bin[..., 1::2]
+            sides = [left, right, torch.maximum(left, right)]
+        base = basins.of_block.view(num_maps, rows, columns).long() * num_bins
     else:
-        left, right = pixel_bin[..., 0::2], pixel_bin[..., 1::2]
-        sides = [(left,), (right,), (left, right)]
-        coordinate = [column + zero, column + 1 + zero, row + zero]
-        high_rows = [0, 1, 2]
-        low_rows = [0, 1, 2]
-        low_source = [*coordinate[:2], row + zero]
-        if first == "exact":
-            raster = row * grid.width + column
-            low_rows = [0, 1, 0, 1]
-            low_source = [*coordinate[:2], raster, raster + 1]
-    # Index rows: basin * bins + (largest bin of the side), int64 for the scatter.
-    base = basins.of_block.view(num_maps, rows, columns)
-    entry = torch.empty(len(sides), num_maps, rows, columns, dtype=torch.int16, device=device)
-    for side, pixels in zip(entry, sides, strict=True):
-        if len(pixels) == 2:
-            torch.maximum(*pixels, out=side)
+        corner = layout.corner.index_select(0, selected)
+        flat = pixel_bin.view(-1)
+        pixels = [flat.index_select(0, corner), flat.index_select(0, corner + 1)]
+        if grid.block[0] == 2:
+            pixels += [
+                flat.index_select(0, corner + padded_w),
+                flat.index_select(0, corner + padded_w + 1),
+            ]
+            sides = [
+                torch.maximum(pixels[0], pixels[2]),
+                torch.maximum(pixels[1], pixels[3]),
+                torch.maximum(pixels[0], pixels[1]),
+                torch.maximum(pixels[2], pixels[3]),
+            ]
         else:
-            side.copy_(pixels[0])
-    index = torch.add(entry, base.long() * num_bins)  # (sides, N, rows, columns) int64
-    sources = (low_rows, low_source), (high_rows, [coordinate[r] for r in high_rows])
-    if keep is not None:
-        selected = keep.index_select(0, basins.of_block).view(-1).nonzero().squeeze(1)
-        index = index.view(len(sides), -1).index_select(1, selected)
-    result = []
-    for reduce, (index_rows, source) in zip(("amin", "amax"), sources, strict=True):
-        values = torch.stack(source).view(len(source), 1, rows * columns)
-        values = values.expand(-1, num_maps, -1).reshape(len(source), -1)
-        if keep is not None:
-            values = values.index_select(1, selected)
-        rows_index = index.view(len(sides), -1)
-        if index_rows != list(range(len(sides))):
-            rows_index = rows_index.index_select(0, torch.tensor(index_rows, device=device))
-        out = torch.full(
-            (len(source), count * num_bins),
-            _INT32_MAX if reduce == "amin" else _INT32_MIN,
-            dtype=torch.int32,
-            device=device,
+            sides = [*pixels, torch.maximum(*pixels)]
+        base = basins.of_block.index_select(0, selected).long() * num_bins
+    index = torch.empty((len(sides), *base.shape), dtype=torch.long, device=device)
+    for row, side in zip(index, sides, strict=True):
+        torch.add(base, side, out=row)
+    index = index.view(len(sides), -1)
+    low_source, high_source = _extent_sources(grid, device, "order" if first == "order" else None)
+    if selected is not None:
+        low_source = low_source.index_select(1, selected)
+        high_source = high_source.index_select(1, selected)
+    low = torch.full((len(sides), size), _INT32_MAX, dtype=torch.int32, device=device)
+    low.scatter_reduce_(1, index, low_source, "amin", include_self=True)
+    high = torch.full((len(sides), size), _INT32_MIN, dtype=torch.int32, device=device)
+    high.scatter_reduce_(1, index, high_source, "amax", include_self=True)
+    # x from the left and right columns; y (or the order key) from the rows.
+    low = torch.stack([low[:2].amin(0), low[2:].amin(0)])
+    high = torch.stack([high[:2].amax(0), high[2:].amax(0)])
+    if first == "exact":  # the smallest raster index: one entry per pixel
+        height, width = grid.height, grid.width
+        pixel_index = grid.expand(basins.of_block).long() * num_bins
+        pixel_index += pixel_bin[:, :height, :width]
+        raster = torch.arange(height * width, device=device, dtype=torch.int32)
+        first_index = torch.full((size,), _INT32_MAX, dtype=torch.int32, device=device)
+        first_index.scatter_reduce_(
+            0, pixel_index.view(-1), raster.repeat(num_maps), "amin", include_self=True
         )
-        out.scatter_reduce_(1, rows_index, values, reduce, include_self=True)
-        out = out.view(len(source), count, num_bins)
-        if reduce == "amin":  # x_min from the left and right columns, then the first key
-            out = torch.stack([out[:2].amin(0), out[2:].amin(0)])
-        else:  # x_max from the columns, y_max from the rows
-            out = torch.stack([out[:2].amax(0), out[2:].amax(0)])
-        result.append(out)
-    return result[0], result[1]
-
-
-def _border_pixels(
-    num_maps: int, height: int, width: int, device: torch.device
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(map, row, column)`` int64 of the image-border pixels of every map (corners twice)."""
-    xs = torch.arange(width, device=device)
-    ys = torch.arange(height, device=device)
-    rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
-    columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
-    maps = torch.arange(num_maps, device=device).repeat_interleave(rows.numel())
-    return maps, rows.repeat(num_maps), columns.repeat(num_maps)
+        low[1] = first_index
+    return low.view(2, count, num_bins), high.view(2, count, num_bins)
 
 
 def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
@@ -803,6 +889,25 @@ def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Ten
     return _reverse_cumulative(out.view(count, num_bins), "sum")
 
 
+def _border_reach(basins: Basins, border_basins: Tensor, border_depth: Tensor) -> Tensor:
+    """Maximin depth of a 4-connected path from each basin to the image border, ``(B,)`` int64.
+
+    ``border_basins`` and ``border_depth`` (int64) are the basin and the value (a depth) of
+    each border pixel. Bellman-Ford on the basin graph: a loop over a few relaxation rounds.
+    """
+    reach = torch.full((basins.count,), -1, dtype=torch.long, device=border_depth.device)
+    reach.scatter_reduce_(0, border_basins, border_depth, "amax")
+    both_a = torch.cat([basins.edge_a, basins.edge_b])
+    both_b = torch.cat([basins.edge_b, basins.edge_a])
+    both_weight = torch.cat([basins.edge_weight, basins.edge_weight])
+    while True:
+        offer = torch.minimum(both_weight, reach.index_select(0, both_b))
+        updated = reach.scatter_reduce(0, both_a, offer, "amax")
+        if torch.equal(updated, reach):
+            return reach
+        reach = updated
+
+
 def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
     """Grayscale hole filling: the level at which each pixel joins the image's outside.
 
@@ -831,27 +936,16 @@ def _fill_holes(fine: Tensor, bits: int, basins: Basins) -> Tensor:
     A filled pixel is raised to ``fill << bits``, with no tie-breaker: a filled pit is flat,
     so it drains into one basin. Pixels that are not raised keep their tie-breaker.
     """
-    num_maps, height, width = fine.shape
-    device = fine.device
-    border_maps, border_rows, border_columns = _border_pixels(num_maps, height, width, device)
-    # Maximin value (in depth 255 - v) of a path from each basin to the border: Bellman-Ford
-    # on the basin graph, a loop over a few relaxation rounds.
-    reach = torch.full((basins.count,), -1, dtype=torch.long, device=device)
-    reach.scatter_reduce_(
-        0,
-        basins.of_pixels(border_maps, border_rows, border_columns),
-        255 - (fine[border_maps, border_rows, border_columns] >> bits).long(),
-        "amax",
-    )
-    both_a = torch.cat([basins.edge_a, basins.edge_b])
-    both_b = torch.cat([basins.edge_b, basins.edge_a])
-    both_weight = torch.cat([basins.edge_weight, basins.edge_weight])
-    while True:
-        offer = torch.minimum(both_weight, reach[both_b])
-        updated = reach.scatter_reduce(0, both_a, offer, "amax")
-        if torch.equal(updated, reach):
-            break
-        reach = updated
-    # 255 - min(255 - v, reach) = max(v, 255 - reach).
+    grid = basins.grid
+    layout = _layout(grid, fine.device)
+    border_basins = basins.of_block.index_select(0, layout.border_block).long()
+    border_depth = 255 - (fine.view(-1).index_select(0, layout.border) >> bits).long()
+    reach = _border_reach(basins, border_basins, border_depth)
+    # 255 - min(255 - v, reach) = max(v, 255 - reach), one level per block.
     block_level = ((255 - reach).int() << bits).index_select(0, basins.of_block)
-    return torch.maximum(fine, basins.grid.expand(block_level))
+    if not grid.whole:
+        return torch.maximum(fine, grid.expand(block_level))
+    (block_h, block_w), num_maps = grid.block, grid.num_maps
+    blocks = fine.view(num_maps, grid.rows, block_h, grid.columns, block_w)
+    levels = block_level.view(num_maps, grid.rows, 1, grid.columns, 1)
+    return torch.maximum(blocks, levels).view(fine.shape)

@@ -47,7 +47,8 @@ gradients, say) are slower and are evaluated a few at a time to bound the memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -79,7 +80,7 @@ _LEVELS = 255
 _LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
 # Pixels per chunk of maps on the CPU: the dense passes of a chunk stay in the caches and
 # the allocator reuses its memory instead of returning it and faulting it back in.
-_CPU_CHUNK_PIXELS = 2**18
+_CPU_CHUNK_PIXELS = 2**19
 
 
 def threshold_grid(num_thresholds: int = 1000) -> Tensor:
@@ -442,6 +443,34 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
     return [*groups, slice(start, num_maps)]
 
 
+@contextlib.contextmanager
+def _one_intra_op_thread(device: torch.device) -> Iterator[None]:
+    """Run the CPU evaluation on one intra-op thread, then restore the caller's count.
+
+    The evaluation is a chain of about a thousand small tensor operations per chunk of maps
+    (tens of microseconds each, memory-bound). With more threads, every operation over more
+    than 32768 elements forks an OpenMP team and joins it at a barrier. On a quiet machine
+    this gains little (the operations are too small to split well), but when a core is busy
+    elsewhere, OpenMP's spin-waiting threads take the time slice that the working thread
+    needs, and each of the thousand barriers waits for the scheduler: measured 10 to 20
+    times slower with two threads than with one beside one busy process on two cores,
+    while ``OMP_WAIT_POLICY=passive`` (no spinning, which a library cannot set once OpenMP
+    has started) made two threads as fast as one. One thread per evaluation removes the
+    barriers, so the time does not depend on the thread count or on other processes'
+    load. ``torch.set_num_threads`` applies to the calling thread (and to threads that
+    start torch afterwards); it is restored on exit, also after an error.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _chunks(maps: Tensor) -> list[slice]:
     """Consecutive chunks of a batch ``(N, H, W)``: cache-sized on the CPU, one elsewhere."""
     num_maps, height, width = maps.shape
@@ -468,6 +497,27 @@ def _best_iou_per_threshold(
     taus = _as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
+    with _one_intra_op_thread(device):
+        largest_iou, every_iou = _chunked_best_ious(
+            maps, padded, valid, levels, largest=largest, every=every, nan_policy=nan_policy
+        )
+    return (
+        None if largest_iou is None else largest_iou[:, level_index],
+        None if every_iou is None else every_iou[:, level_index],
+    )
+
+
+def _chunked_best_ious(
+    maps: Tensor,
+    padded: Tensor,
+    valid: Tensor,
+    levels: Tensor,
+    *,
+    largest: bool,
+    every: bool,
+    nan_policy: str,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Best IoU per (map, level) for the largest contour and for every contour, by chunks."""
     fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
     results = []
     for chunk in _chunks(fine):
@@ -488,10 +538,7 @@ def _best_iou_per_threshold(
             )
     largest_iou = torch.cat([r[0] for r in results]) if largest else None
     every_iou = torch.cat([r[1] for r in results]) if every else None
-    return (
-        None if largest_iou is None else largest_iou[:, level_index],
-        None if every_iou is None else every_iou[:, level_index],
-    )
+    return largest_iou, every_iou
 
 
 def box_hits(
@@ -644,9 +691,12 @@ def boxes_from_maps(
     maps = _as_maps(maps, check_finite=False)  # _quantize checks it
     taus = _as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
-    boxes = [
-        _largest_component_boxes(_QuantizedMaps(None, None, fine=fine[chunk], bits=bits), levels)
-        for chunk in _chunks(fine)
-    ]
+    with _one_intra_op_thread(maps.device):
+        fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
+        boxes = [
+            _largest_component_boxes(
+                _QuantizedMaps(None, None, fine=fine[chunk], bits=bits), levels
+            )
+            for chunk in _chunks(fine)
+        ]
     return torch.cat(boxes)[:, level_index]
