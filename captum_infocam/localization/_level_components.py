@@ -13,9 +13,10 @@ dense work plus work on a graph that is tiny for smooth maps:
    neighbour to its own block's leader) joins adjacent pixels and never goes down, so at any
    level the part of a basin above the level lies in one component, the component of the
    basin's root. Working on blocks instead of pixels makes the pointer jumping, its
-   convergence checks and the basin adjacency four (two) times smaller. Basins that stop on
-   a plateau are merged into the neighbour they touch at their own peak, leaving one basin
-   per regional maximum.
+   convergence checks and the basin adjacency four (two) times smaller. A basin may stop
+   on a plateau that is not a regional maximum (ties of the quantised map are broken by
+   raster index); it then joins its neighbour through an edge at its own peak, so the
+   components are the same as with one basin per regional maximum, without a merging pass.
 2. **Basin graph.** Two basins are joined at level ``l`` when two adjacent pixels, one in
    each, both exceed ``l``: the edge weight is the larger minimum ``min(v(p), v(r))`` over the
    adjacent pairs, and the edge is present at every level below it.
@@ -99,6 +100,10 @@ class _Grid:
     def columns(self) -> int:
         """Block columns per map."""
         return -(-self.width // self.block[1])
+
+    @property
+    def blocks_per_map(self) -> int:
+        return self.rows * self.columns
 
     @property
     def padded(self) -> tuple[int, int]:
@@ -337,7 +342,8 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
             Any tie-breaker gives the same components.
 
     Returns:
-        *Basins*: see :class:`Basins`; one basin per regional maximum.
+        *Basins*: see :class:`Basins`; one basin per local maximum of the keys
+        ``(value, refine, raster index)`` over the blocks' neighbourhoods.
     """
     _check_size(*values.shape)
     fine, bits = _fine_values(values, refine)
@@ -378,20 +384,12 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
     edge_a, edge_b, edge_weight = _basin_edges(
         grid, layout, root, compact, key, shift + bits, count
     )
-    relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
-        peak, edge_a, edge_b, edge_weight
-    )
-    merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
-    merged_peak.scatter_reduce_(0, relabel, peak, "amax")
-    map_index = torch.zeros(count, dtype=torch.long, device=device)
-    map_index.scatter_(0, relabel, root_blocks // grid.rows // grid.columns)
-    compact[root_blocks] = relabel.int()
     return Basins(
         of_block=compact.index_select(0, root),
         grid=grid,
         count=count,
-        map_index=map_index,
-        peak=merged_peak,
+        map_index=root_blocks // grid.blocks_per_map,
+        peak=peak,
         edge_a=edge_a,
         edge_b=edge_b,
         edge_weight=edge_weight,
@@ -464,55 +462,6 @@ def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Ten
     edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
     edge_weight.scatter_reduce_(0, inverse, weight.masked_select(present), "amax")
     return pair // count, pair % count, edge_weight
-
-
-def _merge_plateau_basins(
-    peak: Tensor, edge_a: Tensor, edge_b: Tensor, edge_weight: Tensor
-) -> tuple[Tensor, int, Tensor, Tensor, Tensor]:
-    """Merge every basin that touches a neighbour at its own peak into that neighbour.
-
-    Ties on plateaus make steepest ascent stop at pixels that are not regional maxima.
-    Such a basin ``b`` has an edge of weight ``peak[b]`` to a basin ``c``: at every level where
-    ``b`` has a pixel above the level, ``b`` and ``c`` are in one component, so merging them
-    changes no component and leaves only one basin per regional maximum. Merges follow
-    increasing ``(peak, id)`` keys (no cycles) and are resolved by pointer jumping; a few
-    rounds reach the fixed point.
-
-    Returns:
-        ``(relabel, count, edge_a, edge_b, edge_weight)``: ``relabel[b]`` is the kept basin
-        (compacted id) of original basin ``b``; the edges are those of the kept basins.
-    """
-    device = peak.device
-    total = peak.numel()
-    identity = torch.arange(total, device=device)
-    relabel = identity
-    current_peak = peak
-    while edge_a.numel() > 0:
-        count = current_peak.numel()
-        ids = torch.arange(count, device=device)
-        key = current_peak * count + ids
-        source = torch.cat([edge_a, edge_b])
-        target = torch.cat([edge_b, edge_a])
-        weight = torch.cat([edge_weight, edge_weight])
-        mergeable = (weight == current_peak[source]) & (key[target] > key[source])
-        if not bool(mergeable.any()):
-            break
-        best = torch.full((count,), -1, dtype=torch.long, device=device)
-        best.scatter_reduce_(0, source[mergeable], key[target[mergeable]], "amax")
-        parent = _jump_to_roots(torch.where(best >= 0, best % count, ids))
-        kept = parent == ids
-        compact = (torch.cumsum(kept, 0) - 1).gather(0, parent)
-        relabel = compact.gather(0, relabel)
-        current_peak = current_peak[kept]
-        count = int(kept.sum())
-        new_a, new_b = compact.gather(0, edge_a), compact.gather(0, edge_b)
-        distinct = new_a != new_b
-        low = torch.minimum(new_a, new_b).masked_select(distinct)
-        high = torch.maximum(new_a, new_b).masked_select(distinct)
-        edge_a, edge_b, edge_weight = _dedupe_edges(
-            low * count + high, edge_weight.masked_select(distinct), count
-        )
-    return relabel, current_peak.numel(), edge_a, edge_b, edge_weight
 
 
 def _levels_table(levels: Tensor) -> Tensor:
