@@ -117,9 +117,11 @@ class _Grid:
     def expand(self, per_block: Tensor) -> Tensor:
         """``(N * blocks,)`` block values as ``(N, H, W)`` pixel values (a copy)."""
         (block_h, block_w), (padded_h, padded_w) = self.block, self.padded
-        grid = per_block.view(self.num_maps, self.rows, 1, self.columns, 1)
-        grid = grid.expand(self.num_maps, self.rows, block_h, self.columns, block_w)
-        pixels = grid.reshape(self.num_maps, padded_h, padded_w)
+        pixels = per_block.view(self.num_maps * self.rows, self.columns)
+        pixels = pixels.repeat_interleave(block_w, dim=1)
+        if block_h > 1:
+            pixels = pixels.repeat_interleave(block_h, dim=0)
+        pixels = pixels.view(self.num_maps, padded_h, padded_w)
         if not self.whole:
             pixels = pixels[:, : self.height, : self.width].contiguous()
         return pixels
@@ -305,8 +307,8 @@ def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
-    """``torch.equal`` for int32 tensors, compared as int64 pairs (half the elements)."""
-    if a.dtype == torch.int32 and a.numel() % 2 == 0:
+    """``torch.equal``; large int32 tensors are compared as int64 pairs (half the elements)."""
+    if a.dtype == torch.int32 and a.numel() >= 2**16 and a.numel() % 2 == 0:
         return torch.equal(a.view(torch.int64), b.view(torch.int64))
     return torch.equal(a, b)
 

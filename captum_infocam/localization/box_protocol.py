@@ -252,10 +252,9 @@ def _quantize_fine(
     # everywhere and divides by 1 instead of 0. Scaling by 255 * 2**bits rounds exactly as
     # scaling by 255 does (a power of two is exact), so the integer part of the product
     # carries the level and the fraction's first bits at once.
-    normalised = maps.to(torch.float64, copy=True)
+    normalised = maps - low.view(-1, 1, 1)  # float64, a new tensor
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
         normalised.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
-    normalised -= low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
     normalised *= _LEVELS * 2**bits
     return normalised.to(torch.int32), bits
@@ -351,27 +350,16 @@ def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     return boxes.view(num_maps, num_levels, 4)
 
 
-def _best_multi_contour_iou(
-    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
-) -> Tensor:
-    """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64."""
-    num_maps, height, width = maps.fine.shape
+def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, Tensor]:
+    """Every contour's box (outer and hole) at every level: ``(slots, boxes)``, ``(K,)`` and
+    ``(K, 4)``, where ``slot = map * L + level``."""
+    height, width = maps.fine.shape[1:]
     num_levels = levels.numel()
-    best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.fine.device)
-
-    def offer(map_index: Tensor, level: Tensor, boxes: Tensor) -> None:
-        iou = box_iou(boxes.unsqueeze(1), gt_boxes[map_index])
-        iou = torch.where(gt_valid[map_index], iou, -1.0).amax(dim=1)
-        best.scatter_reduce_(0, map_index * num_levels + level, iou, "amax")
-
     basins = _find_basins(maps.fine, maps.bits, 8)
     regions = _level_components(maps.fine, maps.bits, levels, basins)
     level, basin = regions.is_root.nonzero(as_tuple=True)
-    offer(
-        regions.map_index[basin],
-        level,
-        _reference_box(regions.box[level, basin], height, width, pad=0),
-    )
+    slots = [regions.map_index[basin] * num_levels + level]
+    boxes = [_reference_box(regions.box[level, basin], height, width, pad=0)]
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
     background = _level_components(
@@ -383,18 +371,9 @@ def _best_multi_contour_iou(
         holes_only=True,
     )
     level, basin = background.is_root.nonzero(as_tuple=True)
-    offer(
-        background.map_index[basin],
-        num_levels - 1 - level,
-        _reference_box(background.box[level, basin], height, width, pad=1),
-    )
-    return best.view(num_maps, num_levels)
-
-
-def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
-    """IoU of the reference's fallback box ``(0, 0, 0, 0)`` with each image's boxes, ``(N,)``."""
-    iou = box_iou(torch.zeros(4, dtype=torch.float64, device=gt_boxes.device), gt_boxes)
-    return torch.where(gt_valid, iou, -1.0).amax(dim=1)
+    slots.append(background.map_index[basin] * num_levels + (num_levels - 1 - level))
+    boxes.append(_reference_box(background.box[level, basin], height, width, pad=1))
+    return torch.cat(slots), torch.cat(boxes)
 
 
 def _best_ious(
@@ -406,19 +385,39 @@ def _best_ious(
     largest: bool,
     every: bool,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Best IoU per (map, level) for the largest contour and for every contour."""
+    """Best IoU per (map, level) for the largest contour and for every contour.
+
+    Every candidate box (the reference's fallback ``(0, 0, 0, 0)`` per map, the largest
+    contour's per (map, level), every contour's) meets its image's ground truth in one IoU
+    computation.
+    """
+    num_maps = maps.fine.shape[0]
+    num_levels = levels.numel()
+    device = maps.fine.device
     peak = maps.fine.amax(dim=(1, 2)) >> maps.bits
     has_foreground = peak.view(-1, 1) > levels.view(1, -1)
-    fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
+    per_level = torch.arange(num_maps, device=device).repeat_interleave(num_levels)
+    image = [torch.arange(num_maps, device=device)]
+    boxes = [torch.zeros(num_maps, 4, dtype=torch.long, device=device)]
+    if largest:
+        image.append(per_level)
+        boxes.append(_largest_component_boxes(maps, levels).view(-1, 4))
+    if every:
+        slots, contour_boxes = _every_contour_boxes(maps, levels)
+        image.append(slots // num_levels)
+        boxes.append(contour_boxes)
+    image_index = torch.cat(image)
+    iou = box_iou(torch.cat(boxes).unsqueeze(1), gt_boxes.index_select(0, image_index))
+    iou = torch.where(gt_valid.index_select(0, image_index), iou, -1.0).amax(dim=1)
+    fallback = iou[:num_maps].view(-1, 1)
     largest_iou = every_iou = None
     if largest:
-        boxes = _largest_component_boxes(maps, levels)
-        iou = box_iou(boxes.unsqueeze(2), gt_boxes.unsqueeze(1))
-        iou = torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
-        largest_iou = torch.where(has_foreground, iou, fallback)
+        largest_iou = iou[num_maps : num_maps * (num_levels + 1)].view(num_maps, num_levels)
+        largest_iou = torch.where(has_foreground, largest_iou, fallback)
     if every:
-        iou = _best_multi_contour_iou(maps, levels, gt_boxes, gt_valid)
-        every_iou = torch.where(has_foreground, iou, fallback)
+        best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=device)
+        best.scatter_reduce_(0, slots, iou[iou.numel() - slots.numel() :], "amax")
+        every_iou = torch.where(has_foreground, best.view(num_maps, num_levels), fallback)
     return largest_iou, every_iou
 
 
