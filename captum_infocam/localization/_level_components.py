@@ -165,7 +165,7 @@ class _Layout:
     border_block: Tensor
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _layout(grid: _Grid, device: torch.device) -> _Layout:
     """The index tables of ``grid`` on ``device``, built once per shape (a few kB to MB)."""
     num_maps, height, width = grid.num_maps, grid.height, grid.width
@@ -682,7 +682,7 @@ def _level_components(
     )
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _extent_sources(grid: _Grid, device: torch.device, first: str | None) -> tuple[Tensor, Tensor]:
     """Per block side, the coordinate each side contributes to the minima and the maxima.
 

@@ -42,7 +42,11 @@ from 2x2 pixel windows of the hole-filled map, and hole contours from the 4-conn
 components of the background. There is no loop over thresholds, pixels or images: maps are
 batched, the same code runs on CPU and CUDA, and the cost hardly depends on the number of
 thresholds. It grows with the number of local maxima of the maps, so very noisy maps (raw
-gradients, say) are slower and are evaluated a few at a time to bound the memory.
+gradients, say) are slower and are evaluated a few at a time to bound the memory. On the CPU
+the batch is taken in chunks of about half a million pixels, so that the dense passes stay
+in the caches, and the evaluation runs on one intra-op thread (the caller's thread count is
+restored afterwards): it is a chain of many small operations, which more threads barely speed
+up on a quiet machine and slow down many times when another process keeps a core busy.
 """
 
 from __future__ import annotations
