@@ -168,6 +168,7 @@ class _ModuleOfModel:
                     f"the model being explained ({type(model).__name__}) has no submodule "
                     f"{self.name!r} ({self.argument}); pass a name from model.named_modules()"
                 ) from None
+        assert not isinstance(spec, str)  # a name was looked up above
         found = spec(model)
         if not isinstance(found, nn.Module) or not any(m is found for m in model.modules()):
             raise ValueError(
