@@ -109,7 +109,7 @@ class _Group:
     def average(self) -> Tensor:
         """The tensor's average over positions ``(N, C)``, float32 at least; computed once and
         again only after an in-place change (the tensor's version counter)."""
-        version = self.tensor._version
+        version = _version(self.tensor)
         if self.cached is None or self.cached[0] != version:
             dtype = compute_dtype(self.tensor)
             with full_precision(self.tensor.device):
@@ -147,6 +147,12 @@ class Capture(NamedTuple):
     averaged_last: str | None
     last_run: HeadRun | None
     last_spatial: tuple[str, tuple[int, ...]] | None
+
+
+def _version(tensor: Tensor) -> int:
+    """The tensor's version counter; 0 for an inference tensor (made under
+    :func:`torch.inference_mode`), which has none and cannot change in place outside it."""
+    return 0 if tensor.is_inference() else tensor._version
 
 
 def _same_values(average: Tensor, pooled: Tensor) -> bool:
@@ -207,7 +213,7 @@ class _Follower:
         nothing for the runs that are not the head (squeeze-excitation blocks) and the forward
         never waits for the device."""
         groups = ((self.spatial,) if self.spatial is not None else ()) + tuple(self.pooled)
-        versions = (*(group.tensor._version for group in groups), inputs._version)
+        versions = (*(_version(group.tensor) for group in groups), _version(inputs))
         self.latest = index, _Snapshot(self.spatial, tuple(self.pooled), inputs, versions)
 
     def source(self, index: int) -> tuple[_Group | None, str | None]:
@@ -224,7 +230,7 @@ class _Follower:
             return None, None
         spatial, groups, inputs, versions = self.latest[1]
         tensors = ((spatial,) if spatial is not None else ()) + groups
-        now = (*(group.tensor._version for group in tensors), inputs._version)
+        now = (*(_version(group.tensor) for group in tensors), _version(inputs))
         if now != versions or (spatial is not None and spatial.tensor.shape[0] != len(inputs)):
             return None, None
         channels = inputs.shape[1]
@@ -365,7 +371,9 @@ def capture(
             )
         # After the followers: a head's own output is recorded before the head is resolved.
         handles.extend(module.register_forward_hook(on_head(name)) for name, module in heads)
-        with torch.no_grad():
+        # Outside inference mode, so that the outputs have version counters (in-place changes
+        # after the head run are seen) and the gradient form can record a graph.
+        with torch.inference_mode(False), torch.no_grad():
             logits = forward_func(*inputs, *additional_forward_args)
     finally:
         for handle in handles:

@@ -1,0 +1,60 @@
+"""Cases met by trying the package as a new user would: inference mode, compiled models,
+channels-last stages behind inline permutes, MLP heads on channels-last maps, hints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from captum_infocam import ClassActivationMap, InfoCAM, LayerPMI
+from captum_infocam.attribution import find_gap_head
+
+K = 5
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+class GapNet(nn.Module):
+    """conv -> in-place ReLU -> global average pooling (inline) -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(6, K)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+def info_difference(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``z_y - mean_{k != y} z_k``, what infoCAM with ``region_size=None`` must equal."""
+    logits = logits.double()
+    chosen = logits.gather(1, target[:, None])[:, 0]
+    return chosen - (logits.sum(1) - chosen) / (logits.shape[1] - 1)
+
+
+@pytest.mark.parametrize("method", [InfoCAM, LayerPMI, ClassActivationMap])
+def test_found_layer_under_inference_mode(images, method):
+    """The layer search reads version counters, which inference tensors lack."""
+    model = GapNet().eval()
+    lone = method(model).attribute(images, target=[1, 3])
+    with torch.inference_mode():
+        inside = method(model).attribute(images, target=[1, 3])
+        assert find_gap_head(model, images).layer_name == "features"
+    assert torch.equal(inside, lone)
+
+
+def test_layer_search_on_an_inference_tensor_input():
+    """The head pools the input itself (an inference tensor)."""
+    model = nn.Sequential(nn.Identity(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, K))
+    with torch.inference_mode():
+        images = torch.randn(2, 3, 4, 4)
+        maps = InfoCAM(model.eval()).attribute(images, target=[0, 2], region_size=None)
+        logits = model(images)
+    expected = info_difference(logits, torch.tensor([0, 2]))
+    torch.testing.assert_close(maps[:, 0, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
