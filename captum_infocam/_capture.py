@@ -56,6 +56,7 @@ __all__ = [
     "check_forward_func",
     "check_gap_head",
     "describe_module",
+    "eager_forward",
     "layer_gradient",
     "model_of",
 ]
@@ -70,6 +71,18 @@ def model_of(forward_func: Callable[..., Any]) -> nn.Module | None:
         return forward_func
     owner = getattr(forward_func, "__self__", None)
     return owner if isinstance(owner, nn.Module) else None
+
+
+def eager_forward(forward_func: Callable[..., Any]) -> Callable[..., Any]:
+    """The module behind a :func:`torch.compile`'d one (``_orig_mod``), else ``forward_func``.
+
+    Hooks registered after compilation do not run in the compiled code, so the attributions
+    run the original module: the same parameters, evaluated eagerly.
+    """
+    original = getattr(forward_func, "_orig_mod", None)
+    if isinstance(forward_func, nn.Module) and isinstance(original, nn.Module):
+        return original
+    return forward_func
 
 
 def check_forward_func(forward_func: Callable[..., Any], device_ids: object) -> None:
@@ -384,8 +397,9 @@ def capture(
             f"the layer ran {len(values)} times in one forward pass; explain a layer that runs "
             "exactly once"
             + (
-                " (the hooks see the calling thread only: a model that runs its layers in "
-                "other threads, as nn.DataParallel does over several devices, is not supported)"
+                " (the hooks see the calling thread's eager forward only: a model that runs its "
+                "layers in other threads, as nn.DataParallel does over several devices, or a "
+                "function compiled with torch.compile, is not supported; pass the eager model)"
                 if not values
                 else ""
             )
@@ -818,6 +832,7 @@ class CaptureAttribution(LayerAttribution):
     ) -> None:
         if layer is not None and not isinstance(layer, nn.Module):
             raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
+        forward_func = eager_forward(forward_func)
         check_forward_func(forward_func, device_ids)
         LayerAttribution.__init__(self, forward_func, layer)  # type: ignore[arg-type]
 

@@ -143,7 +143,8 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     by a detached copy that requires grad, so the model's parameters and inputs get no
     gradients and nothing upstream of the layer is recorded (the part of the forward before
     the layer runs without autograd). The hook is removed even when the forward raises, and the
-    method works under :func:`torch.no_grad` and :func:`torch.inference_mode`.
+    method works under :func:`torch.no_grad` and :func:`torch.inference_mode`. A
+    :func:`torch.compile`'d model is run through its original module (``model._orig_mod``).
 
     With a class-token head, explain tokens that still reach the class token: the patch tokens
     leaving the *last* block do not (only the class token goes on to the head), so their
@@ -213,7 +214,7 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
         self.reshape = reshape
         self._to_grid = _grid_function(reshape)
         CaptureAttribution.__init__(self, forward_func, layer, device_ids)
-        GradientAttribution.__init__(self, forward_func)
+        GradientAttribution.__init__(self, self.forward_func)  # the eager model, as above
 
     @log_usage()
     def attribute(

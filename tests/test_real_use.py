@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from captum_infocam import ClassActivationMap, InfoCAM, LayerPMI
+from captum_infocam import ClassActivationMap, InfoCAM, InfoGradCam, LayerPMI
 from captum_infocam.attribution import find_gap_head
 
 K = 5
@@ -58,3 +58,19 @@ def test_layer_search_on_an_inference_tensor_input():
         logits = model(images)
     expected = info_difference(logits, torch.tensor([0, 2]))
     torch.testing.assert_close(maps[:, 0, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", [InfoCAM, LayerPMI, ClassActivationMap, InfoGradCam])
+def test_compiled_model_is_explained_through_its_module(images, method):
+    """Hooks do not run inside compiled code: the attributions run ``_orig_mod`` (compiling is
+    lazy, so nothing is compiled here)."""
+    model = GapNet().eval()
+    compiled = torch.compile(model, backend="eager")
+    args = (model.features,) if method is InfoGradCam else ()
+    maps = method(compiled, *args).attribute(images, target=[1, 3])
+    assert torch.equal(maps, method(model, *args).attribute(images, target=[1, 3]))
+    assert find_gap_head(compiled, images).layer_name == "features"
+    info = InfoCAM(compiled).attribute(images, target=[1, 3], region_size=None)
+    with torch.no_grad():
+        expected = info_difference(model(images), torch.tensor([1, 3]))
+    torch.testing.assert_close(info[:, 0, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
