@@ -250,13 +250,10 @@ class _Follower:
         matches = spatial is not None and spatial.tensor.shape[1] == channels
         if matches and _same_values(spatial.average(), inputs):  # type: ignore[union-attr]
             return spatial, None
-        for group in groups:
-            values = group.tensor.flatten(1)
-            if _same_values(values, inputs):
-                return group, None
-            if spatial is not None and _same_values(spatial.average(), values):
-                break  # the pooling happened: later tensors transform pooled features
         if spatial is not None and spatial.tensor.shape[1] != channels:
+            # Before the one-position tensors: a channels-last map permuted outside a module
+            # and then pooled by one (timm's NesT, torchvision's Swin3d) must not make the
+            # pooling's 1 x 1 output the layer.
             tensor = spatial.tensor  # tokens (N, L, D) or (N, h, w, C)
             if tensor.shape[-1] == channels:
                 dims = tuple(range(1, tensor.dim() - 1))
@@ -264,6 +261,12 @@ class _Follower:
                     average = tensor.mean(dim=dims, dtype=compute_dtype(tensor))
                 if _same_values(average, inputs):
                     return None, self.name_of(spatial)
+        for group in groups:
+            values = group.tensor.flatten(1)
+            if _same_values(values, inputs):
+                return group, None
+            if spatial is not None and _same_values(spatial.average(), values):
+                break  # the pooling happened: later tensors transform pooled features
         return None, None
 
     def name_of(self, group: _Group) -> str:

@@ -74,3 +74,45 @@ def test_compiled_model_is_explained_through_its_module(images, method):
     with torch.no_grad():
         expected = info_difference(model(images), torch.tensor([1, 3]))
     torch.testing.assert_close(info[:, 0, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
+
+
+class ChannelsLastStage(nn.Module):
+    """A channels-last stage ``(N, h, w, C)`` with its norm, permuted back *outside* a module
+    and pooled by a module: timm's NesT, torchvision's ``swin3d_t``."""
+
+    def __init__(self, spatial: int = 2) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        conv = nn.Conv2d if spatial == 2 else nn.Conv3d
+        self.spatial = spatial
+        self.embed = conv(3, 6, 3, padding=1)
+        self.norm = nn.LayerNorm(6)
+        self.pool = nn.AdaptiveAvgPool2d(1) if spatial == 2 else nn.AdaptiveAvgPool3d(1)
+        self.head = nn.Linear(6, K)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = (0, *range(2, 2 + self.spatial), 1)
+        first = (0, 1 + self.spatial, *range(1, 1 + self.spatial))
+        x = self.norm(self.embed(x).permute(*last)).permute(*first)
+        return self.head(self.pool(x).flatten(1))
+
+
+@pytest.mark.parametrize("spatial", [2, 3])
+def test_a_channels_last_map_is_not_replaced_by_its_pooled_output(spatial):
+    """The head pools ``norm``'s channels-last map: refused with the permutation to use, not
+    explained as a one-position map at the pooling's output."""
+    model = ChannelsLastStage(spatial).eval()
+    images = torch.randn(2, 3, *[4] * spatial, generator=torch.Generator().manual_seed(0))
+    order = ", ".join(map(str, (0, 1 + spatial, *range(1, 1 + spatial))))
+    expected = (
+        rf"averages the channels-last output of `norm`.*InfoGradCam\(model, "
+        rf"model.get_submodule\('norm'\), reshape=lambda t: t.permute\({order}\)\)"
+    )
+    for method in (InfoCAM, LayerPMI, ClassActivationMap):
+        with pytest.raises(ValueError, match=expected):
+            method(model).attribute(images, target=1)
+    permute = (
+        (lambda t: t.permute(0, 3, 1, 2)) if spatial == 2 else (lambda t: t.permute(0, 4, 1, 2, 3))
+    )
+    maps = InfoGradCam(model, model.norm, reshape=permute).attribute(images, target=1)
+    assert maps.shape == (2, 1, *[4] * spatial) and maps.any()
