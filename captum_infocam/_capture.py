@@ -149,7 +149,9 @@ class Capture(NamedTuple):
     output is the logits (or the last run of the only watched module, with ``match=False``);
     ``averaged_last`` names the module whose channels-last output (tokens, ``(N, h, w, C)``)
     the head averages, when that is what it pools. ``last_spatial`` names the last module with
-    a spatial output and its shape, for messages.
+    a spatial output and its shape, for messages. ``next_run`` is the first head-candidate run
+    on pooled features after the layer's run (the first layer of an MLP head), for the
+    layout checks of the gradient form.
     """
 
     value: Any
@@ -160,6 +162,7 @@ class Capture(NamedTuple):
     averaged_last: str | None
     last_run: HeadRun | None
     last_spatial: tuple[str, tuple[int, ...]] | None
+    next_run: HeadRun | None = None
 
 
 def _version(tensor: Tensor) -> int:
@@ -313,10 +316,12 @@ def capture(
     owner = threading.get_ident()
     values: list[Any] = []
     runs: list[HeadRun] = []
+    runs_before_layer: list[int] = []  # how many head runs preceded the layer's run
     follower = _Follower() if follow is not None else None
 
     def keep(value: Any) -> Any:
         """Record the layer's value; for the gradient form, return its replacement."""
+        runs_before_layer.append(len(runs))
         if not as_leaf:
             values.append(value)
             return None
@@ -428,7 +433,11 @@ def capture(
     if follower is not None and follower.spatial is not None:
         last_spatial = (follower.name_of(follower.spatial), tuple(follower.spatial.tensor.shape))
     last_run = runs[-1] if runs else None
-    return Capture(value, logits, layer, layer_name, head, averaged_last, last_run, last_spatial)
+    after = runs[runs_before_layer[0] :] if runs_before_layer else []
+    next_run = after[0] if after else None
+    return Capture(
+        value, logits, layer, layer_name, head, averaged_last, last_run, last_spatial, next_run
+    )
 
 
 def _head_of(runs: Sequence[HeadRun], logits: Any) -> int | None:
@@ -748,8 +757,11 @@ def capture_gradient(
             )
         activations = leaf.detach()
     head = captured.head
-    in_features = head.inputs.shape[1] if head is not None else None
+    # The widths of the pooled features: the head's input, and that of the first linear layer
+    # run on pooled features after the layer (an MLP head's first layer, as in timm's MambaOut).
+    widths = [run.inputs.shape[1] for run in (head, captured.next_run) if run is not None]
     shape = tuple(activations.shape)
+    in_features = _layout_width(shape, widths)
     full_gradient = gradient
     if to_grid is None:
         if len(shape) - 2 not in SPATIAL_DIMS:
@@ -769,30 +781,37 @@ def capture_gradient(
                 "(N, C, h, w)"
             )
         grid = tuple(activations.shape)
+        in_features = _layout_width(grid, widths)
         if _layout_hint(grid, in_features):
             raise ValueError(
                 f"reshape turns the layer's {where} into {grid}, whose last dimension is the "
-                f"head's {in_features} inputs (tokens or channels last): reshape must map it to "
-                "a channels-first grid (N, C, *spatial)"
+                f"{in_features} pooled features of the head (tokens or channels last): reshape "
+                "must map it to a channels-first grid (N, C, *spatial)"
             )
     if not bool(gradient.any()):  # one reduction and one sync: worth the warning
         warnings.warn(_zero_gradient_message(full_gradient, head, where), stacklevel=4)
     return activations, gradient
 
 
+def _layout_width(shape: tuple[int, ...], widths: Sequence[int]) -> int | None:
+    """The first of ``widths`` that makes ``shape`` look channels-last (:func:`_layout_hint`),
+    else the first of them (None when there is none)."""
+    return next((w for w in widths if _layout_hint(shape, w)), widths[0] if widths else None)
+
+
 def _layout_error(shape: tuple[int, ...], in_features: int | None, where: str) -> str:
     if len(shape) == 3:
         return (
             f"the layer's {where} {shape} looks like transformer tokens (N, L, D), not a grid "
-            f"N x C x L: its last dimension is the head's {in_features} inputs; pass "
+            f"N x C x L: its last dimension is the head's {in_features} pooled features; pass "
             "reshape=(h, w) for transformer tokens (the last h * w tokens are the patches), or "
             "reshape=lambda t: t.unsqueeze(-1) if it is a channels-first 1-D map"
         )
     order = ", ".join(str(d) for d in (0, len(shape) - 1, *range(1, len(shape) - 1)))
     return (
         f"the layer's {where} {shape} looks channels-last (N, *spatial, C), not N x C x "
-        f"*spatial: its last dimension is the head's {in_features} inputs (a Swin stage or a "
-        f"ConvNeXt block); pass reshape=lambda t: t.permute({order})"
+        f"*spatial: its last dimension is the head's {in_features} pooled features (a Swin "
+        f"stage or a ConvNeXt block); pass reshape=lambda t: t.permute({order})"
     )
 
 

@@ -160,8 +160,9 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     getting-started page has the table. On a GAP + linear model,
     :func:`~captum_infocam.attribution.find_gap_head` finds it. Layers with 1 or 3 spatial
     dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do. An output whose last
-    dimension, not its second, is the head's input size (transformer tokens ``(N, L, D)``, a
-    channels-last ``(N, h, w, C)`` stage) is refused without ``reshape`` rather than misread.
+    dimension, not its second, is the head's input size, or that of the first linear layer run
+    on pooled features after the layer (an MLP head's), is refused without ``reshape`` rather
+    than misread (transformer tokens ``(N, L, D)``, a channels-last ``(N, h, w, C)`` stage).
 
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes

@@ -116,3 +116,33 @@ def test_a_channels_last_map_is_not_replaced_by_its_pooled_output(spatial):
     )
     maps = InfoGradCam(model, model.norm, reshape=permute).attribute(images, target=1)
     assert maps.shape == (2, 1, *[4] * spatial) and maps.any()
+
+
+class ChannelsLastMlpHead(nn.Module):
+    """A channels-last stage ``(N, h, w, C)`` pooled outside a module, then a norm and an MLP
+    head ``C -> 2C -> K`` (timm's MambaOut): the head's own input width is 2C, not C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Conv2d(3, 6, 3, padding=1)
+        self.stage = nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 6))  # applied per position
+        self.head = nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 12), nn.GELU(), nn.Linear(12, K))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stage(self.embed(x).permute(0, 2, 3, 1))
+        return self.head(x.mean(dim=(1, 2)))
+
+
+def test_channels_last_layer_before_an_mlp_head_is_not_misread():
+    """``(2, 5, 7, 6)`` used to be read as 5 channels on a 7 x 6 grid, silently."""
+    model = ChannelsLastMlpHead().eval()
+    images = torch.randn(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"looks channels-last.*t.permute\(0, 3, 1, 2\)"):
+        InfoGradCam(model, model.stage).attribute(images, target=1)
+    with pytest.raises(ValueError, match=r"reshape turns the layer's output into \(2, 5, 7, 6\)"):
+        InfoGradCam(model, model.stage, reshape=lambda t: t[..., :]).attribute(images, target=1)
+    maps = InfoGradCam(model, model.stage, reshape=lambda t: t.permute(0, 3, 1, 2)).attribute(
+        images, target=1
+    )
+    assert maps.shape == (2, 1, 5, 7) and maps.any()
