@@ -46,7 +46,7 @@ from captum_infocam._validation import (
     compute_dtype,
     full_precision,
 )
-from captum_infocam.heads import Classifier, head_candidates, head_parameters
+from captum_infocam.heads import Classifier, head_candidates, head_parameters, is_linear_head
 from captum_infocam.targets import TargetLike, format_target
 
 __all__ = [
@@ -148,8 +148,9 @@ class Capture(NamedTuple):
     layer was found rather than given. ``head`` is the run of a watched head candidate whose
     output is the logits (or the last run of the only watched module, with ``match=False``);
     ``averaged_last`` names the module whose channels-last output (tokens, ``(N, h, w, C)``)
-    the head averages, when that is what it pools. ``last_spatial`` names the last module with
-    a spatial output and its shape, for messages. ``next_run`` is the first head-candidate run
+    the head averages, when that is what it pools. ``last_spatial`` names the spatial map to
+    suggest to the gradient form, its shape and the pooled width it matches (or None), for
+    messages (:meth:`_Follower.suggestion`). ``next_run`` is the first head-candidate run
     on pooled features after the layer's run (the first layer of an MLP head), for the
     layout checks of the gradient form.
     """
@@ -161,7 +162,7 @@ class Capture(NamedTuple):
     head: HeadRun | None
     averaged_last: str | None
     last_run: HeadRun | None
-    last_spatial: tuple[str, tuple[int, ...]] | None
+    last_spatial: tuple[str, tuple[int, ...], int | None] | None
     next_run: HeadRun | None = None
 
 
@@ -198,6 +199,8 @@ class _Follower:
     It keeps the latest tensor with more than one position and the last few one-position
     tensors (pooling outputs, or a layer already at 1 x 1), each with the modules that returned
     that very tensor (nested modules, in-place activations), in the order they finished.
+    For messages it also keeps, without their tensors, every spatial map's modules and shape
+    and the input widths of the head runs on pooled features.
     """
 
     def __init__(self) -> None:
@@ -205,6 +208,9 @@ class _Follower:
         self.spatial: _Group | None = None
         self.pooled: deque[_Group] = deque(maxlen=_POOLED_HISTORY)
         self.latest: tuple[int, _Snapshot] | None = None  # of the latest head run only
+        self.widths: list[int] = []  # input widths of the head runs, in order
+        # every spatial map: its modules (the group's list), shape, and head runs before it
+        self.maps: list[tuple[list[tuple[str, nn.Module]], tuple[int, ...], int]] = []
 
     def record(self, name: str, module: nn.Module, output: Any) -> None:
         self.runs[id(module)] = self.runs.get(id(module), 0) + 1
@@ -222,12 +228,14 @@ class _Follower:
             self.pooled.append(_Group(output, [(name, module)]))
         else:
             self.spatial = _Group(output, [(name, module)])
+            self.maps.append((self.spatial.modules, tuple(output.shape), len(self.widths)))
 
     def snapshot(self, index: int, inputs: Tensor) -> None:
         """Keep what head run ``index`` (input ``(N, C)``) may pool, replacing the previous run's
         record: the comparisons wait until the forward has ended (:meth:`source`), so they cost
         nothing for the runs that are not the head (squeeze-excitation blocks) and the forward
         never waits for the device."""
+        self.widths.append(inputs.shape[1])
         groups = ((self.spatial,) if self.spatial is not None else ()) + tuple(self.pooled)
         versions = (*(_version(group.tensor) for group in groups), _version(inputs))
         self.latest = index, _Snapshot(self.spatial, tuple(self.pooled), inputs, versions)
@@ -272,10 +280,41 @@ class _Follower:
                 break  # the pooling happened: later tensors transform pooled features
         return None, None
 
-    def name_of(self, group: _Group) -> str:
-        """The module to name for a group: the last to finish among those that ran once."""
-        once = [name for name, module in group.modules if self.runs.get(id(module)) == 1]
-        return (once or [name for name, _ in group.modules])[-1]
+    def name_of(self, group: _Group | list[tuple[str, nn.Module]]) -> str:
+        """The module to name for a group (or its modules): the last to finish among those
+        that ran once."""
+        modules = group.modules if isinstance(group, _Group) else group
+        once = [name for name, module in modules if self.runs.get(id(module)) == 1]
+        return (once or [name for name, _ in modules])[-1]
+
+    def suggestion(self, num_classes: int | None) -> tuple[str, tuple[int, ...], int | None] | None:
+        """The spatial map to suggest to the gradient form: the last one whose channels (its
+        second or last dimension) are the input width of the last head run on pooled features
+        (the head), else of an earlier run after the last spatial map (an MLP head's first
+        layer), so likely on the path to the head; else the last spatial map. Maps of class
+        scores (a linear head's output with as many channels as logits: S3D's, VOLO's
+        per-token head) are never suggested.
+
+        Returns:
+            ``(name, shape, width)``, ``width`` the matched pooled width or None; None when the
+            forward had no spatial map.
+        """
+        maps = []
+        for modules, shape, runs_before in self.maps:
+            producer = modules[0][1]
+            weight = getattr(producer, "weight", None)
+            scores = isinstance(weight, Tensor) and weight.shape[0] == num_classes
+            if not (scores and is_linear_head(producer)):
+                maps.append((modules, shape, runs_before))
+        if not maps:
+            return None
+        # The head's width first, then those of the other runs after the last map, latest first.
+        widths = dict.fromkeys(reversed(self.widths[maps[-1][2] :]))
+        for width in widths:
+            for modules, shape, _ in reversed(maps):
+                if width in (shape[1], shape[-1]):
+                    return self.name_of(modules), shape, width
+        return self.name_of(maps[-1][0]), maps[-1][1], None
 
     def module_of(self, group: _Group, name: str) -> nn.Module:
         return next(module for module_name, module in group.modules if module_name == name)
@@ -430,8 +469,9 @@ def capture(
             layer_name = follower.name_of(group)
             layer, value = follower.module_of(group, layer_name), group.tensor
     last_spatial = None
-    if follower is not None and follower.spatial is not None:
-        last_spatial = (follower.name_of(follower.spatial), tuple(follower.spatial.tensor.shape))
+    if follower is not None:
+        num_classes = logits.shape[1] if isinstance(logits, Tensor) and logits.dim() == 2 else None
+        last_spatial = follower.suggestion(num_classes)
     last_run = runs[-1] if runs else None
     after = runs[runs_before_layer[0] :] if runs_before_layer else []
     next_run = after[0] if after else None
@@ -518,13 +558,22 @@ def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
     )
 
 
-def _gradient_hint(captured: Capture, in_features: int | None) -> str:
-    """Which layer to give InfoGradCam, from the last spatial map before the head."""
+def _gradient_hint(captured: Capture, in_features: int | None, averaged: bool = False) -> str:
+    """Which layer to give InfoGradCam, from the spatial map the head reads last
+    (:meth:`_Follower.suggestion`); ``averaged``: the head averages those tokens (no class
+    token), so a token grid is named."""
     if captured.last_spatial is None:
         return " (the documentation lists the layer to explain for each model family)"
-    name, shape = captured.last_spatial
+    name, shape, width = captured.last_spatial
+    in_features = width or in_features
     layer = f"model.get_submodule({name!r})"
-    if len(shape) == 3 and shape[-1] == in_features:
+    if len(shape) == 3 and shape[-1] == in_features and shape[1] != in_features:
+        side = math.isqrt(shape[1])
+        if averaged and side > 1 and side * side == shape[1]:
+            return (
+                f", e.g. InfoGradCam(model, {layer}, reshape=({side}, {side})) for the tokens "
+                f"{shape} the head averages"
+            )
         return (
             ", with reshape=(h, w) for transformer tokens; for a class-token head explain the "
             "last block's input norm (encoder.layers[-1].ln_1 in torchvision, "
@@ -552,7 +601,7 @@ def _channels_last(head: HeadRun, captured: Capture, in_features: int) -> ValueE
         f"the head {describe_module(head.name, head.module)} averages the channels-last "
         f"output of `{captured.averaged_last}` (transformer tokens (N, L, D) or an (N, h, w, C) "
         "map), while CAM-style maps read channels-first activations (N, C, *spatial): use "
-        f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features)}"
+        f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features, averaged=True)}"
     )
 
 

@@ -3,6 +3,8 @@ channels-last stages behind inline permutes, MLP heads on channels-last maps, hi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -146,3 +148,67 @@ def test_channels_last_layer_before_an_mlp_head_is_not_misread():
         images, target=1
     )
     assert maps.shape == (2, 1, 5, 7) and maps.any()
+
+
+class ScoresThenMean(nn.Module):
+    """A kernel-1 convolution scores every position, then the scores are averaged (S3D at
+    more frames than its pooling window; fully convolutional 1-D classifiers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv1d(3, 8, 3), nn.ReLU())
+        self.head = nn.Conv1d(8, K, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).mean(-1)
+
+
+class AveragedTokens(nn.Module):
+    """Patch tokens ``(N, 16, D)``, a norm, their average, a linear head (gMLP, ResMLP)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Conv2d(3, 6, 2, stride=2)
+        self.norm = nn.LayerNorm(6)
+        self.head = nn.Linear(6, K)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.embed(x).flatten(2).transpose(1, 2)).mean(1))
+
+
+def suggested(error: pytest.ExceptionInfo) -> tuple[str, object]:
+    """The layer name and ``reshape`` of the ``InfoGradCam(...)`` call a refusal suggests."""
+    found = re.search(
+        r"InfoGradCam\(model, model\.get_submodule\('([\w.]+)'\)"
+        r"(?:, reshape=lambda t: t\.permute\(([\d, ]+)\)|, reshape=\((\d+), (\d+)\))?\)",
+        str(error.value),
+    )
+    assert found, str(error.value)
+    name, order, height, width = found.groups()
+    if order:
+        dims = [int(d) for d in order.split(",")]
+        return name, lambda t: t.permute(*dims)
+    return name, (int(height), int(width)) if height else None
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "layer"),
+    [
+        (ScoresThenMean, (2, 3, 9), "body"),  # not the per-position class scores of `head`
+        (ChannelsLastMlpHead, (2, 3, 5, 7), "stage"),  # with its permutation
+        (AveragedTokens, (2, 3, 8, 8), "norm"),  # with reshape=(4, 4)
+    ],
+)
+def test_the_refusal_suggests_a_layer_that_works(model, shape, layer):
+    model = model().eval()
+    images = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="InfoGradCam") as error:
+        InfoCAM(model).attribute(images, target=1)
+    name, reshape = suggested(error)
+    assert name == layer
+    maps = InfoGradCam(model, model.get_submodule(name), reshape=reshape).attribute(
+        images, target=1
+    )
+    assert maps.shape[:2] == (2, 1) and maps.dim() == len(shape) and maps.any()
