@@ -542,6 +542,22 @@ def _shape_of(value: Any) -> Any:
     return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
+def _logits_error(logits: Any, model: nn.Module | None) -> str:
+    """forward_func returned something else than ``(N, K)`` logits: what to do."""
+    message = f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
+    if isinstance(logits, Tensor):
+        return message
+    if model is not None and model.training:
+        return message + (
+            " (call model.eval(): some models return auxiliary outputs in train mode)"
+        )
+    return message + (
+        ": wrap the model in an nn.Module whose forward returns the logits tensor (e.g. "
+        "output[0] or output['logits']); a module wrapper keeps the automatic layer and head "
+        "search, a lambda needs layer= and classifier="
+    )
+
+
 def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
     """How to explain a layer whose last dimension, not its second, holds the channels."""
     if in_features is None or len(shape) < 3 or shape[-1] != in_features or shape[1] == in_features:
@@ -675,11 +691,7 @@ def capture_gap_head(
     )
     logits = captured.logits
     if not isinstance(logits, Tensor) or logits.dim() != 2:
-        hint = " (call model.eval(): some models return auxiliary outputs in train mode)"
-        raise ValueError(
-            f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
-            + ("" if isinstance(logits, Tensor) else hint)
-        )
+        raise ValueError(_logits_error(logits, model))
     head = captured.head
     head_name = None
     if classifier is None:
@@ -792,9 +804,7 @@ def capture_gradient(
         )
         logits, leaf = captured.logits, captured.value
         if not isinstance(logits, Tensor) or logits.dim() != 2:
-            raise ValueError(
-                f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
-            )
+            raise ValueError(_logits_error(logits, model))
         target = format_target(target, logits.detach())
         with torch.enable_grad():
             total = score(logits, target).sum()

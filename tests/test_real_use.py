@@ -212,3 +212,48 @@ def test_the_refusal_suggests_a_layer_that_works(model, shape, layer):
         images, target=1
     )
     assert maps.shape[:2] == (2, 1) and maps.dim() == len(shape) and maps.any()
+
+
+class LogitsAndFeatures(nn.Module):
+    """Returns ``(logits, features)``, or a dict of them, as many research models do."""
+
+    def __init__(self, as_dict: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.as_dict = as_dict
+        self.body = nn.Sequential(nn.Conv1d(3, 8, 3), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(8, K))
+
+    def forward(self, x: torch.Tensor) -> object:
+        features = self.body(x).mean(-1)
+        logits = self.head(features)
+        return {"logits": logits, "features": features} if self.as_dict else (logits, features)
+
+
+class Logits(nn.Module):
+    """The wrapper the refusal asks for."""
+
+    def __init__(self, model: nn.Module, key: int | str) -> None:
+        super().__init__()
+        self.model, self.key = model, key
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[self.key]
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_several_outputs_are_refused_with_the_wrapper_to_write(as_dict):
+    model = LogitsAndFeatures(as_dict).eval()
+    series = torch.randn(2, 3, 9, generator=torch.Generator().manual_seed(0))
+    for method in (InfoCAM(model), InfoGradCam(model, model.body)):
+        with pytest.raises(ValueError, match=r"wrap the model in an nn.Module") as error:
+            method.attribute(series, target=1)
+        assert "eval" not in str(error.value)  # the model is in eval mode already
+    wrapped = Logits(model, "logits" if as_dict else 0)
+    maps = InfoCAM(wrapped).attribute(series, target=[1, 4], region_size=None)
+    with torch.no_grad():
+        expected = info_difference(wrapped(series), torch.tensor([1, 4]))
+    torch.testing.assert_close(maps[:, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
+    assert find_gap_head(wrapped, series)[::2] == ("model.body", "model.head.1")
+    with pytest.raises(ValueError, match=r"call model.eval\(\)"):
+        InfoCAM(model.train()).attribute(series, target=1)
