@@ -718,10 +718,14 @@ def capture_gap_head(
             )
         if captured.averaged_last is not None:
             raise _channels_last(head, captured, weight.shape[1])
+        training = model is not None and model.training
         raise _not_gap(
             f"the logits come from {describe_module(head.name, head.module)}, whose input is "
-            "not the average over positions of any layer's output (the model transforms the "
-            "pooled features before the head: a norm, an MLP or a class token)",
+            "not the average over positions of any module's output (the model transforms the "
+            "pooled features before the head, e.g. a norm, an MLP or a class token, or "
+            "computes the map it pools outside a module, e.g. x * mask"
+            + ("; or dropout is active: call model.eval()" if training else "")
+            + ")",
             captured,
             weight.shape[1],
         )

@@ -257,3 +257,39 @@ def test_several_outputs_are_refused_with_the_wrapper_to_write(as_dict):
     assert find_gap_head(wrapped, series)[::2] == ("model.body", "model.head.1")
     with pytest.raises(ValueError, match=r"call model.eval\(\)"):
         InfoCAM(model.train()).attribute(series, target=1)
+
+
+class MaskedTextCNN(nn.Module):
+    """Embeddings, a convolution, padding masked out *outside* a module, then the mean; a
+    dropout on the pooled features before the head."""
+
+    def __init__(self, masked: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.masked = masked
+        self.embed = nn.Embedding(20, 6)
+        self.conv = nn.Sequential(nn.Conv1d(6, 8, 3, padding=1), nn.ReLU())
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(8, K)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        features = self.conv(self.embed(tokens).transpose(1, 2))
+        if self.masked:
+            features = features * mask[:, None]
+        return self.fc(self.drop(features.mean(-1)))
+
+
+def test_not_gap_refusal_names_inline_maps_and_train_mode():
+    tokens = torch.randint(0, 20, (2, 7), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 7)
+    mask[0, 5:] = 0
+    with pytest.raises(ValueError, match=r"outside a module, e.g. x \* mask\)") as error:
+        InfoCAM(MaskedTextCNN(masked=True).eval()).attribute(tokens, 1, mask)
+    assert "model.eval()" not in str(error.value)
+    model = MaskedTextCNN(masked=False).train()
+    with pytest.raises(ValueError, match=r"dropout is active: call model.eval\(\)"):
+        InfoCAM(model).attribute(tokens, 1, mask)
+    maps = InfoCAM(model.eval()).attribute(tokens, [1, 2], mask, region_size=None)
+    with torch.no_grad():
+        expected = info_difference(model(tokens, mask), torch.tensor([1, 2]))
+    torch.testing.assert_close(maps[:, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
