@@ -293,3 +293,59 @@ def test_not_gap_refusal_names_inline_maps_and_train_mode():
     with torch.no_grad():
         expected = info_difference(model(tokens, mask), torch.tensor([1, 2]))
     torch.testing.assert_close(maps[:, 0, 0].double(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_video_transformer_recipes_of_the_getting_started_table():
+    """Swin3D: channels-last, refused by the CAM family with the permutation that works;
+    MViT: a class token and ``t * h * w`` tokens, explained at the last block's input norm."""
+    from torchvision.models.video import mvit, swin_transformer
+
+    torch.manual_seed(0)
+    swin = swin_transformer.SwinTransformer3d(  # swin3d_t's code, two small stages
+        patch_size=[2, 4, 4],
+        embed_dim=8,
+        depths=[1, 1],
+        num_heads=[1, 1],
+        window_size=[2, 2, 2],
+        num_classes=K,
+    ).eval()
+    clips = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"permute\(0, 4, 1, 2, 3\)"):
+        InfoCAM(swin).attribute(clips, target=1)
+    maps = InfoGradCam(swin, swin.norm, reshape=lambda t: t.permute(0, 4, 1, 2, 3)).attribute(
+        clips, target=1
+    )
+    assert maps.shape == (1, 1, 2, 4, 4) and maps.any()
+
+    block = mvit.MSBlockConfig(
+        num_heads=1,
+        input_channels=8,
+        output_channels=8,
+        kernel_q=[3, 3, 3],
+        kernel_kv=[3, 3, 3],
+        stride_q=[1, 1, 1],
+        stride_kv=[1, 2, 2],
+    )
+    model = mvit.MViT(
+        spatial_size=(32, 32),
+        temporal_size=4,
+        block_setting=[block, block],
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        num_classes=K,
+        patch_embed_kernel=(3, 7, 7),
+        patch_embed_stride=(2, 4, 4),
+        patch_embed_padding=(1, 3, 3),
+    ).eval()
+    clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="InfoGradCam"):
+        InfoCAM(model).attribute(clips, target=1)
+    grid = InfoGradCam(
+        model,
+        model.blocks[-1].norm1,
+        reshape=lambda x: x[:, 1:].unflatten(1, (2, 8, 8)).permute(0, 4, 1, 2, 3),
+    )
+    maps = grid.attribute(clips, target=[1, 3])
+    assert maps.shape == (2, 1, 2, 8, 8) and maps.any()
