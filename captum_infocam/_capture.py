@@ -289,9 +289,9 @@ class _Follower:
 
     def suggestion(self, num_classes: int | None) -> tuple[str, tuple[int, ...], int | None] | None:
         """The spatial map to suggest to the gradient form: the last one whose channels (its
-        second or last dimension) are the input width of the last head run on pooled features
-        (the head), else of an earlier run after the last spatial map (an MLP head's first
-        layer), so likely on the path to the head; else the last spatial map. Maps of class
+        second or last dimension) are the input width of a head run on pooled features after
+        the last spatial map (the head, or an MLP head's first layer), so likely on the path to
+        the head; else the last spatial map. Maps of class
         scores (a linear head's output with as many channels as logits: S3D's, VOLO's
         per-token head) are never suggested.
 
@@ -308,11 +308,10 @@ class _Follower:
                 maps.append((modules, shape, runs_before))
         if not maps:
             return None
-        # The head's width first, then those of the other runs after the last map, latest first.
-        widths = dict.fromkeys(reversed(self.widths[maps[-1][2] :]))
-        for width in widths:
-            for modules, shape, _ in reversed(maps):
-                if width in (shape[1], shape[-1]):
+        widths = set(self.widths[maps[-1][2] :])  # of the head runs after the last map
+        for modules, shape, _ in reversed(maps):
+            for width in (shape[1], shape[-1]):
+                if width in widths:
                     return self.name_of(modules), shape, width
         return self.name_of(maps[-1][0]), maps[-1][1], None
 

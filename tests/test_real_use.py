@@ -178,6 +178,23 @@ class AveragedTokens(nn.Module):
         return self.head(self.norm(self.embed(x).flatten(2).transpose(1, 2)).mean(1))
 
 
+class InnerMlpThenMlpHead(nn.Module):
+    """The last block's hidden map has the width of the MLP head's hidden layer (timm's
+    InceptionNeXt): the suggestion is the block's output, not its hidden map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.mlp = nn.Sequential(nn.Conv2d(6, 12, 1), nn.GELU(), nn.Conv2d(12, 6, 1))
+        self.head = nn.Sequential(nn.Linear(6, 12), nn.GELU(), nn.LayerNorm(12), nn.Linear(12, K))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = x + self.mlp(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+
 def suggested(error: pytest.ExceptionInfo) -> tuple[str, object]:
     """The layer name and ``reshape`` of the ``InfoGradCam(...)`` call a refusal suggests."""
     found = re.search(
@@ -199,6 +216,7 @@ def suggested(error: pytest.ExceptionInfo) -> tuple[str, object]:
         (ScoresThenMean, (2, 3, 9), "body"),  # not the per-position class scores of `head`
         (ChannelsLastMlpHead, (2, 3, 5, 7), "stage"),  # with its permutation
         (AveragedTokens, (2, 3, 8, 8), "norm"),  # with reshape=(4, 4)
+        (InnerMlpThenMlpHead, (2, 3, 6, 6), "mlp"),  # not mlp.1, 12 channels like head.3's input
     ],
 )
 def test_the_refusal_suggests_a_layer_that_works(model, shape, layer):
