@@ -123,7 +123,9 @@ def find_gap_head(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    model = eager_forward(model)
+    eager = eager_forward(model)
+    assert isinstance(eager, nn.Module)  # the module behind a compiled module is a module
+    model = eager
     found = capture_gap_head(model, inputs, additional_forward_args, None, None)
     layer_name, head_name = found.layer_name, found.head_name
     return GapHead(
