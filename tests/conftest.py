@@ -2,14 +2,20 @@
 
 * CUDA-marked tests skip cleanly on machines without a GPU;
 * :func:`one_torch_thread` runs a module on one torch thread;
+* :func:`run_processes` runs a worker in fresh processes forked from a server that has already
+  imported the package (the gloo tests), so no process imports torch again;
 * :class:`TinyGAPNet`, the small GAP + linear network that the attribution, gradient-form and
   precision tests share (``from conftest import TinyGAPNet``).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
+
 import pytest
 import torch
+import torch.multiprocessing
 from torch import nn
 
 
@@ -30,6 +36,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_processes(worker: Callable[..., None], args: tuple, nprocs: int = 2) -> None:
+    """Run ``worker(rank, *args)`` in ``nprocs`` new processes and wait for them (any failure
+    is raised here, with the worker's traceback), like ``torch.multiprocessing.spawn``.
+
+    Where the platform has it, the processes come from multiprocessing's fork server, started
+    once per test session from a clean single-threaded state with torch and ``captum_infocam``
+    already imported: a spawned process would spend seconds of CPU importing them again, on
+    every rank of every test. Elsewhere (Windows) they are spawned.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["captum_infocam"])
+        method = "forkserver"
+    else:
+        method = "spawn"
+    torch.multiprocessing.start_processes(
+        worker, args=args, nprocs=nprocs, join=True, start_method=method
+    )
 
 
 class TinyGAPNet(nn.Module):
