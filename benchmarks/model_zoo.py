@@ -366,7 +366,7 @@ def markdown(rows: Sequence[Row], command: str) -> str:
         f"<!-- written by {command} -->",
         f"Measured with `{command}` on {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{torch.get_num_threads()} threads, batch 2, `weights=None`. Time is the median "
+        f"{torch.get_num_threads()} thread(s), batch 2, `weights=None`. Time is the median "
         "call over the median forward pass.",
         "",
         "| source | model | InfoGradCam layer | CAM family (auto head and layer) | InfoGradCam "

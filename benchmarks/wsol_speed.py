@@ -2,23 +2,25 @@
 """Time per map of the WSOL box metrics: captum-infocam against the OpenCV reference protocol.
 
 The reference (``clovaai/wsolevaluation``, re-implemented in ``tests/opencv_reference.py``,
-the test suite's oracle) evaluates one map and one threshold at a
-time with ``cv2.threshold`` and ``cv2.findContours``; captum-infocam evaluates a batch of maps
-at every threshold in one pass. Both compute the same thing: the benchmark checks that their
-per-image hits are identical before it reports a time.
+the test suite's oracle) evaluates one map and one threshold at a time with
+``cv2.threshold`` and ``cv2.findContours``; captum-infocam evaluates a batch of maps at every
+threshold in one pass. Both compute the same thing: the benchmark checks that their per-image
+hits are identical before it reports a time.
 
-Maps are random smooth score maps like real CAMs: a random ``7 x 7`` (or ``14 x 14``) grid
-upsampled bicubically to ``224 x 224``, with one to three random ground-truth boxes each.
-For each number of thresholds ``T`` and each metric (MaxBoxAcc: the largest contour at
-IoU 0.5; MaxBoxAccV2: every contour at IoU 0.3, 0.5, 0.7), every repeat times the reference
-on ``--reference-maps`` maps and captum-infocam on a batch of ``--batch-size`` maps and on
-single maps, one after the other, so they share the machine's state; the table reports
-medians over repeats of the time per map.
+Maps are random score maps like real CAMs: a random ``7 x 7`` field upsampled bicubically to
+``224 x 224`` (one or two blobs), and a ``14 x 14`` field (several blobs, more local maxima and
+holes), with one to three random ground-truth boxes each. For each kind of map, number of
+thresholds ``T`` and metric (MaxBoxAcc: the largest contour at IoU 0.5; MaxBoxAccV2: every
+contour at IoU 0.3, 0.5, 0.7), every repeat times, for one thread and for the default thread
+count in turn, the reference on ``--reference-maps`` maps, captum-infocam on a batch of
+``--batch-size`` maps and captum-infocam on ``--single-maps`` maps one at a time, so that all
+of them share the machine's state. The table reports medians over the repeats of the time per
+map, the ratio of the medians, and the range of the per-repeat ratios.
 
 Usage::
 
-    python benchmarks/wsol_speed.py                      # about a minute on 2 CPU cores
-    python benchmarks/wsol_speed.py --repeats 7 --reference-maps 32
+    python benchmarks/wsol_speed.py                      # a few minutes on 2 CPU cores
+    python benchmarks/wsol_speed.py --repeats 9 --reference-maps 32
     python benchmarks/wsol_speed.py --device cuda --batch-size 256
 
 It prints a Markdown table and writes it to ``--table`` (``docs/benchmarks/wsol_speed.md``).
@@ -54,6 +56,7 @@ from opencv_reference import normalize_scoremap, reference_box_hits  # noqa: E40
 
 DEFAULT_TABLE = REPOSITORY / "docs" / "benchmarks" / "wsol_speed.md"
 METRICS = {"MaxBoxAcc": (False, (0.5,)), "MaxBoxAccV2": (True, (0.3, 0.5, 0.7))}
+MAP_KINDS = {"smooth (7 x 7 field)": 7, "multi-blob (14 x 14 field)": 14}
 
 
 def smooth_maps(count: int, size: int, grid: int, seed: int) -> torch.Tensor:
@@ -128,15 +131,19 @@ def largest_region_ablation(
     return changed, max_box_acc(protocol), max_box_acc(alternative)
 
 
+def pair(values: tuple[float, float], digits: int = 2, suffix: str = "") -> str:
+    """``"a / b"``: the one-thread and the default-thread figures of one cell."""
+    return " / ".join(f"{value:.{digits}f}{suffix}" for value in values)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--thresholds", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--size", type=int, default=224, help="map side in pixels")
-    parser.add_argument("--grid", type=int, default=7, help="side of the random field")
     parser.add_argument("--batch-size", type=int, default=64, help="captum-infocam batch")
     parser.add_argument("--reference-maps", type=int, default=16, help="maps per reference run")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    parser.add_argument("--single-maps", type=int, default=8, help="maps timed one at a time")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     parser.add_argument("--seed", type=int, default=0)
@@ -145,77 +152,105 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
     device = torch.device(args.device)
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    maps = smooth_maps(args.batch_size, args.size, args.grid, args.seed)
-    boxes = random_boxes(args.batch_size, args.size, args.seed + 1)
-    device_maps = maps.to(device)
-    device_boxes = [b.to(device) for b in boxes]
-    reference_maps = maps[: args.reference_maps].numpy()
-    reference_boxes = [b.numpy() for b in boxes[: args.reference_maps]]
+    # The thread settings compared: one thread, and the defaults of this process.
+    default_threads = (torch.get_num_threads(), cv2.getNumThreads())
+    settings = {"1 thread": (1, 1), "default": default_threads}
 
     rows = []
-    settings = [(t, name) for t in args.thresholds for name in METRICS]
-    for count, name in tqdm(settings, desc="settings"):
+    cases = [
+        (kind, count, name) for kind in MAP_KINDS for count in args.thresholds for name in METRICS
+    ]
+    for kind, count, name in tqdm(cases, desc="cases"):
+        grid = MAP_KINDS[kind]
+        maps = smooth_maps(args.batch_size, args.size, grid, args.seed)
+        boxes = random_boxes(args.batch_size, args.size, args.seed + 1)
+        device_maps = maps.to(device)
+        device_boxes = [b.to(device) for b in boxes]
+        reference_maps = maps[: args.reference_maps].numpy()
+        reference_boxes = [b.numpy() for b in boxes[: args.reference_maps]]
         multi_contour, deltas = METRICS[name]
         thresholds = threshold_grid(count)
 
-        def reference(thresholds=thresholds, multi_contour=multi_contour, deltas=deltas):
-            return reference_box_hits(
-                reference_maps, reference_boxes, thresholds.tolist(), deltas, multi_contour
-            )
+        case = (thresholds, deltas, multi_contour)
 
-        def batched(thresholds=thresholds, multi_contour=multi_contour, deltas=deltas):
-            return box_hits(device_maps, device_boxes, thresholds, deltas, multi_contour)
+        def reference(maps=reference_maps, boxes=reference_boxes, case=case):
+            thresholds, deltas, multi_contour = case
+            return reference_box_hits(maps, boxes, thresholds.tolist(), deltas, multi_contour)
 
-        def single(thresholds=thresholds, multi_contour=multi_contour, deltas=deltas):
-            return box_hits(device_maps[:1], device_boxes[:1], thresholds, deltas, multi_contour)
+        def batched(maps=device_maps, boxes=device_boxes, case=case):
+            return box_hits(maps, boxes, *case)
 
-        ours = batched().cpu().numpy()  # warm-up, and the parity check
-        identical = np.array_equal(ours[: args.reference_maps], reference())
+        def single(maps=device_maps, boxes=device_boxes, case=case):
+            for index in range(args.single_maps):
+                box_hits(maps[index : index + 1], boxes[index : index + 1], *case)
+
+        identical = np.array_equal(batched().cpu().numpy()[: args.reference_maps], reference())
         if not identical:
-            print(f"{name}, T={count}: hits differ from the reference", file=sys.stderr)
-        times: dict[str, list[float]] = {"reference": [], "batch": [], "single": []}
-        for _ in tqdm(range(args.repeats), desc=f"{name} T={count}", leave=False):
-            times["reference"].append(timed(reference, synchronize) / len(reference_maps))
-            times["batch"].append(timed(batched, synchronize) / args.batch_size)
-            times["single"].append(timed(single, synchronize))
-        median = {key: statistics.median(values) * 1000 for key, values in times.items()}
-        rows.append((count, name, median, identical))
+            print(f"{kind}, {name}, T={count}: hits differ from the reference", file=sys.stderr)
+        times = {(s, m): [] for s in settings for m in ("reference", "batch", "single")}
+        for repeat in range(args.repeats + 1):  # the first round warms up and is dropped
+            for setting, (torch_threads, cv2_threads) in settings.items():
+                torch.set_num_threads(torch_threads)
+                cv2.setNumThreads(cv2_threads)
+                for method, call, per in (
+                    ("reference", reference, len(reference_maps)),
+                    ("batch", batched, args.batch_size),
+                    ("single", single, args.single_maps),
+                ):
+                    elapsed = timed(call, synchronize) / per * 1000
+                    if repeat:
+                        times[setting, method].append(elapsed)
+        torch.set_num_threads(default_threads[0])
+        cv2.setNumThreads(default_threads[1])
+        rows.append((kind, count, name, times, identical))
 
     header = (
-        "| T | metric | reference, OpenCV (ms/map) "
-        f"| captum-infocam, batch of {args.batch_size} (ms/map) "
-        "| captum-infocam, one map (ms) | speed-up (batch) | identical hits |"
+        "| T | maps | metric | reference (ms/map) | batch of "
+        f"{args.batch_size} (ms/map) | one map at a time (ms/map) | speed-up, batch "
+        "| speed-up, one map | identical hits |"
     )
-    lines = [header, "|---|---|---:|---:|---:|---:|---|"]
-    for count, name, median, identical in rows:
+    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for kind, count, name, times, identical in sorted(rows, key=lambda row: row[1]):
+        median = {key: statistics.median(values) for key, values in times.items()}
+        cells = {}
+        for method in ("reference", "batch", "single"):
+            cells[method] = pair(tuple(median[s, method] for s in settings))
+        for method in ("batch", "single"):
+            ratios = tuple(median[s, "reference"] / median[s, method] for s in settings)
+            spread = [
+                [r / m for r, m in zip(times[s, "reference"], times[s, method], strict=True)]
+                for s in settings
+            ]
+            ranges = " / ".join(f"{min(values):.1f}-{max(values):.1f}" for values in spread)
+            cells[f"{method} ratio"] = f"{pair(ratios, 1, 'x')} ({ranges})"
         lines.append(
-            f"| {count} | {name} | {median['reference']:.2f} | {median['batch']:.2f} "
-            f"| {median['single']:.2f} | {median['reference'] / median['batch']:.1f}x "
+            f"| {count} | {kind} | {name} | {cells['reference']} | {cells['batch']} "
+            f"| {cells['single']} | {cells['batch ratio']} | {cells['single ratio']} "
             f"| {'yes' if identical else 'NO'} |"
         )
-    changed, protocol, alternative = largest_region_ablation(
-        maps[: args.ablation_maps], boxes[: args.ablation_maps]
-    )
+    ablation_maps = smooth_maps(args.ablation_maps, args.size, MAP_KINDS["smooth (7 x 7 field)"], 0)
+    ablation_boxes = random_boxes(args.ablation_maps, args.size, args.seed + 1)
+    changed, protocol, alternative = largest_region_ablation(ablation_maps, ablation_boxes)
     device_name = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     )
     notes = [
         "",
-        f"Maps: {args.size} x {args.size}, bicubic upsampling of random {args.grid} x "
-        f"{args.grid} fields; reference timed on {len(reference_maps)} maps, captum-infocam on "
-        f"a batch of {args.batch_size} and on one map; medians of {args.repeats} repeats.",
+        "Each cell gives one thread / the default thread count "
+        f"(torch {default_threads[0]}, OpenCV {default_threads[1]}); a speed-up is the ratio "
+        "of the median times, with the range of the per-repeat ratios in brackets.",
+        f"Maps: {args.size} x {args.size}, bicubic upsampling of random fields; the reference "
+        f"timed on {args.reference_maps} maps, captum-infocam on a batch of {args.batch_size} "
+        f"and on {args.single_maps} maps one at a time; medians of {args.repeats} repeats after "
+        "a warm-up, all methods and thread settings interleaved in every repeat.",
         f"Device: {device.type} ({device_name or 'unknown CPU'}), torch {torch.__version__}, "
-        f"OpenCV {cv2.__version__}, {args.threads} thread(s) each, "
-        f"{datetime.date.today().isoformat()}.",
-        f"Largest region by pixel count instead of contour area (T=100, "
-        f"{min(args.ablation_maps, len(maps))} maps and their random boxes): "
-        f"{100 * changed:.2f}% of the boxes change and MaxBoxAcc (IoU 0.5) moves "
-        f"from {100 * protocol:.1f} to {100 * alternative:.1f}. captum-infocam uses the contour "
-        "area, as the reference.",
+        f"OpenCV {cv2.__version__}, {datetime.date.today().isoformat()}.",
+        f"Largest region by pixel count instead of contour area (T=100, {args.ablation_maps} "
+        f"smooth maps and their random boxes): {100 * changed:.2f}% of the boxes change and "
+        f"MaxBoxAcc (IoU 0.5) moves from {100 * protocol:.1f} to {100 * alternative:.1f}. "
+        "captum-infocam uses the contour area, as the reference.",
     ]
     text = "\n".join(lines + notes) + "\n"
     print(text)

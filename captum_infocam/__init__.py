@@ -21,6 +21,7 @@ from captum_infocam.information import (
 )
 from captum_infocam.input_space import as_input_attribution, upsample_to_input
 from captum_infocam.priors import as_class_prior, class_counts_from_labels, class_prior_from_labels
+from captum_infocam.quantus_adapter import quantus_explainer
 from captum_infocam.visualization import compare_maps, overlay_map
 
 __version__ = "0.1.0"
@@ -45,5 +46,6 @@ __all__ = [
     "pc_log_softmax",
     "pc_softmax",
     "pointwise_mutual_information",
+    "quantus_explainer",
     "upsample_to_input",
 ]

@@ -811,7 +811,7 @@ class CaptureAttribution(LayerAttribution):
         if layer is not None and not isinstance(layer, nn.Module):
             raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
         check_forward_func(forward_func, device_ids)
-        LayerAttribution.__init__(self, forward_func, layer)  # type: ignore[arg-type]
+        LayerAttribution.__init__(self, forward_func, layer)
 
     @staticmethod
     def _finish(attributions: Tensor, relu_attributions: bool) -> Tensor:

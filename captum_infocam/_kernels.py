@@ -99,6 +99,7 @@ def region_mean(maps: Tensor, region_size: Window, padding: str = "same") -> Ten
         >>> region_mean(torch.ones(1, 1, 5), 3, "full")
         tensor([[[0.3333, 0.6667, 1.0000, 1.0000, 1.0000, 0.6667, 0.3333]]])
     """
+    maps = maps.to(compute_dtype(maps))  # half precision: no CPU avg_pool3d, float32 sums
     spatial = spatial_dims(maps)
     sizes = window_sizes(region_size, len(spatial))
     if sizes is None:
@@ -108,7 +109,12 @@ def region_mean(maps: Tensor, region_size: Window, padding: str = "same") -> Ten
     if padding == "full":
         before = after = [side - 1 for side in sizes]
     else:  # odd sides centred; an even side s reaches s/2 - 1 before and s/2 after
-        before, after = [(side - 1) // 2 for side in sizes], [side // 2 for side in sizes]
+        # A clipped window never reaches past the map: a reach beyond length - 1 is cut to it
+        # (same windows), so a huge side costs no s ** dims padding and pooling.
+        reach = [max(length - 1, 0) for length in maps.shape[2:]]
+        before = [min((side - 1) // 2, r) for side, r in zip(sizes, reach, strict=True)]
+        after = [min(side // 2, r) for side, r in zip(sizes, reach, strict=True)]
+        sizes = tuple(b + a + 1 for b, a in zip(before, after, strict=True))
     # F.pad lists the last dimension first. Padding explicitly (rather than through the pool's
     # own padding) lets a window be larger than the map along any dimension.
     zeros = [pad for b, a in zip(reversed(before), reversed(after), strict=True) for pad in (b, a)]
@@ -185,11 +191,13 @@ def contrast_classes(target: Tensor, contrast: str | Tensor, logits: Tensor | No
         >>> contrast_classes(torch.tensor([0]), "most_likely", logits)
         tensor([[2]])
     """
-    if isinstance(contrast, Tensor):
-        return contrast.to(target.device).reshape(target.shape[0], -1)
+    if isinstance(contrast, Tensor):  # (N,) or (N, k); reshape(N, -1) fails for N = 0
+        classes = contrast.to(target.device)
+        return classes if classes.dim() == 2 else classes[:, None]
     lowest = contrast == "least_likely"
     excluded = float("inf") if lowest else float("-inf")
-    others = logits.detach().scatter(1, target[:, None], excluded)  # type: ignore[union-attr]
+    detached = logits.detach()  # type: ignore[union-attr]
+    others = detached.to(compute_dtype(detached)).scatter(1, target[:, None], excluded)
     ranked = others.argmin(dim=1) if lowest else others.argmax(dim=1)
     return ranked[:, None]
 
@@ -232,19 +240,23 @@ def contrast_logit(
 ) -> Tensor:
     """``z_y - alpha * mean_{k in contrast} z_k`` per example, in at least float32.
 
+    The contrast of :func:`contrast_weights` read off the logits by gathers: memory
+    ``O(N K)``, never a ``(K, K)`` identity head (1.9 GB for 21,843 classes).
+
     Examples::
 
         >>> contrast_logit(torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0]), "mean")
         tensor([1.5000])
     """
     logits = logits.to(compute_dtype(logits))
-    # The contrast weights of the identity head are each example's contrast vector over the
-    # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
-    identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
-    vectors, _ = contrast_weights(
-        identity, None, target, contrast, logits.detach(), contrast_weight
-    )
-    return (vectors * logits).sum(dim=1)
+    logit_y = logits.gather(1, target[:, None])[:, 0]
+    if isinstance(contrast, str) and contrast == "none":
+        return logit_y
+    if isinstance(contrast, str) and contrast == "mean":
+        logit_c = (logits.sum(1) - logit_y) / (logits.shape[1] - 1)
+    else:
+        logit_c = logits.gather(1, contrast_classes(target, contrast, logits)).mean(dim=1)
+    return logit_y - contrast_weight * logit_c
 
 
 def info_cam(

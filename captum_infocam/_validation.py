@@ -8,8 +8,8 @@ read the same way everywhere:
 * ints: :func:`is_int`, :func:`check_int`, :func:`check_real`;
 * class indices: :func:`check_class_indices`, :func:`check_target`;
 * tensors of the maps: :func:`check_activations`, :func:`check_head`,
-  :func:`check_region_size`, :func:`check_padding`, :func:`check_contrast`,
-  :func:`check_contrast_weight`, :func:`check_contrast_logits`;
+  :func:`check_head_parameters`, :func:`check_region_size`, :func:`check_padding`,
+  :func:`check_contrast`, :func:`check_contrast_weight`, :func:`check_contrast_logits`;
 * logits: :func:`check_logits`;
 * precision: :func:`compute_dtype` and the autocast guard :func:`full_precision`.
 
@@ -39,6 +39,7 @@ __all__ = [
     "check_contrast_logits",
     "check_contrast_weight",
     "check_head",
+    "check_head_parameters",
     "check_int",
     "check_logits",
     "check_padding",
@@ -278,10 +279,9 @@ def check_contrast_logits(
         >>> check_contrast_logits(torch.zeros(2, 3), 2, 3)
     """
     if not isinstance(logits, Tensor) or logits.shape != (num_examples, num_classes):
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else None
         raise ValueError(
             f"contrast={contrast!r} needs the image-level logits of shape "
-            f"({num_examples}, {num_classes}), got {shape}"
+            f"({num_examples}, {num_classes}), got {_shape_of(logits)}"
         )
 
 
@@ -321,6 +321,21 @@ def check_activations(activations: object, name: str = "activations") -> None:
         raise TypeError(f"{name} must be floating point, got {activations.dtype}")
 
 
+def check_head_parameters(weight: object, bias: object) -> None:
+    """Check a classifier head: ``weight (K, C)`` and ``bias (K,)`` or None.
+
+    Examples::
+
+        >>> check_head_parameters(torch.zeros(5, 2), None)
+    """
+    if not isinstance(weight, Tensor) or weight.dim() != 2:
+        raise ValueError(f"weight must have shape (K, C), got {_shape_of(weight)}")
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != weight.shape[:1]):
+        raise ValueError(
+            f"bias must have shape ({weight.shape[0]},) to match weight, got {_shape_of(bias)}"
+        )
+
+
 def check_head(activations: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     """Check activations and a head ``weight (K, C)``, ``bias (K,)`` that read them.
 
@@ -329,16 +344,11 @@ def check_head(activations: Tensor, weight: Tensor, bias: Tensor | None) -> None
         >>> check_head(torch.zeros(1, 2, 3, 3), torch.zeros(5, 2), torch.zeros(5))
     """
     check_activations(activations)
-    if not isinstance(weight, Tensor) or weight.dim() != 2:
-        raise ValueError(f"weight must have shape (K, C), got {_shape_of(weight)}")
+    check_head_parameters(weight, bias)
     if weight.shape[1] != activations.shape[1]:
         raise ValueError(
             f"the classifier expects {weight.shape[1]} input channels but the activations have "
             f"{activations.shape[1]}: explain the layer that feeds the pooled classifier"
-        )
-    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != weight.shape[:1]):
-        raise ValueError(
-            f"bias must have shape ({weight.shape[0]},) to match weight, got {_shape_of(bias)}"
         )
 
 

@@ -309,7 +309,9 @@ class InfoCAM(GapHeadAttribution):
                 window reaches ``s/2 - 1`` positions before and ``s/2`` after (PyTorch's
                 ``padding="same"``). ``1`` explains single positions and ``None`` the whole
                 map (a constant map equal to the image-level information difference). The
-                authors used 3 on 8x8 Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+                authors' scripts summed 4 x 4 windows of 14 x 14 CUB maps and 3 x 3 windows
+                of 4 x 4 Tiny-ImageNet maps (64 px inputs), with ``padding="full"``; see the
+                theory page for their whole protocol. Default: 3
             padding (str, optional): the border: ``"same"`` clips the windows at the border
                 (positions outside are left out of the mean; the map keeps the layer's
                 size); ``"full"`` counts positions outside as zeros and grows the map by

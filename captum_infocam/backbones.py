@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +56,7 @@ __all__ = [
     "vgg16_gap",
 ]
 
-BackboneWeights = WeightsEnum | str | Path | None
+BackboneWeights: TypeAlias = WeightsEnum | str | Path | None
 """Weights for a backbone builder: ``None``, a torchvision weights enum or its name, or the
 path of a local state-dict file."""
 
@@ -178,6 +178,7 @@ def _check_classes(num_classes: int) -> None:
 def _new_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    assert conv.bias is not None
     nn.init.zeros_(conv.bias)
     return conv
 
@@ -370,9 +371,7 @@ def vgg16_gap(
             layers.append((str(len(layers)), nn.MaxPool2d(kernel_size=2, stride=2)))
             continue
         assert isinstance(item, int)
-        conv = nn.Conv2d(channels, item, kernel_size=3, padding=1)
-        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(conv.bias)
+        conv = _new_conv(channels, item)
         layers += [(str(len(layers)), conv), (str(len(layers) + 1), nn.ReLU(inplace=True))]
         channels = item
     layers += [("conv6", _new_conv(512, 1024)), ("relu6", nn.ReLU())]
@@ -398,12 +397,14 @@ class _StrideOneReduction(nn.Module):
 
     def __init__(self, block: nn.Module) -> None:
         super().__init__()
-        self.branch3x3 = block.branch3x3
-        self.branch3x3dbl_1 = block.branch3x3dbl_1
-        self.branch3x3dbl_2 = block.branch3x3dbl_2
-        self.branch3x3dbl_3 = block.branch3x3dbl_3
+        self.branch3x3 = block.get_submodule("branch3x3")
+        self.branch3x3dbl_1 = block.get_submodule("branch3x3dbl_1")
+        self.branch3x3dbl_2 = block.get_submodule("branch3x3dbl_2")
+        self.branch3x3dbl_3 = block.get_submodule("branch3x3dbl_3")
         for branch in (self.branch3x3, self.branch3x3dbl_3):
-            branch.conv.stride, branch.conv.padding = (1, 1), (1, 1)
+            conv = branch.get_submodule("conv")
+            assert isinstance(conv, nn.Conv2d)
+            conv.stride, conv.padding = (1, 1), (1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         double = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))

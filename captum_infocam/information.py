@@ -80,7 +80,7 @@ def _prior_buffer(class_prior: ClassPrior, name: str = "class_prior") -> Tensor 
     if isinstance(class_prior, Tensor) and class_prior.dim() != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(class_prior.shape)}")
     try:
-        length = len(class_prior)  # type: ignore[arg-type]
+        length = len(class_prior)
     except TypeError as error:
         raise TypeError(
             f"{name} must be None, a 1-D tensor or a sequence of numbers, "

@@ -29,7 +29,11 @@ UPSAMPLING_MODES: tuple[str, ...] = ("nearest", "nearest-exact", "bilinear", "bi
 
 @overload
 def upsample_to_input(
-    attributions: Tensor, inputs: Tensor, mode: str = ..., split_channels: bool = ...
+    attributions: Tensor,
+    inputs: Tensor,
+    mode: str = ...,
+    split_channels: bool = ...,
+    single_channel: bool = ...,
 ) -> Tensor: ...
 
 
@@ -39,6 +43,7 @@ def upsample_to_input(
     inputs: tuple[Tensor, ...],
     mode: str = ...,
     split_channels: bool = ...,
+    single_channel: bool = ...,
 ) -> tuple[Tensor, ...]: ...
 
 
@@ -47,12 +52,16 @@ def upsample_to_input(
     inputs: Tensor | tuple[Tensor, ...],
     mode: str = "bilinear",
     split_channels: bool = False,
+    single_channel: bool = False,
 ) -> Tensor | tuple[Tensor, ...]:
     r"""Upsample layer attributions to the input's height, width and channel count.
 
     The map is interpolated to each input's ``(H, W)`` and repeated over its ``C`` channels, so
-    every colour channel of a pixel gets the pixel's value. With ``split_channels=True`` each
-    channel gets the value divided by ``C`` instead, so that the channels of a pixel sum to it:
+    every colour channel of a pixel gets the pixel's value. With ``single_channel=True`` it
+    keeps its one channel, ``(N, 1, H, W)``: the shape Quantus's localisation metrics compare
+    with their ``(N, 1, H, W)`` masks (a map repeated over the channels is rejected there).
+    With ``split_channels=True`` each channel gets the value divided by ``C`` instead, so that
+    the channels of a pixel sum to it:
 
     .. math::
 
@@ -72,16 +81,22 @@ def upsample_to_input(
             ``"area"``. Default: ``"bilinear"``
         split_channels (bool, optional): divide a single-channel map by the channel count so
             the channels sum to it. Default: False
+        single_channel (bool, optional): return ``(N, 1, H, W)``, the map resized but not
+            repeated over the input's channels; needs one-channel attributions and excludes
+            ``split_channels``. Default: False
 
     Returns:
-        *Tensor* or *tuple[Tensor, ...]*: attributions of each input's shape, in the
-        attributions' dtype, on their device; a tuple exactly when ``inputs`` is one.
+        *Tensor* or *tuple[Tensor, ...]*: attributions of each input's shape (with one channel
+        when ``single_channel=True``), in the attributions' dtype, on their device; a tuple
+        exactly when ``inputs`` is one.
 
     Examples::
 
         >>> maps = torch.randn(2, 1, 7, 7)
         >>> upsample_to_input(maps, torch.randn(2, 3, 224, 224)).shape
         torch.Size([2, 3, 224, 224])
+        >>> upsample_to_input(maps, torch.randn(2, 3, 224, 224), single_channel=True).shape
+        torch.Size([2, 1, 224, 224])
         >>> from captum.metrics import infidelity
         >>> scores = infidelity(model, perturb, images, upsample_to_input(maps, images), target=y)
     """
@@ -96,14 +111,28 @@ def upsample_to_input(
         raise TypeError(f"attributions must be floating point, got {attributions.dtype}")
     if mode not in UPSAMPLING_MODES:
         raise ValueError(f"mode must be one of {UPSAMPLING_MODES}, got {mode!r}")
+    if single_channel and split_channels:
+        raise ValueError(
+            "single_channel=True keeps the map's one channel, so there are no channels to "
+            "split it over: pass at most one of single_channel and split_channels"
+        )
+    if single_channel and attributions.shape[1] != 1:
+        raise ValueError(
+            "single_channel=True needs attributions with one channel, got "
+            f"{attributions.shape[1]}: sum them over the channels first"
+        )
     if isinstance(inputs, Tensor):
-        return _upsample_to(attributions, inputs, mode, split_channels)
+        return _upsample_to(attributions, inputs, mode, split_channels, single_channel)
     if not isinstance(inputs, tuple) or not all(isinstance(x, Tensor) for x in inputs):
         raise TypeError(f"inputs must be a tensor or a tuple of tensors, got {type(inputs)}")
-    return tuple(_upsample_to(attributions, x, mode, split_channels) for x in inputs)
+    return tuple(
+        _upsample_to(attributions, x, mode, split_channels, single_channel) for x in inputs
+    )
 
 
-def _upsample_to(attributions: Tensor, image: Tensor, mode: str, split_channels: bool) -> Tensor:
+def _upsample_to(
+    attributions: Tensor, image: Tensor, mode: str, split_channels: bool, single_channel: bool
+) -> Tensor:
     if image.dim() != 4:
         raise ValueError(
             f"inputs must be images of shape (N, C, H, W), got {tuple(image.shape)}: upsampling "
@@ -121,7 +150,7 @@ def _upsample_to(attributions: Tensor, image: Tensor, mode: str, split_channels:
         )
     align = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
     upsampled = F.interpolate(attributions, size=image.shape[-2:], mode=mode, **align)
-    if attributions.shape[1] == channels:
+    if single_channel or attributions.shape[1] == channels:
         return upsampled
     if split_channels:
         upsampled = upsampled / channels

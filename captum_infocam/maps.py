@@ -18,12 +18,15 @@ Notation (see the theory page of the documentation), with :math:`p` a position:
   head would give an input made of the features of the window :math:`R(p)` (a segment, a
   rectangle or a box of ``region_size`` positions);
 * PMI map: :math:`\mathrm{PMI}_y(p) = s_y(p) - \log \sum_k \pi_k \exp s_k(p)` (nats);
-* infoCAM: :math:`\mathrm{PMI}_y - \alpha \, \mathrm{PMI}_{\bar y}` for a contrast
-  :math:`\bar y` (the mean of the other classes, the least or most likely other class, or given
-  classes) and a strength :math:`\alpha`, which reduces to
-  :math:`s_y - \alpha \operatorname{mean}_{k \in \bar y} s_k` for :math:`\alpha = 1`; for
-  every :math:`\alpha` this difference of region scores is what :func:`info_cam` returns. It is
-  linear in the activations, so it costs one weighted channel sum and one box filter.
+* infoCAM: :math:`s_y - \alpha \operatorname{mean}_{k \in \bar y} s_k` for contrast classes
+  :math:`\bar y` (the other classes, the least or most likely other class, or given classes)
+  and a strength :math:`\alpha`. For :math:`\alpha = 1` it is the information difference
+  :math:`\mathrm{PMI}_y - \operatorname{mean}_{k \in \bar y} \mathrm{PMI}_k` (the
+  log-normaliser cancels, whatever the prior). For other :math:`\alpha`, :func:`info_cam`
+  still returns this difference of region scores, which is
+  :math:`\mathrm{PMI}_y - \alpha \operatorname{mean}_{k \in \bar y} \mathrm{PMI}_k` plus
+  :math:`(1 - \alpha) \log \sum_k \pi_k \exp s_k`. It is linear in the activations, so it
+  costs one weighted channel sum and one box filter.
 
 Two border conventions (``padding``):
 
@@ -59,6 +62,7 @@ from captum_infocam._validation import (
     check_contrast_logits,
     check_contrast_weight,
     check_head,
+    check_head_parameters,
     check_padding,
     check_region_size,
     check_target,
@@ -123,7 +127,7 @@ def region_mean(maps: Tensor, region_size: RegionSize, *, padding: Padding = "sa
 
     Returns:
         *Tensor*: the windowed means, of the shape of ``maps`` for ``"same"``, grown by
-        ``s - 1`` along each spatial dimension for ``"full"``.
+        ``s - 1`` along each spatial dimension for ``"full"``; dtype at least float32.
 
     Examples::
 
@@ -143,7 +147,8 @@ def region_mean(maps: Tensor, region_size: RegionSize, *, padding: Padding = "sa
     check_activations(maps, name="maps")
     check_region_size(region_size, maps.dim() - 2)
     check_padding(padding, region_size)
-    return _kernels.region_mean(maps, region_size, padding)
+    means = _kernels.region_mean(maps, region_size, padding)
+    return means.clone() if means is maps else means  # never the caller's own tensor
 
 
 def class_activation_maps(
@@ -281,9 +286,7 @@ def contrast_weights(
         ...                  contrast_weight=0.5)[0]
         tensor([[ 1.0000,  0.0000, -0.5000]])
     """
-    if not isinstance(weight, Tensor) or weight.dim() != 2:
-        shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"weight must have shape (K, C), got {shape}")
+    check_head_parameters(weight, bias)
     target = check_target(target, None, weight.shape[0])
     chosen = check_contrast(contrast, target, weight.shape[0])
     alpha = check_contrast_weight(contrast_weight)

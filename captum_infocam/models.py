@@ -100,9 +100,12 @@ class GAPClassifier(nn.Module):
 
 
 def _check_data(images: Tensor, labels: Tensor) -> None:
-    if not isinstance(images, Tensor) or images.dim() != 4:
+    if not isinstance(images, Tensor) or not 3 <= images.dim() <= 5:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got {shape}")
+        raise ValueError(
+            "images must be a tensor of shape (N, C, H, W), or (N, C, L) / (N, C, D, H, W) "
+            f"for 1-D / 3-D models, got {shape}"
+        )
     check_class_indices(labels, name="labels", shape=(None,))
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
         raise ValueError(
@@ -143,7 +146,8 @@ def train_classifier(
     Args:
         model (nn.Module): the classifier, mapping ``(B, C, H, W)`` images to ``(B, K)`` logits.
             Trained in place.
-        images (Tensor): training images ``(N, C, H, W)``.
+        images (Tensor): training images ``(N, C, H, W)``, or series ``(N, C, L)`` / volumes
+            ``(N, C, D, H, W)`` for a 1-D / 3-D model.
         labels (Tensor): integer class indices ``(N,)``.
         epochs (int, optional): passes over the data. Default: 10.
         batch_size (int, optional): examples per step. Default: 64.
@@ -227,7 +231,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
 
     Args:
         model (nn.Module): the classifier, mapping images to ``(B, K)`` logits.
-        images (Tensor): images ``(N, C, H, W)``.
+        images (Tensor): images ``(N, C, H, W)`` (or ``(N, C, L)``, ``(N, C, D, H, W)``).
         labels (Tensor): integer class indices ``(N,)``.
         batch_size (int, optional): images per forward pass. Default: 256.
 

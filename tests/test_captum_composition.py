@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
-from captum.attr import LayerGradCam, NoiseTunnel
+from captum.attr import LayerAttribution, LayerGradCam, NoiseTunnel
 from captum.attr import visualization as captum_visualization
 from captum.metrics import infidelity, sensitivity_max
 from torch import nn
@@ -182,6 +182,22 @@ def test_upsample_to_input_shapes_channels_and_values():
     pair = upsample_to_input(maps, (image, torch.zeros(2, 1, 4, 6)), mode="nearest")
     assert isinstance(pair, tuple) and pair[1].shape == (2, 1, 4, 6)
     assert torch.equal(pair[1], expected[:, :1])
+
+
+def test_upsample_to_input_single_channel_is_the_first_of_the_repeated_channels():
+    maps = torch.randn(2, 1, 3, 5, dtype=torch.float64)
+    image = torch.zeros(2, 3, 12, 20)
+    for mode in ("nearest", "bilinear", "bicubic"):
+        single = upsample_to_input(maps, image, mode=mode, single_channel=True)
+        assert single.shape == (2, 1, 12, 20) and single.dtype == torch.float64
+        assert torch.equal(single, upsample_to_input(maps, image, mode=mode)[:, :1])
+        assert torch.equal(single, LayerAttribution.interpolate(maps, (12, 20), mode))
+    pair = upsample_to_input(maps, (image, image[:, :1]), single_channel=True)
+    assert [tuple(x.shape) for x in pair] == [(2, 1, 12, 20)] * 2
+    with pytest.raises(ValueError, match="at most one of single_channel and split_channels"):
+        upsample_to_input(maps, image, split_channels=True, single_channel=True)
+    with pytest.raises(ValueError, match="single_channel=True needs attributions with one"):
+        upsample_to_input(maps.expand(-1, 3, -1, -1), image, single_channel=True)
 
 
 def test_upsample_to_input_errors():

@@ -252,3 +252,62 @@ def test_logit_ranked_contrasts_need_logits_of_the_right_shape():
             maps.contrast_weights(weight, bias, target, contrast, torch.zeros(2, 4))
     with pytest.raises(ValueError, match="at least 2 classes"):
         maps.contrast_logit(torch.zeros(2, 1), torch.tensor([0, 0]), "most_likely")
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+@pytest.mark.parametrize("per_example", [1, 2])
+def test_explicit_contrast_classes_of_an_empty_batch(per_example):
+    """N = 0 gives empty maps for explicit classes too, as it does for the named contrasts."""
+    activations, weight, bias, _ = random_head(8, n=0)
+    target = torch.zeros(0, dtype=torch.long)
+    classes = torch.zeros((0,) if per_example == 1 else (0, per_example), dtype=torch.long)
+    assert maps.info_cam(activations, weight, bias, target, classes).shape == (0, 1, 5, 6)
+    assert maps.contrast_logit(torch.zeros(0, K), target, classes).shape == (0,)
+    channel_weights, biases = maps.contrast_weights(weight, bias, target, classes)
+    assert channel_weights.shape == (0, 6) and biases.shape == (0,)
+
+
+def test_contrast_weights_check_the_bias():
+    """A bias that does not match the weight is refused, not indexed into a wrong contrast."""
+    weight, target = torch.randn(K, 3), torch.tensor([1, 3])
+    for bias in (torch.randn(K - 1), torch.randn(K, 1), [0.0] * K):
+        with pytest.raises(ValueError, match=r"bias must have shape \(5,\) to match weight"):
+            maps.contrast_weights(weight, bias, target)
+
+
+def test_contrast_logit_memory_is_linear_in_the_classes():
+    """No (K, K) or (N, k, K) intermediate: 21k-class heads (ImageNet-21k) must not need GBs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class LargestTensor(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for tensor in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(tensor, torch.Tensor):
+                    self.largest = max(self.largest, tensor.numel())
+            return out
+
+    n, k = 3, 400
+    logits, target = torch.randn(n, k, requires_grad=True), torch.tensor([0, 5, 399])
+    classes = torch.stack([(target + j) % k for j in range(1, 4)], 1)
+    for contrast in ("mean", "least_likely", "most_likely", "none", classes):
+        with LargestTensor() as mode:
+            got = maps.contrast_logit(logits, target, contrast, contrast_weight=0.5)
+            got.sum().backward()
+        assert mode.largest <= n * k, (contrast, mode.largest)
+
+
+def test_logit_ranked_contrasts_take_integer_logits():
+    activations, weight, bias, target = random_head(9)
+    whole = (torch.randn(4, K) * 10).long()
+    for contrast in ("least_likely", "most_likely"):
+        torch.testing.assert_close(
+            maps.info_cam(activations, weight, bias, target, contrast, logits=whole),
+            maps.info_cam(activations, weight, bias, target, contrast, logits=whole.double()),
+        )
+    with pytest.raises(ValueError, match=r"logits of shape \(4, 5\), got list"):
+        maps.info_cam(activations, weight, bias, target, "most_likely", logits=[[0.0] * K] * 4)

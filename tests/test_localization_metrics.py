@@ -262,6 +262,44 @@ def test_pointing_game():
         pointing_game(maps, boxes, tolerance=-1)
 
 
+def test_pointing_game_with_masks_of_the_boxes_equals_the_boxes():
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.rand(64, 1, 9, 11, generator=generator)
+    maps[::7] = 0.5  # constant maps: misses either way
+    corners = torch.randint(0, 9, (64, 2, 2), generator=generator).sort(dim=1).values
+    boxes = torch.cat([corners[:, 0], corners[:, 1]], dim=1)  # (x1, y1, x2, y2)
+    rows, columns = torch.arange(9).view(1, 9, 1), torch.arange(11).view(1, 1, 11)
+    x1, y1, x2, y2 = (boxes[:, i].view(-1, 1, 1) for i in range(4))
+    masks = (rows >= y1) & (rows <= y2) & (columns >= x1) & (columns <= x2)
+    for tolerance in (0.0, 1.0, 1.5, 2.9):
+        expected = pointing_game(maps, boxes, tolerance=tolerance, reduction="none")
+        for form in (masks, masks[:, None]):
+            got = pointing_game(maps, form, tolerance=tolerance, reduction="none")
+            assert torch.equal(got, expected)
+    assert 0.1 < float(pointing_game(maps, masks, tolerance=1.0)) < 0.9
+
+
+def test_pointing_game_with_masks_reads_pixels_not_boxes():
+    maps = torch.zeros(3, 8, 8)
+    maps[:, 4, 4] = 1.0
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[0, 4, 4] = True  # the peak itself
+    masks[1, 2:7, 2:7] = True
+    masks[1, 4, 4] = False  # a ring around the peak: its box holds the peak, the mask not
+    masks[2, 4, 7] = True  # 3 pixels right of the peak
+    assert pointing_game(maps, masks, reduction="none").tolist() == [True, False, False]
+    assert pointing_game(maps, masks, tolerance=1.0, reduction="none").tolist() == [
+        True,
+        True,
+        False,
+    ]
+    assert pointing_game(maps, masks, tolerance=3.0, reduction="none").tolist() == [True] * 3
+    with pytest.raises(ValueError, match=r"masks must have the maps' shape \(3, 8, 8\)"):
+        pointing_game(maps, masks[:, :4])
+    with pytest.raises(ValueError, match="the mask of image 1 has no object pixel"):
+        pointing_game(maps, torch.stack([masks[0], torch.zeros_like(masks[0]), masks[2]]))
+
+
 # --------------------------------------------------------------------------- PxAP
 
 

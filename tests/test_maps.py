@@ -232,3 +232,12 @@ def test_cuda_matches_cpu():
         gpu = fn(*(t.cuda() for t in (activations, weight, bias, target)))
         assert gpu.is_cuda
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_region_mean_of_single_positions_is_a_copy():
+    scores = torch.randn(2, 3, 4, 4)
+    before = scores.clone()
+    means = maps.region_mean(scores, 1)
+    assert means is not scores and torch.equal(means, before)
+    means += 1  # the caller's maps stay as they were
+    assert torch.equal(scores, before)

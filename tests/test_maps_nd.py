@@ -334,3 +334,44 @@ def test_cuda_matches_cpu(dims):
             autocast = fn(*(t.cuda() for t in (activations, weight, bias, target)))
         assert autocast.dtype == torch.float32
         torch.testing.assert_close(autocast.cpu(), cpu, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_region_mean_of_half_maps_is_float32(dims, dtype):
+    """region_mean accumulates half precision in float32 like every map (avg_pool3d has no
+    CPU half kernel, so a 3-D half map used to raise NotImplementedError)."""
+    cams = torch.randn(2, 3, *SPATIAL[dims], generator=torch.Generator().manual_seed(dims))
+    for padding in ("same", "full"):
+        got = maps.region_mean(cams.to(dtype), 3, padding=padding)
+        assert got.dtype == torch.float32
+        expected = maps.region_mean(cams.to(dtype).double(), 3, padding=padding)
+        torch.testing.assert_close(got.double(), expected)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_windows_far_larger_than_the_map_cost_no_more_than_the_whole_map(dims):
+    """A clipped window reaching past the whole map is the whole map, whatever its side: the map
+    is not padded by s - 1 (memory and time grew as s ** dims: 190 GB for a 3-D side of 1001)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class LargestTensor(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, torch.Tensor):
+                self.largest = max(self.largest, out.numel())
+            return out
+
+    cams = torch.randn(2, 3, *SPATIAL[dims], generator=torch.Generator().manual_seed(dims))
+    bound = cams.numel() * 3**dims  # each side padded by at most its length minus one
+    reach_all = (2 * cams.shape[2] + 1, *(2,) * (dims - 1))  # the first side reaches every row
+    for side, same_as in ((101, None), ((101, *reach_all[1:]), reach_all)):
+        with LargestTensor() as mode:
+            got = maps.region_mean(cams, side)
+        assert mode.largest <= bound
+        torch.testing.assert_close(got, maps.region_mean(cams, same_as))

@@ -139,7 +139,7 @@ def test_custom_loss_is_used_and_averaged_per_epoch() -> None:
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"lr": -1.0}, ValueError, "lr"),
         ({"weight_decay": -0.1}, ValueError, "weight_decay"),
-        ({"images": torch.rand(4, 3, 8)}, ValueError, "images"),
+        ({"images": torch.rand(4, 3)}, ValueError, "images"),
         ({"labels": torch.zeros(5, dtype=torch.long)}, ValueError, "same"),
         ({"labels": torch.zeros(4)}, TypeError, "integer"),
     ],

@@ -1,5 +1,5 @@
-"""Data sets: synthetic localisation images, Gaussian mixtures, readers for public sets
-(CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout).
+"""Data sets: synthetic localisation images and time series, Gaussian mixtures, readers for
+public sets (CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout).
 
 Every localisation set returns :class:`LocalizationSample` items ``(image, label, boxes)``,
 with a fourth field ``mask`` when the set has object masks.
@@ -21,6 +21,11 @@ from captum_infocam.data.synthetic import (
     SyntheticLocalization,
     make_localization_data,
 )
+from captum_infocam.data.synthetic_series import (
+    SERIES_CLASS_NAMES,
+    SeriesBatch,
+    make_series_data,
+)
 from captum_infocam.data.tiny_imagenet import TinyImageNet
 from captum_infocam.data.wsol_metadata import (
     WSOLBatch,
@@ -34,10 +39,12 @@ __all__ = [
     "CUB200",
     "MI_BENCHMARK_BALANCED_COUNTS",
     "MI_BENCHMARK_IMBALANCED_COUNTS",
+    "SERIES_CLASS_NAMES",
     "GaussianMixture",
     "LocalizationBatch",
     "LocalizationSample",
     "MonteCarloEstimate",
+    "SeriesBatch",
     "SyntheticLocalization",
     "TinyImageNet",
     "WSOLBatch",
@@ -45,6 +52,7 @@ __all__ = [
     "WSOLSample",
     "collate_wsol",
     "make_localization_data",
+    "make_series_data",
     "mi_benchmark_mixture",
 ]
 

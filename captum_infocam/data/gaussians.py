@@ -207,6 +207,7 @@ class GaussianMixture:
                     self.class_prior, num_samples, replacement=True, generator=generator
                 )
         else:
+            assert class_counts is not None  # exactly one of the two was given
             labels = torch.repeat_interleave(
                 torch.arange(self.num_classes), self._check_class_counts(class_counts)
             )

@@ -5,12 +5,18 @@ components of the superlevel set ``{p : v(p) > l}`` with their bounding boxes. L
 level separately costs ``O(levels x pixels)`` per map; this module does it in ``O(pixels)``
 dense work plus work on a graph that is tiny for smooth maps:
 
-1. **Basins.** Every pixel points to its neighbour of largest key ``(value, raster index)``
-   when that key beats its own (steepest ascent, ties broken by index, so no cycles); pointer
-   jumping takes every pixel to the root of its ascent tree. A pixel's ascent path never goes
-   down, so at any level the part of a basin above the level lies in one component, the
-   component of the basin's root. Basins that stop on a plateau are merged into the
-   neighbour they touch at their own peak, leaving one basin per regional maximum.
+1. **Basins.** Pixels are grouped in blocks that are cliques of the adjacency: ``2 x 2``
+   blocks for 8-connectivity, horizontal pairs for 4-connectivity. Each block points from its
+   largest pixel (its *leader*, by the key ``(value, refine, raster index)``) to the block of
+   that pixel's steepest-ascent neighbour; pointer jumping takes every block to the root of
+   its ascent tree. Every hop (pixel to its block's leader, leader to a larger neighbour, that
+   neighbour to its own block's leader) joins adjacent pixels and never goes down, so at any
+   level the part of a basin above the level lies in one component, the component of the
+   basin's root. Working on blocks instead of pixels makes the pointer jumping, its
+   convergence checks and the basin adjacency four (two) times smaller. A basin may stop
+   on a plateau that is not a regional maximum (ties of the quantised map are broken by
+   raster index); it then joins its neighbour through an edge at its own peak, so the
+   components are the same as with one basin per regional maximum, without a merging pass.
 2. **Basin graph.** Two basins are joined at level ``l`` when two adjacent pixels, one in
    each, both exceed ``l``: the edge weight is the larger minimum ``min(v(p), v(r))`` over the
    adjacent pairs, and the edge is present at every level below it.
@@ -22,14 +28,17 @@ dense work plus work on a graph that is tiny for smooth maps:
 4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed; a
    reverse cumulative min / max / sum over the bins gives the basin's bounding box, first
    raster index and contour area at every level; a scatter over the level labels merges
-   basins into components.
+   basins into components. Within a block only the extreme pixels of each side can set a
+   box edge, so a block contributes one entry per side instead of one per pixel.
 
 Everything is batched over maps and works on any device. Values are integers in
-``[0, 255]`` (the protocol's ``uint8`` map); the dense per-pixel passes run in int32.
+``[0, 255]`` (the protocol's ``uint8`` map); the dense per-pixel passes run in int32 and
+int16, most of them in place.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -45,11 +54,152 @@ __all__ = [
     "refinement_bits",
 ]
 
-_HALF_NEIGHBOURS = {
-    4: ((0, 1), (1, 0)),
-    8: ((0, 1), (1, 0), (1, 1), (1, -1)),
+# Blocks of pixels that are cliques of the adjacency: every pixel is adjacent to every other.
+_BLOCKS = {8: (2, 2), 4: (1, 2)}
+_VALUE_BITS = 8  # values are in [0, 255]
+_INT32_MAX = torch.iinfo(torch.int32).max
+_INT32_MIN = torch.iinfo(torch.int32).min
+_PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
+_EDGE_TABLE_BUDGET = 2**16  # basin pairs deduplicated in a dense table (at least)
+
+# Pixel pairs (dy_a, dx_a, dy_b, dx_b) between a block and its neighbouring block, relative to
+# the first block's top-left pixel, for each block step (dy, dx) that can join two basins.
+_CROSSINGS = {
+    8: (
+        ((0, 1), ((0, 1, 0, 2), (0, 1, 1, 2), (1, 1, 0, 2), (1, 1, 1, 2))),
+        ((1, 0), ((1, 0, 2, 0), (1, 0, 2, 1), (1, 1, 2, 0), (1, 1, 2, 1))),
+        ((1, 1), ((1, 1, 2, 2),) * 4),
+        ((1, -1), ((1, 0, 2, -1),) * 4),
+    ),
+    4: (
+        ((0, 1), ((0, 1, 0, 2),) * 2),
+        ((1, 0), ((0, 0, 1, 0), (0, 1, 1, 1))),
+    ),
 }
-_BIG = torch.iinfo(torch.int64).max
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A batch of ``height x width`` maps cut into blocks, padded to whole blocks."""
+
+    num_maps: int
+    height: int
+    width: int
+    connectivity: int
+
+    @property
+    def block(self) -> tuple[int, int]:
+        return _BLOCKS[self.connectivity]
+
+    @property
+    def rows(self) -> int:
+        """Block rows per map."""
+        return -(-self.height // self.block[0])
+
+    @property
+    def columns(self) -> int:
+        """Block columns per map."""
+        return -(-self.width // self.block[1])
+
+    @property
+    def blocks_per_map(self) -> int:
+        return self.rows * self.columns
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        return self.rows * self.block[0], self.columns * self.block[1]
+
+    @property
+    def whole(self) -> bool:
+        """Whether the maps are whole blocks (no padding)."""
+        return self.padded == (self.height, self.width)
+
+    def expand(self, per_block: Tensor) -> Tensor:
+        """``(N * blocks,)`` block values as ``(N, H, W)`` pixel values (a copy)."""
+        (block_h, block_w), (padded_h, padded_w) = self.block, self.padded
+        pixels = per_block.view(self.num_maps * self.rows, self.columns)
+        pixels = pixels.repeat_interleave(block_w, dim=1)
+        if block_h > 1:
+            pixels = pixels.repeat_interleave(block_h, dim=0)
+        pixels = pixels.view(self.num_maps, padded_h, padded_w)
+        if not self.whole:
+            pixels = pixels[:, : self.height, : self.width].contiguous()
+        return pixels
+
+    def pad(self, pixels: Tensor, value: int) -> Tensor:
+        """``(N, H, W)`` pixels padded with ``value`` to whole blocks (themselves if whole)."""
+        if self.whole:
+            return pixels
+        padded_h, padded_w = self.padded
+        return F.pad(pixels, (0, padded_w - self.width, 0, padded_h - self.height), value=value)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Read-only index tables of a grid, shared by all calls on the same shape and device.
+
+    Attributes:
+        raster (Tensor): ``(H', W')`` int32 raster index in the padded map.
+        block_of (Tensor): ``(H' * W',)`` int32 block (within its map) of each padded pixel.
+        pixel_offset (Tensor): ``(N, 1, 1)`` int32 flat index of each map's first pixel.
+        block_offset (Tensor): ``(N, 1)`` int32 flat index of each map's first block.
+        corner (Tensor): ``(N * blocks,)`` int64 flat padded index of each block's top-left
+            pixel.
+        step_offset (Tensor): ``(S,)`` int64 flat block offset of each step of
+            ``_CROSSINGS``.
+        pair_first (Tensor): ``(S, K)`` int64 flat pixel offsets, from a block's corner, of
+            the first pixels of the step's pixel pairs; ``pair_second`` of the second ones.
+        border (Tensor): ``(N * border,)`` int64 flat (unpadded) index of the border pixels.
+        border_block (Tensor): ``(N * border,)`` int32 flat block of the border pixels.
+    """
+
+    raster: Tensor
+    block_of: Tensor
+    pixel_offset: Tensor
+    block_offset: Tensor
+    corner: Tensor
+    step_offset: Tensor
+    pair_first: Tensor
+    pair_second: Tensor
+    border: Tensor
+    border_block: Tensor
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(grid: _Grid, device: torch.device) -> _Layout:
+    """The index tables of ``grid`` on ``device``, built once per shape (a few kB to MB)."""
+    num_maps, height, width = grid.num_maps, grid.height, grid.width
+    (block_h, block_w), (padded_h, padded_w) = grid.block, grid.padded
+    rows, columns = grid.rows, grid.columns
+    y = torch.arange(padded_h, device=device, dtype=torch.int32).view(-1, 1)
+    x = torch.arange(padded_w, device=device, dtype=torch.int32).view(1, -1)
+    maps = torch.arange(num_maps, device=device)
+    corner = (
+        torch.arange(rows, device=device).view(-1, 1) * (block_h * padded_w)
+        + torch.arange(columns, device=device).view(1, -1) * block_w
+    )
+    steps = _CROSSINGS[grid.connectivity]
+    pairs = torch.tensor([pair for _, pair in steps], device=device)  # (S, K, 4)
+    xs, ys = torch.arange(width, device=device), torch.arange(height, device=device)
+    border_rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
+    border_columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
+    border_maps = maps.view(-1, 1)
+    return _Layout(
+        raster=y * padded_w + x,
+        block_of=(y // block_h * columns + x // block_w).view(-1),
+        pixel_offset=maps.int().view(-1, 1, 1) * (padded_h * padded_w),
+        block_offset=maps.int().view(-1, 1) * (rows * columns),
+        corner=(maps.view(-1, 1, 1) * (padded_h * padded_w) + corner).view(-1),
+        step_offset=torch.tensor([dy * columns + dx for (dy, dx), _ in steps], device=device),
+        pair_first=pairs[..., 0] * padded_w + pairs[..., 1],
+        pair_second=pairs[..., 2] * padded_w + pairs[..., 3],
+        border=(border_maps * (height * width) + border_rows * width + border_columns).view(-1),
+        border_block=(
+            (border_maps * rows + border_rows // block_h) * columns + border_columns // block_w
+        )
+        .int()
+        .view(-1),
+    )
 
 
 @dataclass
@@ -57,7 +207,9 @@ class Basins:
     """Steepest-ascent basins of a batch of integer maps and their adjacency graph.
 
     Attributes:
-        of_pixel (Tensor): ``(N * H * W,)`` basin id of every pixel (flattened batch).
+        of_block (Tensor): ``(N * blocks,)`` int32 basin id of every block of pixels (a block
+            lies in one basin); :attr:`of_pixel` expands it to the pixels.
+        grid (_Grid): the maps' shape and block layout.
         count (int): number of basins ``B`` over the batch.
         map_index (Tensor): ``(B,)`` map each basin belongs to.
         peak (Tensor): ``(B,)`` largest value in each basin (the value of its root).
@@ -66,13 +218,19 @@ class Basins:
         edge_weight (Tensor): ``(E,)`` the highest level below which the two basins touch.
     """
 
-    of_pixel: Tensor
+    of_block: Tensor
+    grid: _Grid
     count: int
     map_index: Tensor
     peak: Tensor
     edge_a: Tensor
     edge_b: Tensor
     edge_weight: Tensor
+
+    @property
+    def of_pixel(self) -> Tensor:
+        """``(N * H * W,)`` int32 basin id of every pixel (flattened batch)."""
+        return self.grid.expand(self.of_block).view(-1)
 
 
 @dataclass
@@ -87,7 +245,8 @@ class LevelComponents:
         is_root (Tensor): ``(L, B)`` bool, ``b`` is the root of a component at level ``j``.
         map_index (Tensor): ``(B,)`` map each basin belongs to.
         box (Tensor): ``(L, B, 4)`` component pixel extents ``(x_min, y_min, x_max, y_max)``.
-        first_index (Tensor): ``(L, B)`` smallest raster index ``y * W + x`` in the component.
+        first_index (Tensor or None): ``(L, B)`` smallest raster index ``y * W + x`` in the
+            component, or a key in the same order (see :func:`_level_components`).
         area2 (Tensor or None): ``(L, B)`` twice the area of the polygon through the centres
             of the component's boundary pixels (what ``cv2.contourArea`` gives for an outer
             contour of a hole-free component).
@@ -99,64 +258,77 @@ class LevelComponents:
     is_root: Tensor
     map_index: Tensor
     box: Tensor
-    first_index: Tensor
+    first_index: Tensor | None
     area2: Tensor | None
     border_peak: Tensor | None
 
 
+def _index_bits(height: int, width: int) -> int:
+    """Bits of a raster index in a map padded to an even height and width."""
+    return max(1, ((height + height % 2) * (width + width % 2) - 1).bit_length())
+
+
 def refinement_bits(height: int, width: int) -> int:
     """Bits of sub-level tie-breaker that fit in an int32 key beside 8 value bits and the index."""
-    return max(0, 31 - 8 - max(1, (height * width - 1).bit_length()))
+    return max(0, 31 - _VALUE_BITS - _index_bits(height, width))
 
 
-def _pixel_keys(values: Tensor, refine: Tensor | None = None) -> tuple[Tensor, int]:
-    """Keys ``(value, refine, raster index)`` packed in an int32, and the index bit width.
-
-    Keys order pixels by value, then by the optional tie-breaker ``refine`` (in
-    ``[0, 2**refinement_bits)``), then by raster index; int32 keeps the dense passes fast.
-    """
-    _, height, width = values.shape
-    shift = max(1, (height * width - 1).bit_length())
-    if shift > 23:
+def _check_size(num_maps: int, height: int, width: int) -> None:
+    if _index_bits(height, width) > 31 - _VALUE_BITS:
         raise ValueError(f"maps of {height}x{width} pixels are too large (at most 2**23 pixels)")
-    raster = torch.arange(height * width, device=values.device, dtype=torch.int32)
-    key = values << (shift if refine is None else refinement_bits(height, width))
-    if refine is not None:  # in place on one buffer: fresh large temporaries cost page faults
-        key.bitwise_or_(refine).bitwise_left_shift_(shift)
-    return key.bitwise_or_(raster.view(1, height, width)), shift
+    if num_maps * (height + 1) * (width + 1) >= 2**31:
+        raise ValueError(f"a batch of {num_maps} maps of {height}x{width} is too large at once")
+
+
+def _fine_values(values: Tensor, refine: Tensor | None) -> tuple[Tensor, int]:
+    """Values with the tie-breaker in their low bits, ``(value << bits) | refine``, int32."""
+    _, height, width = values.shape
+    if refine is None:
+        return values.int(), 0
+    bits = refinement_bits(height, width)
+    return (values.int() << bits).bitwise_or_(refine), bits
 
 
 def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
-    """Largest key over each pixel and its 4- or 8-neighbours, same shape and dtype."""
-    padded = F.pad(key, (1, 1, 1, 1), value=-1)
+    """Largest key over each pixel and its 4- or 8-neighbours, same shape and dtype.
+
+    Shifted maxima written in place into one buffer (separable for the 3 x 3 window): no
+    padded copy and no fresh temporaries.
+    """
+    best = key.clone()
+    torch.maximum(best[..., 1:], key[..., :-1], out=best[..., 1:])
+    torch.maximum(best[..., :-1], key[..., 1:], out=best[..., :-1])
+    source = key
     if connectivity == 8:
-        rows = torch.maximum(torch.maximum(padded[:, :, :-2], padded[:, :, 1:-1]), padded[:, :, 2:])
-        return torch.maximum(torch.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-    best = torch.maximum(key, padded[:, :-2, 1:-1])
-    best = torch.maximum(best, padded[:, 2:, 1:-1])
-    best = torch.maximum(best, padded[:, 1:-1, :-2])
-    return torch.maximum(best, padded[:, 1:-1, 2:])
+        source, best = best, best.clone()
+    torch.maximum(best[:, 1:], source[:, :-1], out=best[:, 1:])
+    torch.maximum(best[:, :-1], source[:, 1:], out=best[:, :-1])
+    return best
 
 
-def _jump_to_roots(parent: Tensor) -> Tensor:
-    """Pointer jumping until every entry points at a root (``parent[r] == r``)."""
+def _same(a: Tensor, b: Tensor) -> bool:
+    """``torch.equal``; large int32 tensors are compared as int64 pairs (half the elements)."""
+    if a.dtype == torch.int32 and a.numel() >= 2**16 and a.numel() % 2 == 0:
+        return torch.equal(a.view(torch.int64), b.view(torch.int64))
+    return torch.equal(a, b)
+
+
+def _jump_to_roots(parent: Tensor, unchecked: int = 0) -> Tensor:
+    """Pointer jumping until every entry points at a root (``parent[r] == r``).
+
+    The first ``unchecked`` jumps skip the convergence check (jumping past the roots is
+    harmless: a root points at itself).
+    """
     grand = torch.empty_like(parent)
+    for _ in range(unchecked):
+        torch.index_select(parent, 0, parent, out=grand)
+        parent, grand = grand, parent
     while True:
         # index_select takes int32 indices as they are; two buffers avoid fresh allocations.
         torch.index_select(parent, 0, parent, out=grand)
-        if torch.equal(grand, parent):
+        if _same(grand, parent):
             return parent
-        torch.index_select(grand, 0, grand, out=parent)
-
-
-def _shifted_pairs(grid: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
-    """Views of ``grid[..., y, x]`` and ``grid[..., y + dy, x + dx]`` over the valid pixels."""
-    height, width = grid.shape[-2:]
-    x0, x1 = max(0, -dx), width - max(0, dx)
-    return (
-        grid[..., 0 : height - dy, x0:x1],
-        grid[..., dy:height, x0 + dx : x1 + dx],
-    )
+        parent, grand = grand, parent
 
 
 def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None) -> Basins:
@@ -172,44 +344,54 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
             Any tie-breaker gives the same components.
 
     Returns:
-        *Basins*: see :class:`Basins`; one basin per regional maximum.
+        *Basins*: see :class:`Basins`; one basin per local maximum of the keys
+        ``(value, refine, raster index)`` over the blocks' neighbourhoods.
     """
-    num_maps, height, width = values.shape
-    num_pixels = height * width
-    device = values.device
-    if num_maps * num_pixels >= 2**31:
-        raise ValueError(f"a batch of {num_maps} maps of {height}x{width} is too large at once")
-    values = values.int()
-    key, shift = _pixel_keys(values, refine)
-    offsets = torch.arange(num_maps, device=device, dtype=torch.int32).view(-1, 1, 1) * num_pixels
-    parent = _neighbour_max(key, connectivity)
-    root_pixels = (parent == key).view(-1).nonzero().squeeze(1)
-    del key
-    parent.bitwise_and_((1 << shift) - 1).add_(offsets)
-    root = _jump_to_roots(parent.view(-1))
-    count = root_pixels.numel()
-    # compact[r]: the basin id of root pixel r (other entries unused); ids follow raster order.
-    compact = torch.empty_like(root)
-    compact[root_pixels] = torch.arange(count, device=device, dtype=torch.int32)
-    map_index = root_pixels // num_pixels
-    peak = values.view(-1).gather(0, root_pixels).long()
+    _check_size(*values.shape)
+    fine, bits = _fine_values(values, refine)
+    return _find_basins(fine, bits, connectivity)
 
+
+def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
+    """:func:`find_basins` of int32 maps ``(value << bits) | refine``."""
+    num_maps, height, width = fine.shape
+    device = fine.device
+    grid = _Grid(num_maps, height, width, connectivity)
+    layout = _layout(grid, device)
+    shift = _index_bits(height, width)
+    index_mask = (1 << shift) - 1
+    # Keys (value, refine, raster index of the padded map), unique; padding keys are negative.
+    key = grid.pad(fine, -1).bitwise_left_shift(shift).bitwise_or_(layout.raster)
+    best = _neighbour_max(key, connectivity)
+    if grid.block[0] == 2:
+        half = torch.maximum(key[:, 0::2], key[:, 1::2])
+        leader = torch.maximum(half[..., 0::2], half[..., 1::2])
+    else:
+        leader = torch.maximum(key[..., 0::2], key[..., 1::2])
+    # The leader (largest key of a block) points to the block of its largest neighbour; a
+    # block whose leader is a local maximum is a root.
+    position = (leader & index_mask).add_(layout.pixel_offset)
+    leader_best = best.view(-1).index_select(0, position.view(-1))
+    del best, position
+    leader = leader.view(-1)
+    is_root = leader_best == leader
+    parent = layout.block_of.index_select(0, leader_best.bitwise_and_(index_mask))
+    parent = parent.view(num_maps, -1).add_(layout.block_offset).view(-1)
+    root_blocks = is_root.nonzero().squeeze(1)
+    root = _jump_to_roots(parent, unchecked=2)
+    count = root_blocks.numel()
+    peak = (leader.index_select(0, root_blocks) >> (shift + bits)).long()
+    compact = torch.empty_like(root)
+    compact[root_blocks] = torch.arange(count, device=device, dtype=torch.int32)
     edge_a, edge_b, edge_weight = _basin_edges(
-        root.view(num_maps, height, width), compact, values, count, connectivity
+        grid, layout, root, compact, key, shift + bits, count
     )
-    relabel, count, edge_a, edge_b, edge_weight = _merge_plateau_basins(
-        peak, edge_a, edge_b, edge_weight
-    )
-    merged_peak = torch.full((count,), -1, dtype=torch.long, device=device)
-    merged_peak.scatter_reduce_(0, relabel, peak, "amax")
-    compact[root_pixels] = relabel.int()
     return Basins(
-        of_pixel=compact.index_select(0, root),
+        of_block=compact.index_select(0, root),
+        grid=grid,
         count=count,
-        map_index=torch.zeros(count, dtype=torch.long, device=device).scatter_(
-            0, relabel, map_index
-        ),
-        peak=merged_peak,
+        map_index=root_blocks // grid.blocks_per_map,
+        peak=peak,
         edge_a=edge_a,
         edge_b=edge_b,
         edge_weight=edge_weight,
@@ -217,122 +399,97 @@ def find_basins(values: Tensor, connectivity: int, refine: Tensor | None = None)
 
 
 def _basin_edges(
-    root_grid: Tensor, compact: Tensor, values: Tensor, count: int, connectivity: int
+    grid: _Grid,
+    layout: _Layout,
+    root: Tensor,
+    compact: Tensor,
+    key: Tensor,
+    value_shift: int,
+    count: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Adjacency of basins: for each touching pair, the largest ``min(v(p), v(r))`` over
     adjacent pixels ``p``, ``r`` of the two basins.
 
-    ``root_grid`` holds each pixel's root (flat index), ``compact`` a root's basin id. One
-    dense pass over the flattened grid sets, per pixel, a bit for each half-neighbour whose
-    root differs (pairs that wrap around a row or into the next map are dropped later);
-    only the pixels with a bit set (usually a few percent) are gathered, once.
+    A block lies in one basin, so basins meet only between neighbouring blocks: one dense
+    pass over the block grid per block step marks the block pairs whose roots differ (usually
+    a few percent), and only those are gathered, with the values of the pixel pairs they
+    join read from the keys (``key >> value_shift``; padding reads -1 and joins nothing).
     """
-    _, height, width = root_grid.shape
-    num_pixels = height * width
-    flat_root = root_grid.view(-1)
-    # Two roots in one map differ by less than 2**16, so their low 16 bits differ: int16 is
-    # as exact and moves half the bytes. XOR and shifts are much faster than != on CPU:
-    # (x | -x) has its sign bit set exactly when x != 0.
-    identity = flat_root.to(torch.int16) if num_pixels <= 2**16 else flat_root
-    sign_shift = 8 * identity.element_size() - 1
-    steps = [(dy, dx, dy * width + dx) for dy, dx in _HALF_NEIGHBOURS[connectivity]]
-    crossing = torch.zeros_like(identity)
-    for bit, (_, _, offset) in enumerate(steps):
-        differs = torch.bitwise_xor(identity[:-offset], identity[offset:])
-        differs.bitwise_or_(differs.neg()).bitwise_right_shift_(sign_shift)
-        crossing[:-offset].bitwise_or_(differs.bitwise_and_(1 << bit))
-    pixel = crossing.nonzero().squeeze(1)
-    directions = crossing.index_select(0, pixel)
-    local = pixel % num_pixels
-    row, column = local // width, local % width
-    flat_value = values.view(-1)
-    codes, weights = [], []
-    for bit, (dy, dx, offset) in enumerate(steps):
-        keep = directions.bitwise_and(1 << bit).bool()
-        keep &= row < height - 1 if dy else column < width - 1
-        if dy and dx:
-            keep &= column < width - 1 if dx > 0 else column > 0
-        source = pixel.masked_select(keep)
-        target = source + offset
-        own = compact.index_select(0, flat_root.index_select(0, source)).long()
-        neighbour = compact.index_select(0, flat_root.index_select(0, target)).long()
-        codes.append(torch.minimum(own, neighbour) * count + torch.maximum(own, neighbour))
-        weights.append(
-            torch.minimum(flat_value.index_select(0, source), flat_value.index_select(0, target))
+    device = root.device
+    num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
+    crossings = _CROSSINGS[grid.connectivity]
+    num_steps = len(crossings)
+    roots = root.view(num_maps, rows, columns)
+    # (block, step) flags, step last: a block's flags read as one int32 (int16 for 2 steps),
+    # so the scan for crossings runs over the blocks, not over every (block, step).
+    differs = torch.zeros(num_maps, rows, columns, num_steps, dtype=torch.bool, device=device)
+    for index, ((dy, dx), _) in enumerate(crossings):
+        x0, x1 = max(0, -dx), columns - max(0, dx)
+        torch.ne(
+            roots[:, : rows - dy, x0:x1],
+            roots[:, dy:, x0 + dx : x1 + dx],
+            out=differs[:, : rows - dy, x0:x1, index],
         )
-    return _dedupe_edges(torch.cat(codes), torch.cat(weights).long(), count)
+    packed = differs.view(torch.int32 if num_steps == 4 else torch.int16).view(-1)
+    blocks = packed.nonzero().squeeze(1)
+    which, step = differs.view(-1, num_steps).index_select(0, blocks).nonzero(as_tuple=True)
+    block = blocks.index_select(0, which)
+    neighbour = block + layout.step_offset.index_select(0, step)
+    own = compact.index_select(0, root.index_select(0, block))
+    other = compact.index_select(0, root.index_select(0, neighbour))
+    corner = layout.corner.index_select(0, block).view(-1, 1)
+    first = (corner + layout.pair_first.index_select(0, step)).view(-1)
+    second = (corner + layout.pair_second.index_select(0, step)).view(-1)
+    flat_key = key.view(-1)
+    weight = torch.minimum(flat_key.index_select(0, first), flat_key.index_select(0, second))
+    weight = weight.view(-1, layout.pair_first.shape[1]).amax(1) >> value_shift
+    code = torch.minimum(own, other).long() * count + torch.maximum(own, other)
+    return _dedupe_edges(code, weight.long(), count)
 
 
 def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One edge per basin pair ``code = low * count + high``, carrying the largest weight."""
-    pair, inverse = torch.unique(code, return_inverse=True)
-    edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
-    edge_weight.scatter_reduce_(0, inverse, weight, "amax")
-    return pair // max(count, 1), pair % max(count, 1), edge_weight
+    """One edge per basin pair ``code = low * count + high``, carrying the largest weight.
 
-
-def _merge_plateau_basins(
-    peak: Tensor, edge_a: Tensor, edge_b: Tensor, edge_weight: Tensor
-) -> tuple[Tensor, int, Tensor, Tensor, Tensor]:
-    """Merge every basin that touches a neighbour at its own peak into that neighbour.
-
-    Ties on plateaus make steepest ascent stop at pixels that are not regional maxima.
-    Such a basin ``b`` has an edge of weight ``peak[b]`` to a basin ``c``: at every level where
-    ``b`` has a pixel above the level, ``b`` and ``c`` are in one component, so merging them
-    changes no component and leaves only one basin per regional maximum. Merges follow
-    increasing ``(peak, id)`` keys (no cycles) and are resolved by pointer jumping; a few
-    rounds reach the fixed point.
-
-    Returns:
-        ``(relabel, count, edge_a, edge_b, edge_weight)``: ``relabel[b]`` is the kept basin
-        (compacted id) of original basin ``b``; the edges are those of the kept basins.
+    Pairs of weight ``< 0`` (padding only) are dropped. A dense table when the pairs are few
+    enough, else a sort.
     """
-    device = peak.device
-    total = peak.numel()
-    identity = torch.arange(total, device=device)
-    relabel = identity
-    current_peak = peak
-    while edge_a.numel() > 0:
-        count = current_peak.numel()
-        ids = torch.arange(count, device=device)
-        key = current_peak * count + ids
-        source = torch.cat([edge_a, edge_b])
-        target = torch.cat([edge_b, edge_a])
-        weight = torch.cat([edge_weight, edge_weight])
-        mergeable = (weight == current_peak[source]) & (key[target] > key[source])
-        if not bool(mergeable.any()):
-            break
-        best = torch.full((count,), -1, dtype=torch.long, device=device)
-        best.scatter_reduce_(0, source[mergeable], key[target[mergeable]], "amax")
-        parent = _jump_to_roots(torch.where(best >= 0, best % count, ids))
-        kept = parent == ids
-        compact = (torch.cumsum(kept, 0) - 1).gather(0, parent)
-        relabel = compact.gather(0, relabel)
-        current_peak = current_peak[kept]
-        count = int(kept.sum())
-        new_a, new_b = compact.gather(0, edge_a), compact.gather(0, edge_b)
-        distinct = new_a != new_b
-        low = torch.minimum(new_a, new_b).masked_select(distinct)
-        high = torch.maximum(new_a, new_b).masked_select(distinct)
-        edge_a, edge_b, edge_weight = _dedupe_edges(
-            low * count + high, edge_weight.masked_select(distinct), count
-        )
-    return relabel, current_peak.numel(), edge_a, edge_b, edge_weight
+    count = max(count, 1)
+    if count * count <= max(_EDGE_TABLE_BUDGET, 8 * code.numel()):
+        table = torch.full((count * count,), -1, dtype=torch.long, device=code.device)
+        table.scatter_reduce_(0, code, weight, "amax")
+        pair = (table >= 0).nonzero().squeeze(1)
+        return pair // count, pair % count, table.index_select(0, pair)
+    present = weight >= 0
+    pair, inverse = torch.unique(code.masked_select(present), return_inverse=True)
+    edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
+    edge_weight.scatter_reduce_(0, inverse, weight.masked_select(present), "amax")
+    return pair // count, pair % count, edge_weight
 
 
-def _levels_below(levels: Tensor, values: Tensor) -> Tensor:
+def _levels_table(levels: Tensor) -> Tensor:
+    """``(256,)`` int64: for each value ``v`` in ``[0, 255]``, how many ``levels`` are below."""
+    return torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
+
+
+def _levels_below(levels: Tensor, values: Tensor, bits: int = 0) -> Tensor:
     """For each value ``v`` in ``[0, 255]``, how many of the sorted ``levels`` are below ``v``.
 
-    Returns the counts with the shape of ``values``: int16 for int16 or int32 values (at
-    most 256 levels, so they fit), else int64.
+    See :func:`_lookup` for ``bits`` and the returned dtype.
     """
-    table = torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
+    return _lookup(_levels_table(levels), values, bits)
+
+
+def _lookup(table: Tensor, values: Tensor, bits: int = 0) -> Tensor:
+    """``table[v]`` for values ``(v << bits) | refine``, with the shape of ``values``.
+
+    The table repeats each entry ``2**bits`` times, so one lookup drops the tie-breaker.
+    int16 for int16 or int32 values (the counts of at most 256 levels fit), else int64.
+    """
+    if bits:
+        table = table.repeat_interleave(1 << bits)
     if values.dtype in (torch.int16, torch.int32):
         return table.short().index_select(0, values.reshape(-1).int()).view(values.shape)
     return table.index_select(0, values.reshape(-1)).view(values.shape)
-
-
-_PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
 
 
 def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> Tensor:
@@ -344,9 +501,13 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
     """
     count = basins.count
     device = basins.peak.device
+    if basins.edge_a.numel() == 0:  # no edges: every basin is its own component
+        return torch.arange(count, device=device).expand(num_levels, count)
+    below = torch.bincount(num_levels_below, minlength=num_levels + 1)
+    pairs_per_level = below.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
+    if sum(pairs_per_level) <= _PAIR_BUDGET:
+        return _label_level_block(basins, num_levels_below, 0, num_levels)
     labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
-    pairs_per_level = torch.bincount(num_levels_below, minlength=num_levels + 1)
-    pairs_per_level = pairs_per_level.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
     start = 0
     while start < num_levels:
         stop, total = start + 1, pairs_per_level[start]
@@ -364,10 +525,7 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
     device = basins.peak.device
     num_levels = stop - start
     labels = torch.arange(num_levels * count, device=device)
-    edge_counts = num_levels_below.clamp(max=stop) - start
-    active = edge_counts > 0
-    edge_counts = edge_counts[active]
-    edge_a, edge_b = basins.edge_a[active], basins.edge_b[active]
+    edge_counts = (num_levels_below.clamp(max=stop) - start).clamp_(min=0)
     total = int(edge_counts.sum())
     if total > 0:
         edge_of_pair = torch.repeat_interleave(
@@ -375,15 +533,13 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
         )
         starts = torch.cumsum(edge_counts, 0) - edge_counts
         level_of_pair = torch.arange(total, device=device) - starts.index_select(0, edge_of_pair)
-        node_a = level_of_pair * count + edge_a.index_select(0, edge_of_pair)
-        node_b = level_of_pair.mul_(count).add_(edge_b.index_select(0, edge_of_pair))
+        level_of_pair.mul_(count)
+        node_a = level_of_pair + basins.edge_a.index_select(0, edge_of_pair)
+        node_b = level_of_pair.add_(basins.edge_b.index_select(0, edge_of_pair))
         while True:
             label_a, label_b = labels.index_select(0, node_a), labels.index_select(0, node_b)
-            unmerged = label_a != label_b
-            if not bool(unmerged.any()):
+            if torch.equal(label_a, label_b):
                 break
-            node_a, node_b = node_a.masked_select(unmerged), node_b.masked_select(unmerged)
-            label_a, label_b = label_a.masked_select(unmerged), label_b.masked_select(unmerged)
             # Hook the larger root under the smaller one: labels only decrease, so no cycles.
             labels.scatter_reduce_(
                 0, torch.maximum(label_a, label_b), torch.minimum(label_a, label_b), "amin"
@@ -394,15 +550,10 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
 
 
 def _reverse_cumulative(binned: Tensor, reduce: str) -> Tensor:
-    """Reduce over the bins ``> j`` for each ``j``: ``(B, L + 1)`` -> ``(B, L)``."""
-    flipped = binned.flip(1)
-    if reduce == "min":
-        cumulative = torch.cummin(flipped, 1).values
-    elif reduce == "max":
-        cumulative = torch.cummax(flipped, 1).values
-    else:
-        cumulative = torch.cumsum(flipped, 1)
-    return cumulative.flip(1)[:, 1:]
+    """Reduce over the bins ``> j`` for each ``j``: ``(..., L + 1)`` -> ``(..., L)``."""
+    flipped = binned.flip(-1)
+    cumulative = torch.cummax(flipped, -1).values if reduce == "max" else flipped.cumsum(-1)
+    return cumulative.flip(-1)[..., 1:]
 
 
 def level_components(
@@ -429,92 +580,220 @@ def level_components(
     Returns:
         *LevelComponents*: see :class:`LevelComponents`.
     """
-    num_maps, height, width = values.shape
-    num_pixels = height * width
-    device = values.device
+    _check_size(*values.shape)
+    values = values.int()
     if basins is None:
-        basins = find_basins(values, connectivity)
+        basins = _find_basins(values, 0, connectivity)
+    return _level_components(
+        values, 0, levels, basins, with_area=with_area, with_border=with_border, first="exact"
+    )
+
+
+def _level_components(
+    fine: Tensor,
+    bits: int,
+    levels: Tensor,
+    basins: Basins,
+    *,
+    with_area: bool = False,
+    with_border: bool = False,
+    first: str | None = None,
+    holes_only: bool = False,
+) -> LevelComponents:
+    """:func:`level_components` of int32 maps ``(value << bits) | refine``.
+
+    ``first`` chooses ``first_index``: ``"exact"``, the smallest raster index; ``"order"``,
+    a key that orders the components of one map and level as their first pixels do (cheaper:
+    see :func:`_binned_extents`); ``None``, none. With ``holes_only``, ``is_root`` marks only
+    the components off the image border (and ``with_border`` is implied), and the boxes are
+    computed from the pixels that can lie in such a component only.
+    """
+    grid = basins.grid
+    layout = _layout(grid, fine.device)
+    width = fine.shape[2]
+    device = fine.device
     count = basins.count
     num_levels = levels.numel()
-    num_bins = num_levels + 1
+    table = _levels_table(levels)
+
+    labels = _label_levels(basins, table.index_select(0, basins.edge_weight), num_levels)
+    level_ids = torch.arange(num_levels, device=device).view(-1, 1)
+    slots = (labels + level_ids * count).view(-1)  # each (level, basin) entry's component
+    alive = level_ids < table.index_select(0, basins.peak).view(1, -1)
+    is_root = alive & (labels == torch.arange(count, device=device))
+    border_peak = selected = None
+    if with_border or holes_only:
+        border_values = fine.view(-1).index_select(0, layout.border) >> bits
+        border_basins = basins.of_block.index_select(0, layout.border_block).long()
+        basin_border = torch.full((count,), -1, dtype=torch.int32, device=device)
+        basin_border.scatter_reduce_(0, border_basins, border_values, "amax")
+        border_peak = torch.full((num_levels * count,), -1, dtype=torch.int32, device=device)
+        border_peak.scatter_reduce_(0, slots, basin_border.repeat(num_levels), "amax")
+        border_peak = border_peak.view(num_levels, count).long()
+    if holes_only:
+        assert border_peak is not None
+        is_root &= border_peak <= levels.view(-1, 1)
+        # A pixel lies in a component off the border at some level only if every path from
+        # it to the border climbs above its value (it is raised by hole filling): only the
+        # blocks holding such a pixel need entries.
+        reach = _border_reach(basins, border_basins, border_values.long()).int()
+        block_peak = grid.pad(fine, -1)
+        if grid.block[0] == 2:
+            block_peak = torch.maximum(block_peak[:, 0::2], block_peak[:, 1::2])
+        block_peak = torch.maximum(block_peak[..., 0::2], block_peak[..., 1::2]) >> bits
+        raised = block_peak.view(-1) > reach.index_select(0, basins.of_block)
+        selected = raised.nonzero().squeeze(1)
 
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
-    pixel_bin = _levels_below(levels, values.int())  # int16
-    if count * num_bins < 2**31:  # int32 arithmetic is faster; scatter wants int64 indices
-        slot = (basins.of_pixel * num_bins).add_(pixel_bin.view(-1)).long()
-    else:
-        slot = basins.of_pixel.long().mul_(num_bins).add_(pixel_bin.view(-1))
-    raster = torch.arange(num_pixels, device=device, dtype=torch.int32).repeat(num_maps)
-    column = torch.arange(width, device=device, dtype=torch.int32).repeat(num_maps * height)
-    big = torch.iinfo(torch.int32).max
-
-    def binned(source: Tensor, reduce: str, fill: int) -> Tensor:
-        out = torch.full((count * num_bins,), fill, dtype=torch.int32, device=device)
-        out.scatter_reduce_(0, slot, source, reduce, include_self=True)
-        return _reverse_cumulative(out.view(count, num_bins).long(), reduce[1:])
-
-    # The smallest raster index gives the top row, the largest the bottom row.
-    first, last = binned(raster, "amin", big), binned(raster, "amax", -1)
-    basin_attributes = [
-        binned(column, "amin", big),
-        first,
-        binned(column, "amax", -1),
-        last,
-    ]
+    pixel_bin = _lookup(table, fine, bits)  # int16
+    low, high = _binned_extents(
+        grid.pad(pixel_bin, 0), basins, layout, num_levels + 1, first, selected
+    )
+    # Per basin and level: minima (x_min, first) and maxima (x_max, y_max) over bins > j,
+    # then merged into components: every (level, basin) entry goes to its label's slot.
+    # Entries of basins without pixels above the level are isolated and empty, so harmless.
+    extents = torch.cat([_reverse_cumulative(-low, "max"), _reverse_cumulative(high, "max")])
+    merged = torch.full((4, num_levels * count), _INT32_MIN, dtype=torch.int32, device=device)
+    merged.scatter_reduce_(
+        1, slots.expand(4, -1), extents.transpose(1, 2).reshape(4, -1), "amax", include_self=True
+    )
+    merged = merged.view(4, num_levels, count).long()
+    area2 = None
     if with_area:
-        basin_attributes.append(_binned_window_area(pixel_bin, basins, num_bins))
-
-    labels = _label_levels(basins, _levels_below(levels, basins.edge_weight), num_levels)
-    level_ids = torch.arange(num_levels, device=device).view(-1, 1)
-    alive = (level_ids < _levels_below(levels, basins.peak).view(1, -1)).view(-1)
-    flat_labels = (labels + level_ids * count).view(-1).masked_select(alive)
-
-    def merged(per_basin: Tensor, reduce: str, fill: int) -> Tensor:
-        out = torch.full((num_levels * count,), fill, dtype=torch.long, device=device)
-        source = per_basin.t().reshape(-1).masked_select(alive)
-        out.scatter_reduce_(0, flat_labels, source, reduce, include_self=True)
-        return out.view(num_levels, count)
-
-    reductions = ["amin", "amin", "amax", "amax", "sum"]
-    fills = [_BIG, _BIG, -1, -1, 0]
-    component = [
-        merged(attribute, reduce, fill)
-        for attribute, reduce, fill in zip(basin_attributes, reductions, fills, strict=False)
-    ]
-    border_peak = None
-    if with_border:
-        border = _border_pixels(num_maps, height, width, device)
-        basin_border = torch.full((count,), -1, dtype=torch.long, device=device)
-        basin_border.scatter_reduce_(
-            0,
-            basins.of_pixel.index_select(0, border).long(),
-            values.reshape(-1).index_select(0, border).long(),
-            "amax",
-        )
-        border_peak = merged(basin_border.view(count, 1).expand(count, num_levels), "amax", -1)
-    is_root = alive.view(num_levels, count) & (labels == torch.arange(count, device=device))
-    box = torch.stack(component[:4], dim=-1)
-    first_index = box[..., 1].clone()
-    box[..., 1] = box[..., 1] // width
-    box[..., 3] = box[..., 3] // width
+        per_basin = _binned_window_area(pixel_bin, basins, num_levels + 1).t()  # (L, B)
+        area2 = torch.zeros(num_levels * count, dtype=torch.long, device=device)
+        area2.index_add_(0, slots, per_basin.reshape(-1))
+        area2 = area2.view(num_levels, count)
+    first_key = -merged[1]
+    if first == "exact":
+        first_index, y_min = first_key, first_key // width
+    elif first == "order":
+        first_index, y_min = first_key, first_key // grid.columns
+    else:
+        first_index, y_min = None, first_key
     return LevelComponents(
         is_root=is_root,
         map_index=basins.map_index,
-        box=box,
+        box=torch.stack([-merged[0], y_min, merged[2], merged[3]], dim=-1),
         first_index=first_index,
-        area2=component[4] if with_area else None,
+        area2=area2,
         border_peak=border_peak,
     )
 
 
-def _border_pixels(num_maps: int, height: int, width: int, device: torch.device) -> Tensor:
-    """Flat indices of the image-border pixels of every map (corners twice), int64."""
-    row = torch.arange(width, device=device)
-    column = torch.arange(height, device=device) * width
-    local = torch.cat([row, row + (height - 1) * width, column, column + (width - 1)])
-    offsets = torch.arange(num_maps, device=device).view(-1, 1) * (height * width)
-    return (offsets + local).view(-1)
+@functools.lru_cache(maxsize=8)
+def _extent_sources(grid: _Grid, device: torch.device, first: str | None) -> tuple[Tensor, Tensor]:
+    """Per block side, the coordinate each side contributes to the minima and the maxima.
+
+    Returns ``(low, high)``, int32 ``(S, N * blocks)``, for the sides of
+    :func:`_binned_extents` (left column, right column, then the rows): ``high`` holds
+    ``x, x + 1, y(, y + 1)``; ``low`` the same, with the rows' entries replaced by the order
+    key ``y * columns + block column`` when ``first == "order"``.
+    """
+    rows, columns = grid.rows, grid.columns
+    block_h, block_w = grid.block
+    x = torch.arange(columns, device=device, dtype=torch.int32).view(1, -1) * block_w
+    y = torch.arange(rows, device=device, dtype=torch.int32).view(-1, 1) * block_h
+    zero = torch.zeros(rows, columns, device=device, dtype=torch.int32)
+    block_x = x // block_w
+    high = [x + zero, x + 1 + zero] + [y + dy + zero for dy in range(block_h)]
+    low = high[:2] + [
+        (y + dy) * columns + block_x if first == "order" else y + dy + zero for dy in range(block_h)
+    ]
+
+    def over_maps(sides: list[Tensor]) -> Tensor:
+        stacked = torch.stack(sides).view(len(sides), 1, -1)
+        return stacked.expand(-1, grid.num_maps, -1).reshape(len(sides), -1)
+
+    return over_maps(low), over_maps(high)
+
+
+def _binned_extents(
+    pixel_bin: Tensor,
+    basins: Basins,
+    layout: _Layout,
+    num_bins: int,
+    first: str | None,
+    selected: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per (basin, bin): minima ``(x_min, first)`` and maxima ``(x_max, y_max)``, ``(2, B, bins)``.
+
+    ``pixel_bin`` is ``(N, H', W')``, padded to whole blocks with bin 0 (below every level).
+    A block lies in one basin, and among its pixels of a bin ``> j`` the leftmost is in its
+    left column if any pixel of that column is, so the left column contributes
+    ``(max of its bins, x)`` and the right column ``(max of its bins, x + 1)``; likewise the
+    rows: one entry per side of the block instead of one per pixel, and the same entries
+    serve the minima and the maxima. ``first`` is the smallest raster index (``"exact"``;
+    one entry per pixel), or the key ``y * columns + block column`` of the first row of the
+    block (``"order"``): two components of one level never share a block (a block is a
+    clique), so the keys order them as their first pixels; or ``y_min`` (``None``).
+    ``selected``, if given, lists the blocks that get entries (the others get none).
+    """
+    grid = basins.grid
+    device = pixel_bin.device
+    count = basins.count
+    num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
+    size = count * num_bins
+    padded_w = grid.padded[1]
+    if selected is None:
+        if grid.block[0] == 2:
+            columns_max = torch.maximum(pixel_bin[:, 0::2], pixel_bin[:, 1::2])
+            rows_max = torch.maximum(pixel_bin[..., 0::2], pixel_bin[..., 1::2])
+            sides = [
+                columns_max[..., 0::2],
+                columns_max[..., 1::2],
+                rows_max[:, 0::2],
+                rows_max[:, 1::2],
+            ]
+        else:
+            left, right = pixel_bin[..., 0::2], pixel_bin[..., 1::2]
+            sides = [left, right, torch.maximum(left, right)]
+        base = basins.of_block.view(num_maps, rows, columns).long() * num_bins
+    else:
+        corner = layout.corner.index_select(0, selected)
+        flat = pixel_bin.view(-1)
+        pixels = [flat.index_select(0, corner), flat.index_select(0, corner + 1)]
+        if grid.block[0] == 2:
+            pixels += [
+                flat.index_select(0, corner + padded_w),
+                flat.index_select(0, corner + padded_w + 1),
+            ]
+            sides = [
+                torch.maximum(pixels[0], pixels[2]),
+                torch.maximum(pixels[1], pixels[3]),
+                torch.maximum(pixels[0], pixels[1]),
+                torch.maximum(pixels[2], pixels[3]),
+            ]
+        else:
+            sides = [*pixels, torch.maximum(*pixels)]
+        base = basins.of_block.index_select(0, selected).long() * num_bins
+    index = torch.empty((len(sides), *base.shape), dtype=torch.long, device=device)
+    for row, side in zip(index, sides, strict=True):
+        torch.add(base, side, out=row)
+    index = index.view(len(sides), -1)
+    low_source, high_source = _extent_sources(grid, device, "order" if first == "order" else None)
+    if selected is not None:
+        low_source = low_source.index_select(1, selected)
+        high_source = high_source.index_select(1, selected)
+    low = torch.full((len(sides), size), _INT32_MAX, dtype=torch.int32, device=device)
+    low.scatter_reduce_(1, index, low_source, "amin", include_self=True)
+    high = torch.full((len(sides), size), _INT32_MIN, dtype=torch.int32, device=device)
+    high.scatter_reduce_(1, index, high_source, "amax", include_self=True)
+    # x from the left and right columns; y (or the order key) from the rows.
+    low = torch.stack([low[:2].amin(0), low[2:].amin(0)])
+    high = torch.stack([high[:2].amax(0), high[2:].amax(0)])
+    if first == "exact":  # the smallest raster index: one entry per pixel
+        height, width = grid.height, grid.width
+        pixel_index = grid.expand(basins.of_block).long() * num_bins
+        pixel_index += pixel_bin[:, :height, :width]
+        raster = torch.arange(height * width, device=device, dtype=torch.int32)
+        first_index = torch.full((size,), _INT32_MAX, dtype=torch.int32, device=device)
+        first_index.scatter_reduce_(
+            0, pixel_index.view(-1), raster.repeat(num_maps), "amin", include_self=True
+        )
+        low[1] = first_index
+    return low.view(2, count, num_bins), high.view(2, count, num_bins)
 
 
 def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
@@ -561,6 +840,25 @@ def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Ten
     return _reverse_cumulative(out.view(count, num_bins), "sum")
 
 
+def _border_reach(basins: Basins, border_basins: Tensor, border_depth: Tensor) -> Tensor:
+    """Maximin depth of a 4-connected path from each basin to the image border, ``(B,)`` int64.
+
+    ``border_basins`` and ``border_depth`` (int64) are the basin and the value (a depth) of
+    each border pixel. Bellman-Ford on the basin graph: a loop over a few relaxation rounds.
+    """
+    reach = torch.full((basins.count,), -1, dtype=torch.long, device=border_depth.device)
+    reach.scatter_reduce_(0, border_basins, border_depth, "amax")
+    both_a = torch.cat([basins.edge_a, basins.edge_b])
+    both_b = torch.cat([basins.edge_b, basins.edge_a])
+    both_weight = torch.cat([basins.edge_weight, basins.edge_weight])
+    while True:
+        offer = torch.minimum(both_weight, reach.index_select(0, both_b))
+        updated = reach.scatter_reduce(0, both_a, offer, "amax")
+        if torch.equal(updated, reach):
+            return reach
+        reach = updated
+
+
 def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
     """Grayscale hole filling: the level at which each pixel joins the image's outside.
 
@@ -576,30 +874,29 @@ def fill_holes(values: Tensor, basins: Basins | None = None) -> Tensor:
     Returns:
         *Tensor* ``(N, H, W)`` int32, ``>= values``.
     """
-    num_maps, height, width = values.shape
+    _check_size(*values.shape)
     values = values.int()
     if basins is None:
-        basins = find_basins(255 - values, 4)
-    device = values.device
-    border = _border_pixels(num_maps, height, width, device)
-    # Maximin value (in depth 255 - v) of a path from each basin to the border: Bellman-Ford
-    # on the basin graph, a loop over a few relaxation rounds.
-    reach = torch.full((basins.count,), -1, dtype=torch.long, device=device)
-    reach.scatter_reduce_(
-        0,
-        basins.of_pixel.index_select(0, border).long(),
-        255 - values.view(-1).index_select(0, border).long(),
-        "amax",
-    )
-    both_a = torch.cat([basins.edge_a, basins.edge_b])
-    both_b = torch.cat([basins.edge_b, basins.edge_a])
-    both_weight = torch.cat([basins.edge_weight, basins.edge_weight])
-    while True:
-        offer = torch.minimum(both_weight, reach[both_b])
-        updated = reach.scatter_reduce(0, both_a, offer, "amax")
-        if torch.equal(updated, reach):
-            break
-        reach = updated
-    # 255 - min(255 - v, reach) = max(v, 255 - reach).
-    basin_level = (255 - reach).int().index_select(0, basins.of_pixel)
-    return torch.maximum(values, basin_level.view(num_maps, height, width))
+        basins = _find_basins(255 - values, 0, 4)
+    return _fill_holes(values, 0, basins)
+
+
+def _fill_holes(fine: Tensor, bits: int, basins: Basins) -> Tensor:
+    """:func:`fill_holes` of int32 maps ``(value << bits) | refine``.
+
+    A filled pixel is raised to ``fill << bits``, with no tie-breaker: a filled pit is flat,
+    so it drains into one basin. Pixels that are not raised keep their tie-breaker.
+    """
+    grid = basins.grid
+    layout = _layout(grid, fine.device)
+    border_basins = basins.of_block.index_select(0, layout.border_block).long()
+    border_depth = 255 - (fine.view(-1).index_select(0, layout.border) >> bits).long()
+    reach = _border_reach(basins, border_basins, border_depth)
+    # 255 - min(255 - v, reach) = max(v, 255 - reach), one level per block.
+    block_level = ((255 - reach).int() << bits).index_select(0, basins.of_block)
+    if not grid.whole:
+        return torch.maximum(fine, grid.expand(block_level))
+    (block_h, block_w), num_maps = grid.block, grid.num_maps
+    blocks = fine.view(num_maps, grid.rows, block_h, grid.columns, block_w)
+    levels = block_level.view(num_maps, grid.rows, 1, grid.columns, 1)
+    return torch.maximum(blocks, levels).view(fine.shape)

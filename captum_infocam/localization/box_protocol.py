@@ -42,12 +42,17 @@ from 2x2 pixel windows of the hole-filled map, and hole contours from the 4-conn
 components of the background. There is no loop over thresholds, pixels or images: maps are
 batched, the same code runs on CPU and CUDA, and the cost hardly depends on the number of
 thresholds. It grows with the number of local maxima of the maps, so very noisy maps (raw
-gradients, say) are slower and are evaluated a few at a time to bound the memory.
+gradients, say) are slower and are evaluated a few at a time to bound the memory. On the CPU
+the batch is taken in chunks of about half a million pixels, so that the dense passes stay
+in the caches, and the evaluation runs on one intra-op thread (the caller's thread count is
+restored afterwards): it is a chain of many small operations, which more threads barely speed
+up on a quiet machine and slow down many times when another process keeps a core busy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -63,9 +68,10 @@ from captum_infocam.localization._inputs import (
     map_ranges,
 )
 from captum_infocam.localization._level_components import (
-    fill_holes,
-    find_basins,
-    level_components,
+    _fill_holes,
+    _find_basins,
+    _fine_values,
+    _level_components,
     refinement_bits,
 )
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes, box_iou
@@ -86,6 +92,9 @@ NanPolicy = Literal["raise", "zero"]
 
 _LEVELS = 255
 _LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
+# Pixels per chunk of maps on the CPU: the dense passes of a chunk stay in the caches and
+# the allocator reuses its memory instead of returning it and faulting it back in.
+_CPU_CHUNK_PIXELS = 2**19
 
 
 def threshold_grid(num_thresholds: int = 1000) -> Tensor:
@@ -148,24 +157,36 @@ def _quantize(
     With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
     level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
     """
+    fine, bits = _quantize_fine(maps, with_fraction=with_fraction, nan_policy=nan_policy)
+    if not with_fraction:
+        return fine, None
+    return fine >> bits, fine & ((1 << bits) - 1)
+
+
+def _quantize_fine(
+    maps: Tensor, with_fraction: bool = True, nan_policy: str = "raise"
+) -> tuple[Tensor, int]:
+    r"""The quantised maps with their tie-breakers in the low bits, ``(q << bits) | fraction``.
+
+    Returns ``(fine, bits)``: ``fine`` ``(N, H, W)`` int32 is :math:`\lfloor 255 s \cdot
+    2^{bits} \rfloor`, so ``fine >> bits`` is :func:`quantize_maps` and the low ``bits`` are
+    the fractional part of :math:`255 s` (``bits = 0`` without ``with_fraction``).
+    """
     maps = as_maps(maps, check_finite=False)
     low, span, nan_maps = map_ranges(maps, nan_policy)
     span = span.view(-1, 1, 1)
+    bits = refinement_bits(maps.shape[1], maps.shape[2]) if with_fraction else 0
     # (s - min) / (max - min) * 255 with the reference's operations and rounding, in float64
     # (a copy: the caller's maps are never touched); a constant map has s - min = 0
-    # everywhere and divides by 1 instead of 0.
-    normalised = maps.to(torch.float64, copy=True)
+    # everywhere and divides by 1 instead of 0. Scaling by 255 * 2**bits rounds exactly as
+    # scaling by 255 does (a power of two is exact), so the integer part of the product
+    # carries the level and the fraction's first bits at once.
+    normalised = maps - low.view(-1, 1, 1)  # float64, a new tensor
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
         normalised.masked_fill_(nan_maps.view(-1, 1, 1), 0.0)
-    normalised -= low.view(-1, 1, 1)
     normalised /= torch.where(span > 0, span, 1.0)
-    normalised *= 255
-    quantized = normalised.to(torch.int32)
-    if not with_fraction:
-        return quantized, None
-    normalised.frac_()  # normalised >= 0: exactly normalised - quantized
-    normalised *= 2 ** refinement_bits(maps.shape[1], maps.shape[2])
-    return quantized, normalised.to(torch.int32)
+    normalised *= _LEVELS * 2**bits
+    return normalised.to(torch.int32), bits
 
 
 def _threshold_levels(thresholds: Tensor) -> tuple[Tensor, Tensor]:
@@ -195,35 +216,59 @@ def _reference_box(box: Tensor, height: int, width: int, pad: int) -> Tensor:
 
 class _QuantizedMaps:
     """Quantised maps with their tie-breakers and the background basins, shared by the
-    largest-contour and every-contour evaluations of one batch."""
+    largest-contour and every-contour evaluations of one batch.
 
-    def __init__(self, quantized: Tensor, fraction: Tensor | None) -> None:
-        self.values = quantized
-        self.fraction = fraction
-        depth_refine = None
-        if fraction is not None:
-            depth_refine = (2 ** refinement_bits(*quantized.shape[1:]) - 1) - fraction
-        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q.
-        self.background_basins = find_basins(_LEVELS - quantized, 4, depth_refine)
+    Built from ``quantize_maps``-style values and tie-breakers, or from ``fine`` values
+    ``(q << bits) | fraction`` (see :func:`_quantize_fine`).
+    """
+
+    def __init__(
+        self,
+        quantized: Tensor | None,
+        fraction: Tensor | None,
+        *,
+        fine: Tensor | None = None,
+        bits: int = 0,
+    ) -> None:
+        if fine is None:
+            assert quantized is not None
+            fine, bits = _fine_values(quantized, fraction)
+        self.fine, self.bits = fine, bits
+        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
+        # the tie-breaker reversed too.
+        self.background_basins = _find_basins(self.depth(), bits, 4)
+
+    @property
+    def values(self) -> Tensor:
+        """The quantised maps ``(N, H, W)`` int32."""
+        return self.fine >> self.bits
+
+    def depth(self) -> Tensor:
+        """``((255 - q) << bits) | (2**bits - 1 - fraction)``, the fine values of ``255 - q``."""
+        return ((_LEVELS + 1) << self.bits) - 1 - self.fine
+
+    def __getitem__(self, group: slice) -> _QuantizedMaps:
+        return _QuantizedMaps(None, None, fine=self.fine[group], bits=self.bits)
 
 
 def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     """Box of the largest contour at every level, ``(N, L, 4)`` int64 (zeros when none)."""
-    num_maps, height, width = maps.values.shape
+    num_maps, height, width = maps.fine.shape
     num_levels = levels.numel()
-    device = maps.values.device
-    # Contour areas include the holes: components of the hole-filled map.
-    filled = fill_holes(maps.values, maps.background_basins)
-    refine = maps.fraction
-    if refine is not None:  # a filled pit is flat: no tie-breaker, so it drains in one basin
-        refine = torch.where(filled > maps.values, 0, refine)
-    basins = find_basins(filled, 8, refine)
-    components = level_components(filled, levels, 8, with_area=True, basins=basins)
+    device = maps.fine.device
+    # Contour areas include the holes: components of the hole-filled map (a filled pit is
+    # flat, with no tie-breaker, so it drains into one basin).
+    filled = _fill_holes(maps.fine, maps.bits, maps.background_basins)
+    basins = _find_basins(filled, maps.bits, 8)
+    components = _level_components(filled, maps.bits, levels, basins, with_area=True, first="order")
+    assert components.area2 is not None and components.first_index is not None
     level, basin = components.is_root.nonzero(as_tuple=True)
     slot = components.map_index[basin] * num_levels + level
     # Largest contour area; ties go to the component found last in raster order, because
-    # cv2.findContours lists contours in reverse order of discovery and max() keeps the first.
-    score = components.area2[level, basin] * (height * width) + components.first_index[level, basin]
+    # cv2.findContours lists contours in reverse order of discovery and max() keeps the first
+    # (first_index is a key in raster order of the first pixels, below (H + 1) * (W + 1)).
+    order = components.first_index[level, basin]
+    score = components.area2[level, basin] * ((height + 1) * (width + 1)) + order
     best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=device)
     best.scatter_reduce_(0, slot, score, "amax")
     chosen = score == best[slot]
@@ -234,53 +279,30 @@ def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     return boxes.view(num_maps, num_levels, 4)
 
 
-def _best_multi_contour_iou(
-    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
-) -> Tensor:
-    """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64."""
-    num_maps, height, width = maps.values.shape
+def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, Tensor]:
+    """Every contour's box (outer and hole) at every level: ``(slots, boxes)``, ``(K,)`` and
+    ``(K, 4)``, where ``slot = map * L + level``."""
+    height, width = maps.fine.shape[1:]
     num_levels = levels.numel()
-    best = torch.full(
-        (num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.values.device
-    )
-
-    def offer(map_index: Tensor, level: Tensor, boxes: Tensor) -> None:
-        iou = box_iou(boxes.unsqueeze(1), gt_boxes[map_index])
-        iou = torch.where(gt_valid[map_index], iou, -1.0).amax(dim=1)
-        best.scatter_reduce_(0, map_index * num_levels + level, iou, "amax")
-
-    basins = find_basins(maps.values, 8, maps.fraction)
-    regions = level_components(maps.values, levels, 8, basins=basins)
+    basins = _find_basins(maps.fine, maps.bits, 8)
+    regions = _level_components(maps.fine, maps.bits, levels, basins)
     level, basin = regions.is_root.nonzero(as_tuple=True)
-    offer(
-        regions.map_index[basin],
-        level,
-        _reference_box(regions.box[level, basin], height, width, pad=0),
-    )
+    slots = [regions.map_index[basin] * num_levels + level]
+    boxes = [_reference_box(regions.box[level, basin], height, width, pad=0)]
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
-    background = level_components(
-        _LEVELS - maps.values,
+    background = _level_components(
+        maps.depth(),
+        maps.bits,
         background_levels,
-        4,
+        maps.background_basins,
         with_border=True,
-        basins=maps.background_basins,
+        holes_only=True,
     )
-    assert background.border_peak is not None
-    is_hole = background.is_root & (background.border_peak <= background_levels.view(-1, 1))
-    level, basin = is_hole.nonzero(as_tuple=True)
-    offer(
-        background.map_index[basin],
-        num_levels - 1 - level,
-        _reference_box(background.box[level, basin], height, width, pad=1),
-    )
-    return best.view(num_maps, num_levels)
-
-
-def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
-    """IoU of the reference's fallback box ``(0, 0, 0, 0)`` with each image's boxes, ``(N,)``."""
-    iou = box_iou(torch.zeros(4, dtype=torch.float64, device=gt_boxes.device), gt_boxes)
-    return torch.where(gt_valid, iou, -1.0).amax(dim=1)
+    level, basin = background.is_root.nonzero(as_tuple=True)
+    slots.append(background.map_index[basin] * num_levels + (num_levels - 1 - level))
+    boxes.append(_reference_box(background.box[level, basin], height, width, pad=1))
+    return torch.cat(slots), torch.cat(boxes)
 
 
 def _best_largest_contour_iou(
@@ -292,9 +314,51 @@ def _best_largest_contour_iou(
     return torch.where(gt_valid.unsqueeze(1), iou, -1.0).amax(dim=2)
 
 
+def _best_multi_contour_iou(
+    maps: _QuantizedMaps, levels: Tensor, gt_boxes: Tensor, gt_valid: Tensor
+) -> Tensor:
+    """Best IoU over every contour (outer and hole) at every level, ``(N, L)`` float64.
+
+    Every contour's box meets its image's ground truth in one IoU computation, and one
+    scatter keeps the best per (map, level); -1 where a level has no contour.
+    """
+    num_maps, num_levels = maps.fine.shape[0], levels.numel()
+    slots, boxes = _every_contour_boxes(maps, levels)
+    image = slots // num_levels
+    iou = box_iou(boxes.unsqueeze(1), gt_boxes.index_select(0, image))
+    iou = torch.where(gt_valid.index_select(0, image), iou, -1.0).amax(dim=1)
+    best = torch.full((num_maps * num_levels,), -1.0, dtype=torch.float64, device=maps.fine.device)
+    best.scatter_reduce_(0, slots, iou, "amax")
+    return best.view(num_maps, num_levels)
+
+
+def _empty_box_iou(gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
+    """IoU of the reference's fallback box ``(0, 0, 0, 0)`` with each image's boxes, ``(N,)``."""
+    iou = box_iou(torch.zeros(4, dtype=torch.float64, device=gt_boxes.device), gt_boxes)
+    return torch.where(gt_valid, iou, -1.0).amax(dim=1)
+
+
 _ContourRule = Callable[[_QuantizedMaps, Tensor, Tensor, Tensor], Tensor]
 """Best IoU ``(N, L)`` of the boxes one rule keeps: :func:`_best_largest_contour_iou`
 (MaxBoxAcc) or :func:`_best_multi_contour_iou` (MaxBoxAccV2)."""
+
+
+def _best_ious(
+    maps: _QuantizedMaps,
+    levels: Tensor,
+    gt_boxes: Tensor,
+    gt_valid: Tensor,
+    rules: Sequence[_ContourRule],
+) -> list[Tensor]:
+    """For each contour rule, the best IoU ``(N, L)`` of each map at each level; a level with
+    no pixel above it scores the reference's fallback box ``(0, 0, 0, 0)``."""
+    peak = maps.fine.amax(dim=(1, 2)) >> maps.bits
+    has_foreground = peak.view(-1, 1) > levels.view(1, -1)
+    fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
+    return [
+        torch.where(has_foreground, rule(maps, levels, gt_boxes, gt_valid), fallback)
+        for rule in rules
+    ]
 
 
 def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
@@ -304,7 +368,7 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
     have thousands, and the per-level labels cost ``levels x basins``: they are evaluated a
     few maps at a time to bound the memory.
     """
-    num_maps = maps.values.shape[0]
+    num_maps = maps.fine.shape[0]
     per_map = torch.bincount(maps.background_basins.map_index, minlength=num_maps)
     cost = ((per_map + 1) * (num_levels + 1)).tolist()
     if sum(cost) <= _LEVEL_BASIN_BUDGET:
@@ -316,6 +380,43 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
             start, total = index, 0
         total += item
     return [*groups, slice(start, num_maps)]
+
+
+@contextlib.contextmanager
+def _one_intra_op_thread(device: torch.device) -> Iterator[None]:
+    """Run the CPU evaluation on one intra-op thread, then restore the caller's count.
+
+    The evaluation is a chain of about a thousand small tensor operations per chunk of maps
+    (tens of microseconds each, memory-bound). With more threads, every operation over more
+    than 32768 elements forks an OpenMP team and joins it at a barrier. On a quiet machine
+    this gains little (the operations are too small to split well), but when a core is busy
+    elsewhere, OpenMP's spin-waiting threads take the time slice that the working thread
+    needs, and each of the thousand barriers waits for the scheduler: measured 10 to 20
+    times slower with two threads than with one beside one busy process on two cores,
+    while ``OMP_WAIT_POLICY=passive`` (no spinning, which a library cannot set once OpenMP
+    has started) made two threads as fast as one. One thread per evaluation removes the
+    barriers, so the time does not depend on the thread count or on other processes'
+    load. ``torch.set_num_threads`` applies to the calling thread (and to threads that
+    start torch afterwards); it is restored on exit, also after an error.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _chunks(maps: Tensor) -> list[slice]:
+    """Consecutive chunks of a batch ``(N, H, W)``: cache-sized on the CPU, one elsewhere."""
+    num_maps, height, width = maps.shape
+    size = num_maps
+    if maps.device.type == "cpu":
+        size = max(1, _CPU_CHUNK_PIXELS // (height * width))
+    return [slice(start, min(start + size, num_maps)) for start in range(0, num_maps, size)]
 
 
 def _best_iou_per_threshold(
@@ -334,24 +435,32 @@ def _best_iou_per_threshold(
     taus = as_unit_interval(thresholds, "thresholds", device)
     padded, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=device)
     levels, level_index = _threshold_levels(taus)
-    quantized, fraction = _quantize(maps, with_fraction=True, nan_policy=nan_policy)
-    everything = _QuantizedMaps(quantized, fraction)
-    groups = _map_groups(everything, levels.numel())
+    with _one_intra_op_thread(device):
+        best = _chunked_best_ious(maps, padded, valid, levels, rules, nan_policy)
+    return [iou[:, level_index] for iou in best]
+
+
+def _chunked_best_ious(
+    maps: Tensor,
+    padded: Tensor,
+    valid: Tensor,
+    levels: Tensor,
+    rules: Sequence[_ContourRule],
+    nan_policy: str,
+) -> list[Tensor]:
+    """For each contour rule, the best IoU ``(N, L)`` per (map, level), by chunks of maps."""
+    fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
     results: list[list[Tensor]] = [[] for _ in rules]
-    for group in groups:  # one group unless the maps are very noisy
-        subset = (
-            everything
-            if len(groups) == 1
-            else _QuantizedMaps(quantized[group], None if fraction is None else fraction[group])
-        )
-        gt_group, valid_group = padded[group], valid[group]
-        # No pixel above the level: the reference draws the box (0, 0, 0, 0).
-        has_foreground = subset.values.amax(dim=(1, 2)).view(-1, 1) > levels.view(1, -1)
-        fallback = _empty_box_iou(gt_group, valid_group).view(-1, 1)
-        for rule, result in zip(rules, results, strict=True):
-            iou = rule(subset, levels, gt_group, valid_group)
-            result.append(torch.where(has_foreground, iou, fallback))
-    return [torch.cat(result)[:, level_index] for result in results]
+    for chunk in _chunks(fine):
+        everything = _QuantizedMaps(None, None, fine=fine[chunk], bits=bits)
+        groups = _map_groups(everything, levels.numel())
+        for group in groups:  # one group unless the maps are very noisy
+            subset = everything if len(groups) == 1 else everything[group]
+            start, stop = chunk.start + group.start, chunk.start + group.stop
+            best = _best_ious(subset, levels, padded[start:stop], valid[start:stop], rules)
+            for result, iou in zip(results, best, strict=True):
+                result.append(iou)
+    return [torch.cat(result) for result in results]
 
 
 def box_hits(
@@ -573,8 +682,15 @@ def reference_boxes_from_maps(
     maps = as_maps(maps, check_finite=False)  # _quantize checks it
     taus = as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
-    quantized = _QuantizedMaps(*_quantize(maps, with_fraction=True, nan_policy=nan_policy))
-    return _largest_component_boxes(quantized, levels)[:, level_index]
+    with _one_intra_op_thread(maps.device):
+        fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
+        boxes = [
+            _largest_component_boxes(
+                _QuantizedMaps(None, None, fine=fine[chunk], bits=bits), levels
+            )
+            for chunk in _chunks(fine)
+        ]
+    return torch.cat(boxes)[:, level_index]
 
 
 __getattr__ = renamed_attributes(

@@ -190,13 +190,22 @@ def pointing_game(
     r"""Pointing game (Zhang et al., 2016): does each map's maximum fall on the object?
 
     A hit when the pixel of largest score lies within ``tolerance`` pixels (Euclidean
-    distance between pixel centres) of one of the image's ground-truth boxes. Ties go to
-    the first maximum in raster order (``torch.argmax``); a constant map points nowhere
-    and is a miss. The original uses a tolerance of 15 pixels at the input resolution.
+    distance between pixel centres) of one of the image's ground-truth boxes, or of a pixel of
+    its ground-truth mask when masks are given. Ties go to the first maximum in raster order
+    (``torch.argmax``); a constant map points nowhere and is a miss. The original uses a
+    tolerance of 15 pixels at the input resolution.
+
+    With masks and ``tolerance=0`` it is Quantus's mask-based ``PointingGame`` wherever the
+    maximum is unique (Quantus counts a hit when *any* maximum falls on the mask, so the two
+    can differ on tied maxima and constant maps). A box counts every pixel of the box as
+    object, so boxes score higher than masks when the maximum falls on the background inside
+    the box.
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
-        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes.
+        gt_boxes (Tensor or sequence of Tensor): per image, ``(M_i, 4)`` inclusive boxes; or
+            the objects' masks, a bool tensor of the maps' shape, ``(N, H, W)`` or
+            ``(N, 1, H, W)``, each with at least one object pixel.
         tolerance (float, optional): the hit radius in pixels, ``>= 0``: a Python or NumPy
             real number or a one-element tensor. Default: 0.
         reduction (str, optional): ``"mean"`` for the accuracy, ``"none"`` for the
@@ -207,7 +216,8 @@ def pointing_game(
 
     Raises:
         TypeError: if ``tolerance`` is not a real number (a bool is not).
-        ValueError: on bad maps or boxes, or a negative or NaN tolerance.
+        ValueError: on bad maps, boxes or masks (of another shape, or empty), or a negative or
+            NaN tolerance.
 
     Examples::
 
@@ -217,19 +227,56 @@ def pointing_game(
         tensor([ True, False])
         >>> pointing_game(maps, torch.tensor([[2, 2, 5, 5], [2, 2, 5, 5]]), tolerance=3.0)
         tensor(1., dtype=torch.float64)
+        >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+        >>> masks[:, 3:5, 3:5] = True  # the objects' pixels
+        >>> pointing_game(maps, masks, reduction="none")
+        tensor([ True, False])
     """
     _check_reduction(reduction)
     radius = _as_tolerance(tolerance)
     maps = as_maps(maps)
     num_maps, height, width = maps.shape
-    boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
     flat = maps.reshape(num_maps, -1)
     low, high = torch.aminmax(flat, dim=1)
     peak = flat.argmax(dim=1)
     row = (peak // width).double().view(-1, 1)
     column = (peak % width).double().view(-1, 1)
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    dx = torch.clamp(torch.maximum(x1 - column, column - x2), min=0)
-    dy = torch.clamp(torch.maximum(y1 - row, row - y2), min=0)
-    hits = ((dx.square() + dy.square() <= radius**2) & valid).any(dim=1) & (high > low)
+    if isinstance(gt_boxes, Tensor) and gt_boxes.dtype == torch.bool:
+        near = _near_mask(_as_masks(gt_boxes, maps), row, column, radius)
+    else:
+        boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        dx = torch.clamp(torch.maximum(x1 - column, column - x2), min=0)
+        dy = torch.clamp(torch.maximum(y1 - row, row - y2), min=0)
+        near = ((dx.square() + dy.square() <= radius**2) & valid).any(dim=1)
+    hits = near & (high > low)
     return hits if reduction == "none" else hits.double().mean()
+
+
+def _as_masks(masks: Tensor, maps: Tensor) -> Tensor:
+    """Validate bool masks of the maps' shape ``(N, H, W)`` and move them to their device."""
+    if masks.dim() == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.shape != maps.shape:
+        raise ValueError(
+            f"masks must have the maps' shape {tuple(maps.shape)} (or with a channel of 1), "
+            f"got {tuple(masks.shape)}"
+        )
+    masks = masks.to(maps.device)
+    empty = ~masks.flatten(1).any(dim=1)
+    if bool(empty.any()):
+        raise ValueError(
+            f"the mask of image {int(empty.nonzero()[0, 0])} has no object pixel: a pointing "
+            "game needs an object in every image"
+        )
+    return masks
+
+
+def _near_mask(masks: Tensor, row: Tensor, column: Tensor, radius: float) -> Tensor:
+    """Whether a mask pixel lies within ``radius`` of each ``(row, column)`` peak: ``(N,)``."""
+    height, width = masks.shape[-2:]
+    rows = torch.arange(height, dtype=torch.float64, device=masks.device)
+    columns = torch.arange(width, dtype=torch.float64, device=masks.device)
+    dy2 = (rows - row).square()[:, :, None]  # (N, H, 1)
+    dx2 = (columns - column).square()[:, None, :]  # (N, 1, W)
+    return ((dy2 + dx2 <= radius**2) & masks).flatten(1).any(dim=1)
