@@ -130,7 +130,8 @@ def plot(results: list[dict], path: Path) -> None:
             lowest = min(lowest, float(per_class.min()))
             classes = torch.arange(len(per_class))
             axis.bar(
-                classes + 0.4 * offset - 0.2, per_class, width=0.4, color=color,
+                (classes + 0.4 * offset - 0.2).tolist(), per_class.tolist(), width=0.4,
+                color=color,
                 label=f"{loss}, {'softmax' if loss == 'SCE' else 'PC-softmax'} argmax",
             )  # fmt: skip
             means.append(f"{loss} {per_class.mean():.1f}%")

@@ -2,14 +2,26 @@
 
 * CUDA-marked tests skip cleanly on machines without a GPU;
 * :func:`one_torch_thread` runs a module on one torch thread;
+* :func:`run_example` runs a script of ``examples/`` in this process, as ``python`` would;
+* :func:`run_processes` runs a worker in fresh processes forked from a server that has already
+  imported the package (the gloo tests), so no process imports torch again;
 * :class:`TinyGAPNet`, the small GAP + linear network that the attribution, gradient-form and
   precision tests share (``from conftest import TinyGAPNet``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import multiprocessing
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import torch
+import torch.multiprocessing
 from torch import nn
 
 
@@ -30,6 +42,69 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, *arguments: str, threads: int | None = None) -> str:
+    """Run ``python examples/<name> <arguments>`` in this process and return what it printed.
+
+    The script runs as ``__main__`` with its folder first on ``sys.path`` and ``sys.argv`` set,
+    as the interpreter would run it; a new interpreter would spend more CPU importing torch,
+    torchvision and the package than most examples spend in ``--fast`` mode. A non-zero exit
+    fails the test. What a script changes globally is put back afterwards: the torch threads
+    and random state, ``sys.argv``, ``sys.path`` and the figures it left open.
+
+    Args:
+        name (str): the script's file name in ``examples/``.
+        *arguments (str): its command-line arguments.
+        threads (int, optional): torch threads while it runs (as ``OMP_NUM_THREADS`` would
+            set them); default: unchanged.
+
+    Returns:
+        str: its standard output.
+    """
+    script = EXAMPLES / name
+    saved = sys.argv, sys.path[:], torch.get_num_threads(), torch.random.get_rng_state()
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    figures = set(pyplot.get_fignums()) if pyplot else set()
+    sys.argv, sys.path[:0] = [str(script), *arguments], [str(script.parent)]
+    if threads is not None:
+        torch.set_num_threads(threads)
+    stdout = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout):
+            runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exit_:
+        assert exit_.code in (None, 0), f"{name} exited with {exit_.code}: {stdout.getvalue()}"
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+        torch.set_num_threads(saved[2])
+        torch.random.set_rng_state(saved[3])
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        for number in set(pyplot.get_fignums()) - figures if pyplot else ():
+            pyplot.close(number)
+    return stdout.getvalue()
+
+
+def run_processes(worker: Callable[..., None], args: tuple, nprocs: int = 2) -> None:
+    """Run ``worker(rank, *args)`` in ``nprocs`` new processes and wait for them (any failure
+    is raised here, with the worker's traceback), like ``torch.multiprocessing.spawn``.
+
+    Where the platform has it, the processes come from multiprocessing's fork server, started
+    once per test session from a clean single-threaded state with torch and ``captum_infocam``
+    already imported: a spawned process would spend seconds of CPU importing them again, on
+    every rank of every test. Elsewhere (Windows) they are spawned.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["captum_infocam"])
+        method = "forkserver"
+    else:
+        method = "spawn"
+    torch.multiprocessing.start_processes(
+        worker, args=args, nprocs=nprocs, join=True, start_method=method
+    )
 
 
 class TinyGAPNet(nn.Module):

@@ -7,7 +7,9 @@ the package's public names, ``torch`` and the module's own names are in scope.
 
 from __future__ import annotations
 
+import copy
 import doctest
+import functools
 import importlib
 import pkgutil
 
@@ -23,7 +25,14 @@ MODULES = sorted(
 
 
 def reader_objects() -> dict[str, object]:
-    """The objects that usage snippets take from the reader: a model, images, labels, boxes."""
+    """The objects that usage snippets take from the reader: a model, images, labels, boxes;
+    a fresh copy for each module, built once (building them costs more than most modules'
+    examples)."""
+    return copy.deepcopy(_reader_objects())
+
+
+@functools.cache
+def _reader_objects() -> dict[str, object]:
     torch.manual_seed(0)
     model = resnet18(weights=None, num_classes=10).eval()
     images = torch.rand(2, 3, 64, 64)

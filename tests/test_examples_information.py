@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ import torch
 
 from captum_infocam.data.gaussians import mi_benchmark_mixture
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from conftest import EXAMPLES, run_example
 
 
 def load_example(name: str):
@@ -51,22 +49,9 @@ def test_mi_estimation_test_set_standard_error_is_stratified():
     assert float(values.std()) / math.sqrt(n) > 2 * se  # the i.i.d. formula is far off here
 
 
-def run_example(name: str, out: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), "--fast", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,  # a guard against a hang, not a speed limit
-        check=False,
-        cwd=EXAMPLES.parent,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
 @pytest.mark.slow
 def test_mi_estimation_fast(tmp_path):
-    stdout = run_example("mi_estimation.py", tmp_path)
+    stdout = run_example("mi_estimation.py", "--fast", "--out", str(tmp_path))
     assert "targets (|eval - truth|" in stdout
     assert (tmp_path / "mi_estimation.png").stat().st_size > 10_000
     rows = json.loads((tmp_path / "mi_estimation.json").read_text())["rows"]
@@ -91,7 +76,7 @@ def test_mi_estimation_fast(tmp_path):
 
 @pytest.mark.slow
 def test_pc_softmax_imbalanced_fast(tmp_path):
-    stdout = run_example("pc_softmax_imbalanced.py", tmp_path)
+    stdout = run_example("pc_softmax_imbalanced.py", "--fast", "--out", str(tmp_path))
     assert "PC-softmax argmax (own)" in stdout
     assert (tmp_path / "pc_softmax_imbalanced.png").stat().st_size > 10_000
     payload = json.loads((tmp_path / "pc_softmax_imbalanced.json").read_text())

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import run_example
+
 pytest.importorskip("quantus")
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quantus_evaluation.py"
 NUMBER = r"(?:-?[\d.]+|nan)"
 RANKING = ("Pointing game ↑", "Top-k (k=100) ↑", "Rel. rank acc. ↑", "Pixel-flipping AUC ↓")
 
 
 def test_fast_mode_prints_and_writes_the_table(tmp_path):
-    command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress"]
-    command += ["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr
-    header = re.search(r"^\| method \| (.+) \|$", done.stdout, flags=re.MULTILINE)
+    arguments = ["--fast", "--no-progress", "--out", str(tmp_path / "out")]
+    stdout = run_example("quantus_evaluation.py", *arguments, "--cache", str(tmp_path / "cache"))
+    header = re.search(r"^\| method \| (.+) \|$", stdout, flags=re.MULTILINE)
     columns = header.group(1).split(" | ")
     assert len(columns) == 12
     rows = {
         name: [float(value) for value in values.split(" | ")]
         for name, values in re.findall(
-            rf"^\| ([^*|]+?) \| ({NUMBER}(?: \| {NUMBER})*) \|$", done.stdout, flags=re.MULTILINE
+            rf"^\| ([^*|]+?) \| ({NUMBER}(?: \| {NUMBER})*) \|$", stdout, flags=re.MULTILINE
         )
     }
     assert list(rows) == ["CAM", "Grad-CAM (Captum)", "infoCAM", "InfoGradCam"]

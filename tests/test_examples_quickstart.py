@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.py"
+from conftest import run_example
 
 
 def run(tmp_path: Path) -> str:
-    command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress"]
-    command += ["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    arguments = ["--fast", "--no-progress", "--out", str(tmp_path / "out")]
+    return run_example("quickstart.py", *arguments, "--cache", str(tmp_path / "cache"))
 
 
 def test_quickstart_fast_mode_trains_caches_and_plots(tmp_path):

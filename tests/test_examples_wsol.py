@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 from test_datasets import write_cub_fixture
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wsol_benchmark.py"
+from conftest import run_example
+
 ROW = r"^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+|nan) \|$"
 
 
 def run(*arguments: str) -> list[tuple[str, ...]]:
-    command = [sys.executable, str(EXAMPLE), "--fast", "--no-progress", *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr
-    return re.findall(ROW, done.stdout, flags=re.MULTILINE)
+    stdout = run_example("wsol_benchmark.py", "--fast", "--no-progress", *arguments)
+    return re.findall(ROW, stdout, flags=re.MULTILINE)
 
 
 def test_fast_mode_on_the_synthetic_set(tmp_path):

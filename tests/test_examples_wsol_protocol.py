@@ -18,13 +18,14 @@ from test_wsol_metadata import write_wsol_fixture
 
 from captum_infocam.backbones import vgg16_gap
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from conftest import EXAMPLES, run_example
+
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1"}  # small models: threads only contend
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd,
+        command, capture_output=True, text=True, timeout=900, check=False, cwd=cwd,
         env={**ENVIRONMENT, "PYTHONPATH": str(EXAMPLES.parent)},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -50,26 +51,26 @@ def _check_box_report(report: dict, val_images: int, test_images: int) -> None:
 def test_finetune_then_protocol_on_cub_and_openimages(tmp_path):
     cub = write_wsol_fixture(tmp_path, "CUB")
     out = tmp_path / "cub"
-    done = _run(
-        [sys.executable, str(EXAMPLES / "wsol_finetune.py"), "--fast", "--no-progress",
-         "--data-root", str(cub[0]), "--metadata-root", str(cub[1]), "--out", str(out)],
-        tmp_path,
+    stdout = run_example(
+        "wsol_finetune.py", "--fast", "--no-progress",
+        "--data-root", str(cub[0]), "--metadata-root", str(cub[1]), "--out", str(out),
+        threads=1,
     )  # fmt: skip
-    assert "| method (setting chosen on val) | val MaxBoxAccV2 |" in done.stdout
-    assert "epoch 1: training accuracy" in done.stdout
+    assert "| method (setting chosen on val) | val MaxBoxAccV2 |" in stdout
+    assert "epoch 1: training accuracy" in stdout
     report = json.loads((out / "wsol_protocol.json").read_text())
     _check_box_report(report, 3, 5)
     assert report["methods"]["infoCAM"]["setting"]["region_size"] in (1, 3)
     images = tmp_path / "openimages"
     masks = write_wsol_fixture(images, "OpenImages")
-    done = _run(
-        [sys.executable, str(EXAMPLES / "wsol_finetune.py"), "--smoke", "--no-progress",
-         "--architecture", "vgg16", "--data-root", str(masks[0]),
-         "--metadata-root", str(masks[1]), "--out", str(images / "out")],
-        tmp_path,
+    stdout = run_example(
+        "wsol_finetune.py", "--smoke", "--no-progress",
+        "--architecture", "vgg16", "--data-root", str(masks[0]),
+        "--metadata-root", str(masks[1]), "--out", str(images / "out"),
+        threads=1,
     )  # fmt: skip
     report = json.loads((images / "out" / "wsol_protocol.json").read_text())
-    assert report["annotation"] == "masks" and "| val PxAP | test PxAP |" in done.stdout
+    assert report["annotation"] == "masks" and "| val PxAP | test PxAP |" in stdout
     for entry in report["methods"].values():
         assert 0 < entry["val_pxap"] <= 1 and 0 < entry["test_pxap"] <= 1
     # The fine-tuned weights load back into the backbone.
@@ -85,7 +86,7 @@ def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path)
         "--data-root", str(data_root), "--metadata-root", str(metadata_root),
     ]  # fmt: skip
     script = str(EXAMPLES / "wsol_sharded_eval.py")
-    _run([sys.executable, script, *common, "--out", str(tmp_path / "one")], tmp_path)
+    run_example("wsol_sharded_eval.py", *common, "--out", str(tmp_path / "one"), threads=1)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     done = _run(
         [*launcher, "--nproc_per_node=2", script, *common, "--out", str(tmp_path / "two")],

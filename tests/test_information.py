@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import socket
-import tempfile
 from datetime import timedelta
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
@@ -25,6 +22,8 @@ from captum_infocam.information import (
     pc_softmax,
     pointwise_mutual_information,
 )
+
+from conftest import run_processes
 
 PRIOR = torch.tensor([0.1, 0.4, 0.2, 0.3], dtype=torch.float64)
 
@@ -461,11 +460,15 @@ def test_estimators_compute_half_precision_logits_in_float32():
         torch.testing.assert_close(streaming.compute(), expected.mean(), atol=1e-6, rtol=0)
 
 
-def _distributed_worker(rank, world_size, port, result_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    # a collective that one rank calls alone fails after the timeout instead of hanging
+def _distributed_worker(rank, world_size, init_file, result_dir):
+    # a collective that one rank calls alone fails after the timeout instead of hanging; a file
+    # rendezvous, not a port, which another process on the machine could take first
     dist.init_process_group(
-        "gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=600)
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=600),
     )
     try:
         logits, labels = random_logits(30, 4), random_targets(4, 30)
@@ -483,19 +486,12 @@ def _distributed_worker(rank, world_size, port, result_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_streaming_estimator_sums_its_state_across_gloo_processes():
+def test_streaming_estimator_sums_its_state_across_gloo_processes(tmp_path):
     if not dist.is_available():
         pytest.skip("torch.distributed is not available")
-    with tempfile.TemporaryDirectory() as result_dir:
-        mp.spawn(_distributed_worker, args=(2, _free_port(), result_dir), nprocs=2, join=True)
-        results = [torch.load(os.path.join(result_dir, f"rank{r}.pt")) for r in range(2)]
-        local = torch.load(os.path.join(result_dir, "local.pt"))
+    run_processes(_distributed_worker, (2, str(tmp_path / "rendezvous"), str(tmp_path)))
+    results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    local = torch.load(tmp_path / "local.pt")
     pmi = pointwise_mutual_information(random_logits(30, 4), random_targets(4, 30), PRIOR)
     expected = torch.stack([pmi.mean(), pmi.std() / math.sqrt(30)])
     for result in results:  # every rank gets the whole dataset's estimate

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from captum_infocam.localization import (
@@ -24,6 +23,7 @@ from captum_infocam.localization import (
     top1_correct,
 )
 
+from conftest import run_processes
 from opencv_reference import reference_pixel_average_precision
 
 DELTAS = (0.3, 0.5, 0.7)
@@ -166,7 +166,7 @@ def _distributed_worker(rank: int, world_size: int, init_file: str, result_dir: 
 @pytest.mark.slow
 def test_distributed_sum_equals_a_single_process(tmp_path):
     init_file = str(tmp_path / "rendezvous")
-    mp.spawn(_distributed_worker, args=(2, init_file, str(tmp_path)), nprocs=2, join=True)
+    run_processes(_distributed_worker, (2, init_file, str(tmp_path)))
     results = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
 
     maps, boxes, logits, labels = _dataset()
