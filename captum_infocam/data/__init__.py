@@ -16,6 +16,12 @@ from captum_infocam.data.synthetic import (
     SyntheticLocalization,
     make_localization_data,
 )
+from captum_infocam.data.synthetic_textures import (
+    TEXTURE_NAMES,
+    SyntheticTextures,
+    TextureBatch,
+    make_texture_data,
+)
 from captum_infocam.data.tiny_imagenet import TinyImageNet
 
 __all__ = [
@@ -23,13 +29,17 @@ __all__ = [
     "CUB200",
     "MI_BENCHMARK_BALANCED_COUNTS",
     "MI_BENCHMARK_IMBALANCED_COUNTS",
+    "TEXTURE_NAMES",
     "BoxSample",
     "GaussianMixture",
     "LocalizationBatch",
     "LocalizationSample",
     "MonteCarloEstimate",
     "SyntheticLocalization",
+    "SyntheticTextures",
+    "TextureBatch",
     "TinyImageNet",
     "make_localization_data",
+    "make_texture_data",
     "mi_benchmark_mixture",
 ]

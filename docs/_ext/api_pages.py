@@ -41,6 +41,7 @@ TITLES: dict[str, str] = {
     "captum_infocam.data": "Data sets",
     "captum_infocam.data.gaussians": "Gaussian mixtures",
     "captum_infocam.data.synthetic": "Synthetic localisation images",
+    "captum_infocam.data.synthetic_textures": "Synthetic textured objects",
     "captum_infocam.data.cub": "CUB-200-2011",
     "captum_infocam.data.tiny_imagenet": "Tiny-ImageNet",
 }
