@@ -24,7 +24,8 @@ from captum.attr import LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import maps
+from captum_infocam import _kernels, maps
+from captum_infocam._validation import check_contrast, check_region_size, compute_dtype
 from captum_infocam.heads import Classifier, find_classifier, head_parameters
 from captum_infocam.maps import Contrast
 from captum_infocam.priors import ClassPrior, as_class_prior
@@ -48,7 +49,7 @@ def _check_gap_head(evaluation: _Evaluation) -> None:
     the pooled activations breaks the identity for every class, so nothing is lost.
     """
     activations, logits, weight, bias, target = evaluation
-    dtype = maps._compute_dtype(activations, weight, logits)
+    dtype = compute_dtype(activations, weight, logits)
     pooled = activations.mean(dim=(2, 3), dtype=dtype)
     weight_y, bias_y = weight[target].to(dtype), bias[target].to(dtype)
     predicted = (pooled * weight_y).sum(dim=1) + bias_y
@@ -219,7 +220,7 @@ class ClassActivationMap(_HeadAttribution):
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        attributions = maps._weighted_channel_sum(
+        attributions = _kernels.weighted_channel_sum(
             evaluation.activations, evaluation.weight[evaluation.target]
         )
         return F.relu(attributions) if relu_attributions else attributions
@@ -310,12 +311,12 @@ class InfoCAM(_HeadAttribution):
         """
         if contrast not in maps.CONTRASTS:
             raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        maps._check_region_size(region_size)
+        check_region_size(region_size)
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        maps._check_contrast(contrast, evaluation.weight.shape[0])
-        attributions = maps._info_cam(  # the evaluation's target and head are already checked
+        check_contrast(contrast, evaluation.target, evaluation.weight.shape[0])
+        attributions = _kernels.info_cam(  # the evaluation's target and head are already checked
             evaluation.activations,
             evaluation.weight,
             evaluation.bias,
@@ -409,7 +410,7 @@ class LayerPMI(_HeadAttribution):
             >>> pmi = LayerPMI(model, model.layer4, class_prior=train_counts)
             >>> maps = pmi.attribute(images, target=labels)
         """
-        maps._check_region_size(region_size)
+        check_region_size(region_size)
         evaluation = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
@@ -423,7 +424,7 @@ class LayerPMI(_HeadAttribution):
                 f"class_prior has {self.class_prior.numel()} entries but the classifier has "
                 f"{num_classes} classes"
             )
-        attributions = maps._pmi_map(  # the evaluation's target and head are already checked
+        attributions = _kernels.pmi_map(  # the evaluation's target and head are already checked
             evaluation.activations,
             evaluation.weight,
             evaluation.bias,

@@ -26,6 +26,10 @@ classes' gradients, so one backward pass serves every contrast. On a GAP + linea
 :func:`~captum_infocam.maps.info_cam` minus the bias contrast :math:`\tilde b` at every position,
 for every window size. For other heads (fully connected, MLP, attention pooling, the CLS token
 of a vision transformer) it is the first-order (linearised) infoCAM, in logit units (nats).
+
+The map maths, :func:`~captum_infocam.maps.contrast_logit` and
+:func:`~captum_infocam.maps.grad_cam_map`, lives in :mod:`captum_infocam.maps`; both names can
+still be imported from this module.
 """
 
 from __future__ import annotations
@@ -42,98 +46,16 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_infocam import maps
-from captum_infocam.maps import Contrast
+from captum_infocam._validation import check_region_size, is_int
+from captum_infocam.maps import Contrast, contrast_logit, grad_cam_map
 from captum_infocam.targets import TargetLike, format_target
 
-__all__ = ["GridSpec", "InfoGradCam", "contrast_logit", "grad_cam_map", "tokens_to_grid"]
+# contrast_logit and grad_cam_map live in maps; they are imported here (the same objects) so that
+# ``from captum_infocam.gradient import contrast_logit, grad_cam_map`` keeps working.
+__all__ = ["GridSpec", "InfoGradCam", "tokens_to_grid"]
 
 GridSpec = tuple[int, int] | Callable[[Tensor], Tensor]
 """How a layer's output becomes an ``(N, C, h, w)`` grid: a token grid ``(h, w)`` or a function."""
-
-
-def contrast_logit(logits: Tensor, target: Tensor, contrast: Contrast = "mean") -> Tensor:
-    r"""Each example's target logit minus the logit(s) of the contrast classes.
-
-    * ``"mean"``: :math:`z_y - \frac{1}{K-1} \sum_{k \neq y} z_k`;
-    * ``"least_likely"``: :math:`z_y - z_{k^*}`, :math:`k^*` the other class with the lowest
-      logit;
-    * ``"none"``: :math:`z_y`.
-
-    The contrast is the one of :func:`~captum_infocam.maps.contrast_weights` applied to the
-    logits, so :func:`~captum_infocam.maps.info_cam` with ``region_size=None`` equals it on a
-    GAP + linear model. Differentiable in ``logits``; computed in at least float32; costs
-    :math:`O(NK)`.
-
-    Args:
-        logits (Tensor): logits of shape ``(N, K)``.
-        target (Tensor): integer class indices of shape ``(N,)``.
-        contrast (str, optional): ``"mean"``, ``"least_likely"`` or ``"none"``.
-            Default: ``"mean"``
-
-    Returns:
-        *Tensor* of shape ``(N,)``: the contrast logits, in nats.
-
-    Examples::
-
-        >>> logits = torch.tensor([[3.0, 1.0, 2.0]])
-        >>> contrast_logit(logits, torch.tensor([0]))
-        tensor([1.5000])
-        >>> contrast_logit(logits, torch.tensor([0]), "least_likely")
-        tensor([2.])
-    """
-    if not isinstance(logits, Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a tensor of shape (N, K), got {shape}")
-    logits = logits.to(maps._compute_dtype(logits))
-    target = maps._check_target(target, logits.shape[0], logits.shape[1])
-    maps._check_contrast(contrast, logits.shape[1])
-    # The contrast weights of the identity head are each example's contrast vector over the
-    # classes, c_n, so the contrast logit is c_n . z_n: one definition of the contrast.
-    identity = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
-    vectors, _ = maps._contrast_weights(identity, None, target, contrast, logits.detach())
-    return (vectors * logits).sum(dim=1)
-
-
-def grad_cam_map(activations: Tensor, gradients: Tensor, region_size: int | None = 3) -> Tensor:
-    r"""Gradient-weighted channel sum :math:`hw \sum_c \alpha_c A_c`, averaged over windows.
-
-    With :math:`\alpha_c = \operatorname{mean}_{ij} G_c(i,j)` for the gradient :math:`G` of a
-    score with respect to the activations :math:`A`. The factor :math:`hw` puts the map in the
-    score's units: on a GAP + linear model, with :math:`G` the gradient of
-    :func:`contrast_logit`, the map is :func:`~captum_infocam.maps.info_cam` minus the bias
-    contrast. ``region_size=1`` gives ``h * w`` times Captum's
-    :class:`~captum.attr.LayerGradCam`. One channel reduction and one box filter; half precision
-    is accumulated in float32.
-
-    Args:
-        activations (Tensor): activations of shape ``(N, C, h, w)``.
-        gradients (Tensor): the score's gradient with respect to ``activations``, same shape.
-        region_size (int or None, optional): side of the window the map is averaged over; see
-            :func:`~captum_infocam.maps.region_mean`. Default: 3
-
-    Returns:
-        *Tensor* of shape ``(N, 1, h, w)`` in the score's units, dtype at least float32, also
-        under :func:`torch.autocast`.
-
-    Examples::
-
-        >>> activations, gradients = torch.randn(2, 8, 7, 7), torch.randn(2, 8, 7, 7)
-        >>> grad_cam_map(activations, gradients, region_size=1).shape
-        torch.Size([2, 1, 7, 7])
-    """
-    maps._check_activations(activations)
-    if not isinstance(gradients, Tensor) or gradients.shape != activations.shape:
-        shape = tuple(gradients.shape) if isinstance(gradients, Tensor) else type(gradients)
-        raise ValueError(
-            f"gradients must have the activations' shape {tuple(activations.shape)}, got {shape}"
-        )
-    maps._check_region_size(region_size)
-    dtype = maps._compute_dtype(activations, gradients)
-    # Under autocast the channel reduction (an einsum) would run in half precision again.
-    with torch.autocast(activations.device.type, enabled=False):
-        channel_weights = gradients.sum(dim=(2, 3), dtype=dtype)  # h * w * alpha, no rounding
-        weighted = maps._weighted_channel_sum(activations, channel_weights)
-        return maps.region_mean(weighted, region_size)
 
 
 def tokens_to_grid(tokens: Tensor, height: int, width: int) -> Tensor:
@@ -179,7 +101,7 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
     if (
         isinstance(reshape, tuple)
         and len(reshape) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in reshape)
+        and all(is_int(s) and s >= 1 for s in reshape)
     ):
         height, width = reshape
         return lambda tokens: tokens_to_grid(tokens, height, width)
@@ -192,9 +114,10 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
 class InfoGradCam(LayerAttribution, GradientAttribution):
     r"""infoCAM for any differentiable head: the gradient form.
 
-    One backward pass of the contrast logit :math:`c_y` (:func:`contrast_logit`), Grad-CAM
-    channel weights :math:`\alpha_c = \operatorname{mean}_{ij} \partial c_y / \partial A_c(i,j)`
-    and the window mean of :math:`hw \sum_c \alpha_c A_c`:
+    One backward pass of the contrast logit :math:`c_y`
+    (:func:`~captum_infocam.maps.contrast_logit`), Grad-CAM channel weights
+    :math:`\alpha_c = \operatorname{mean}_{ij} \partial c_y / \partial A_c(i,j)` and the window
+    mean of :math:`hw \sum_c \alpha_c A_c`:
 
     .. math::
 
@@ -316,7 +239,7 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         """
         if contrast not in maps.CONTRASTS:
             raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        maps._check_region_size(region_size)
+        check_region_size(region_size)
         activations, gradients = self._activations_and_gradients(
             inputs, target, additional_forward_args, attribute_to_layer_input, contrast
         )

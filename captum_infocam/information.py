@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from captum_infocam import _kernels
+from captum_infocam._validation import check_class_indices, check_int, check_logits
 from captum_infocam.priors import ClassPrior, as_class_prior
 
 __all__ = [
@@ -44,24 +46,15 @@ __all__ = [
 InformationUnit = Literal["nats", "bits"]
 _NATS_PER_UNIT = {"nats": 1.0, "bits": math.log(2.0)}
 _REDUCTIONS = ("none", "mean", "sum")
+_INDEX_SHAPE = " (the logits without their class dimension)"
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _check_logits(logits: Tensor, name: str = "logits", min_dim: int = 1) -> None:
-    if not isinstance(logits, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(logits).__name__}")
-    if not logits.dtype.is_floating_point:
-        raise TypeError(f"{name} must have a floating dtype, got {logits.dtype}")
-    if logits.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got a scalar")
-
-
 def _check_dim(dim: int, ndim: int) -> int:
     """``dim`` as a non-negative index into a tensor of ``ndim`` dimensions, like torch's."""
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an int, got {dim!r}")
+    check_int(dim, "dim")
     if not -ndim <= dim < ndim:
         raise IndexError(
             f"dim is out of range: expected a value in [{-ndim}, {ndim - 1}] for logits with "
@@ -74,54 +67,6 @@ def _check_unit(unit: str) -> float:
     if unit not in _NATS_PER_UNIT:
         raise ValueError(f"unit must be one of {tuple(_NATS_PER_UNIT)}, got {unit!r}")
     return _NATS_PER_UNIT[unit]
-
-
-def _check_class_indices(
-    target: Tensor,
-    num_classes: int,
-    expected_shape: torch.Size,
-    *,
-    name: str = "target",
-    ignore_index: int | None = None,
-    class_prior: Tensor | None = None,
-) -> None:
-    """Check that ``target`` holds integer class indices of the expected shape, in range,
-    and, given a ``(K,)`` prior, none of a class whose prior is zero."""
-    if not isinstance(target, Tensor):
-        raise TypeError(f"{name} must be a Tensor of class indices, got {type(target).__name__}")
-    if target.dtype.is_floating_point or target.is_complex() or target.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}")
-    if target.shape != expected_shape:
-        raise ValueError(
-            f"{name} must have shape {tuple(expected_shape)} (the logits without their class "
-            f"dimension), got {tuple(target.shape)}"
-        )
-    if target.numel() == 0 or torch.compiler.is_compiling():
-        return
-    outside = (target < 0) | (target >= num_classes)
-    if ignore_index is not None:
-        outside &= target != ignore_index
-    if class_prior is None:
-        impossible = torch.zeros_like(outside)
-    else:
-        kept = ~outside if ignore_index is None else ~outside & (target != ignore_index)
-        safe = target.long().clamp(0, num_classes - 1)
-        impossible = kept & (class_prior.to(target.device)[safe] == 0)
-    # the one host synchronisation of a validated call
-    any_outside, any_impossible = torch.stack([outside.any(), impossible.any()]).tolist()
-    if any_outside:
-        first = int(target[outside][0])
-        allowed = f"[0, {num_classes})"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"{name} must hold class indices in {allowed}, got {first}")
-    if any_impossible:
-        first = int(target[impossible][0])
-        raise ValueError(
-            f"{name} holds class {first}, whose class_prior is 0: the PC-softmax loss of a "
-            "class the prior rules out is unbounded below; give every target class a "
-            "positive prior"
-        )
 
 
 def _prior_buffer(class_prior: ClassPrior, name: str = "class_prior") -> Tensor | None:
@@ -146,13 +91,6 @@ def _prior_buffer(class_prior: ClassPrior, name: str = "class_prior") -> Tensor 
     return as_class_prior(class_prior, length, dtype=dtype, name=name)
 
 
-def _log_prior_along(log_prior: Tensor, logits: Tensor, dim: int) -> Tensor:
-    """A ``(K,)`` log prior cast and shaped to broadcast against ``logits`` along ``dim``."""
-    shape = [1] * logits.dim()
-    shape[dim] = -1
-    return log_prior.to(device=logits.device, dtype=logits.dtype).reshape(shape)
-
-
 def _log_prior_for(
     prior: Tensor | None, logits: Tensor, dim: int, name: str = "class_prior"
 ) -> Tensor:
@@ -167,16 +105,10 @@ def _log_prior_for(
     return prior.to(device=logits.device, dtype=logits.dtype).log()
 
 
-def _pc_log_softmax(logits: Tensor, log_prior: Tensor, dim: int) -> Tensor:
-    """PC log-softmax for an already validated ``(K,)`` log prior; no host synchronisation."""
-    log_prior = _log_prior_along(log_prior, logits, dim)
-    return logits - torch.logsumexp(logits + log_prior, dim=dim, keepdim=True)
-
-
 def _pointwise_mutual_information(logits: Tensor, target: Tensor, log_prior: Tensor) -> Tensor:
     """PMI of the ``(..., K)`` logits at validated ``(...)`` targets, in at least float32."""
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    log_q = _pc_log_softmax(logits, log_prior, dim=-1)
+    log_q = _kernels.pc_log_softmax(logits, log_prior, dim=-1)
     return log_q.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)
 
 
@@ -214,12 +146,12 @@ def pc_log_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1
         >>> pc_log_softmax(logits, class_prior=[0.5, 0.25, 0.25])
         tensor([[ 0.6046, -1.3954, -2.3954]])
     """
-    _check_logits(logits)
+    check_logits(logits)
     dim = _check_dim(dim, logits.dim())
     prior = as_class_prior(
         class_prior, logits.shape[dim], device=logits.device, dtype=torch.float64
     )
-    return _pc_log_softmax(logits, prior.log(), dim)
+    return _kernels.pc_log_softmax(logits, prior.log(), dim)
 
 
 def pc_softmax(logits: Tensor, class_prior: ClassPrior = None, dim: int = -1) -> Tensor:
@@ -282,9 +214,9 @@ def pointwise_mutual_information(
         >>> pointwise_mutual_information(logits, torch.tensor([0, 1]))
         tensor([0.9288, 0.5472])
     """
-    _check_logits(logits)
+    check_logits(logits)
     num_classes = logits.shape[-1]
-    _check_class_indices(target, num_classes, logits.shape[:-1])
+    check_class_indices(target, num_classes, shape=logits.shape[:-1], hint=_INDEX_SHAPE)
     prior = as_class_prior(class_prior, num_classes, device=logits.device, dtype=torch.float64)
     return _pointwise_mutual_information(logits, target, prior.log())
 
@@ -335,7 +267,7 @@ def mutual_information(
         tensor(1.0647)
     """
     nats_per_unit = _check_unit(unit)
-    _check_logits(logits)
+    check_logits(logits)
     if logits.shape[:-1].numel() == 0:
         raise ValueError(f"logits must hold at least one example, got shape {tuple(logits.shape)}")
     return pointwise_mutual_information(logits, labels, class_prior).mean() / nats_per_unit
@@ -406,8 +338,7 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+        check_int(ignore_index, "ignore_index")
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.register_buffer("class_prior", _prior_buffer(class_prior))
@@ -450,10 +381,10 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
             ValueError: if the shapes disagree, a target is out of range, or a target
                 (index, or probability mass) is a class whose prior is zero.
         """
-        _check_logits(input, name="input")
+        check_logits(input, name="input")
         class_dim = 0 if input.dim() == 1 else 1
         log_prior = _log_prior_for(self.class_prior, input, class_dim)
-        log_q = _pc_log_softmax(input, log_prior, class_dim)
+        log_q = _kernels.pc_log_softmax(input, log_prior, class_dim)
         if isinstance(target, Tensor) and target.dtype.is_floating_point:
             if target.shape != input.shape:
                 raise ValueError(
@@ -466,10 +397,11 @@ class PCSoftmaxCrossEntropyLoss(nn.Module):
                 return loss.mean()
             return loss.sum() if self.reduction == "sum" else loss
         expected = input.shape[:class_dim] + input.shape[class_dim + 1 :]
-        _check_class_indices(
+        check_class_indices(
             target,
             input.shape[class_dim],
-            expected,
+            shape=expected,
+            hint=_INDEX_SHAPE,
             ignore_index=self.ignore_index,
             class_prior=self.class_prior,
         )
@@ -557,14 +489,16 @@ class StreamingMutualInformation:
             ValueError: if the shapes disagree, a label is out of range, or ``K`` differs
                 from the prior's length (without a prior: from the first batch's).
         """
-        _check_logits(logits)
+        check_logits(logits)
         num_classes = logits.shape[-1]
         if self.class_prior is None and self._num_classes not in (None, num_classes):
             raise ValueError(
                 f"logits have {num_classes} classes but earlier batches had "
                 f"{self._num_classes}: call reset() before estimating another problem"
             )
-        _check_class_indices(labels, num_classes, logits.shape[:-1], name="labels")
+        check_class_indices(
+            labels, num_classes, name="labels", shape=logits.shape[:-1], hint=_INDEX_SHAPE
+        )
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         log_prior = _log_prior_for(self.class_prior, logits, -1)
         pmi = _pointwise_mutual_information(logits, labels, log_prior).double()

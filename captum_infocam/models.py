@@ -20,6 +20,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from captum_infocam._validation import check_class_indices, check_int, check_real
+
 __all__ = ["GAPClassifier", "accuracy", "train_classifier"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -73,10 +75,7 @@ class GAPClassifier(nn.Module):
             ("in_channels", in_channels),
             ("width", width),
         ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_int(value, name, 1)
         self.features = nn.Sequential(
             *_conv_block(in_channels, width),
             nn.MaxPool2d(2),
@@ -104,11 +103,7 @@ def _check_data(images: Tensor, labels: Tensor) -> None:
     if not isinstance(images, Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images must be a tensor of shape (N, C, H, W), got {shape}")
-    if not isinstance(labels, Tensor) or labels.dim() != 1:
-        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a tensor of shape (N,), got {shape}")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"labels must hold integer class indices, got dtype {labels.dtype}")
+    check_class_indices(labels, name="labels", shape=(None,))
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
         raise ValueError(
             "images and labels must hold the same, positive number of examples, got "
@@ -117,10 +112,7 @@ def _check_data(images: Tensor, labels: Tensor) -> None:
 
 
 def _check_positive(value: float, name: str, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = "an int" if integer else "a number"
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    value = check_int(value, name) if integer else check_real(value, name)
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
 

@@ -12,15 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import check_class_indices, check_int
+
 ClassPrior = Tensor | Sequence[float] | None
 """A class prior as accepted by the public API: ``None`` (uniform), probabilities or counts."""
 
 __all__ = ["ClassPrior", "as_class_prior", "class_counts_from_labels", "class_prior_from_labels"]
-
-
-def _check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
 def as_class_prior(
@@ -62,7 +59,7 @@ def as_class_prior(
         >>> as_class_prior(None, 4)
         tensor([0.2500, 0.2500, 0.2500, 0.2500])
     """
-    _check_num_classes(num_classes)
+    check_int(num_classes, "num_classes", 1, type_error=False)
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     if class_prior is None:
@@ -120,19 +117,11 @@ def class_counts_from_labels(labels: Tensor | Sequence[int], num_classes: int) -
         >>> class_counts_from_labels(torch.tensor([0, 1, 1, 2]), 3)
         tensor([1, 2, 1])
     """
-    _check_num_classes(num_classes)
-    labels = torch.as_tensor(labels)
-    if labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    check_int(num_classes, "num_classes", 1, type_error=False)
+    labels = check_class_indices(torch.as_tensor(labels), num_classes, name="labels")
     if labels.numel() == 0:
         raise ValueError("labels must not be empty")
-    labels = labels.reshape(-1).long()
-    low, high = torch.aminmax(labels)
-    if low < 0 or high >= num_classes:
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got values in [{int(low)}, {int(high)}]"
-        )
-    return torch.bincount(labels, minlength=num_classes)
+    return torch.bincount(labels.reshape(-1), minlength=num_classes)
 
 
 def class_prior_from_labels(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:

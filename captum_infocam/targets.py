@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from captum_infocam import maps
+from captum_infocam._validation import check_target
 
 __all__ = ["TargetLike", "format_target"]
 
@@ -75,4 +75,4 @@ def format_target(target: TargetLike, logits: Tensor) -> Tensor:
             f"target must be an int or hold one class per example ({num_examples}), "
             f"got shape {tuple(target.shape)}"
         )
-    return maps._check_target(target, num_examples, logits.shape[1])
+    return check_target(target, num_examples, logits.shape[1])

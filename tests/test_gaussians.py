@@ -170,7 +170,7 @@ def test_invalid_calls():
         mixture.log_likelihoods(torch.zeros(4, 2))
     with pytest.raises(TypeError, match="x must be a floating Tensor"):
         mixture.log_likelihoods(torch.zeros(4, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
         mixture.pointwise_mutual_information(torch.zeros(2, 1), torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="num_samples must be an int >= 2"):
         mixture.mutual_information(num_samples=1)

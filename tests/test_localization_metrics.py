@@ -211,7 +211,7 @@ def test_gt_known_and_top1_loc():
 
 def test_top1_correct_and_its_errors():
     assert top1_correct(torch.tensor([2, 1]), torch.tensor([2, 2])).tolist() == [True, False]
-    with pytest.raises(TypeError, match="labels must be an integer tensor"):
+    with pytest.raises(TypeError, match="labels must hold integer class indices"):
         top1_correct(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\), got \(2, 1\)"):
         top1_correct(torch.tensor([1, 2]), torch.tensor([[1], [2]]))

@@ -183,7 +183,9 @@ def test_bad_contrast_and_target():
         maps.info_cam(activations, weight, bias, target, contrast="max")
     with pytest.raises(ValueError, match=r"target must lie in \[0, 5\)"):
         maps.info_cam(activations, weight, bias, torch.tensor([0, 5, 1]))
-    with pytest.raises(ValueError, match="target must hold one class per example"):
+    with pytest.raises(
+        ValueError, match=r"target must have shape \(\d+,\) \(one class per example\)"
+    ):
         maps.info_cam(activations, weight, bias, torch.tensor([0, 1]))
     with pytest.raises(TypeError, match="target"):
         maps.info_cam(activations, weight, bias, torch.tensor([0.0, 1.0, 2.0]))
@@ -193,8 +195,11 @@ def test_bad_contrast_and_target():
 
 def test_bad_shapes():
     activations, weight, bias, target = random_head(13)
-    with pytest.raises(ValueError, match=r"activations must be a tensor of shape \(N, C, h, w\)"):
-        maps.info_cam(activations[0], weight, bias, target)
+    shape = r"activations must be a tensor of shape \(N, C, \*spatial\) with 1, 2 or 3 spatial"
+    with pytest.raises(ValueError, match=shape):
+        maps.info_cam(activations[0, 0], weight, bias, target)  # (h, w): no batch, no channels
+    with pytest.raises(ValueError, match=shape):
+        maps.info_cam(activations[..., None, None], weight, bias, target)  # 4 spatial dims
     with pytest.raises(ValueError, match="input channels"):
         maps.info_cam(activations, weight[:, :4], bias, target)
     with pytest.raises(ValueError, match="bias"):

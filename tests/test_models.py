@@ -141,7 +141,7 @@ def test_custom_loss_is_used_and_averaged_per_epoch() -> None:
         ({"weight_decay": -0.1}, ValueError, "weight_decay"),
         ({"images": torch.rand(4, 3, 8)}, ValueError, "images"),
         ({"labels": torch.zeros(5, dtype=torch.long)}, ValueError, "same"),
-        ({"labels": torch.zeros(4)}, ValueError, "integer"),
+        ({"labels": torch.zeros(4)}, TypeError, "integer"),
     ],
 )
 def test_training_rejects_bad_arguments(kwargs: dict, error: type, match: str) -> None:

@@ -20,6 +20,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from captum_infocam._validation import is_int
+
 ImageSize = int | tuple[int, int]
 """An image size: one int for a square, or ``(height, width)``."""
 
@@ -58,9 +60,7 @@ def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
     if size is None:
         return None
     pair = (size, size) if isinstance(size, int) else tuple(size)
-    if len(pair) != 2 or not all(
-        isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in pair
-    ):
+    if len(pair) != 2 or not all(is_int(side) and side > 0 for side in pair):
         raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}")
     return (int(pair[0]), int(pair[1]))
 

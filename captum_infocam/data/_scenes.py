@@ -9,14 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-
-def check_int(value: object, name: str, minimum: int) -> int:
-    """``value`` if it is an int (not a bool) of at least ``minimum``, else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+from captum_infocam._validation import check_int
 
 
 def check_range(value: Sequence[float], name: str, low: float, high: float) -> tuple[float, float]:

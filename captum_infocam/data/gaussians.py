@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import check_class_indices, check_int
 from captum_infocam.priors import ClassPrior, as_class_prior
 
 __all__ = [
@@ -199,10 +200,7 @@ class GaussianMixture:
         if generator is None and seed is not None:
             generator = torch.Generator().manual_seed(seed)
         if num_samples is not None:
-            if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-                raise TypeError(f"num_samples must be an int, got {num_samples!r}")
-            if num_samples < 0:
-                raise ValueError(f"num_samples must be non-negative, got {num_samples}")
+            check_int(num_samples, "num_samples", 0)
             labels = torch.zeros(0, dtype=torch.long)
             if num_samples > 0:
                 labels = torch.multinomial(
@@ -290,13 +288,7 @@ class GaussianMixture:
             ValueError: if the shapes disagree or a class index is out of range.
         """
         log_post = self.log_posteriors(x)
-        if not isinstance(y, Tensor) or y.dtype.is_floating_point or y.dtype == torch.bool:
-            raise TypeError("y must be a Tensor of integer class indices")
-        if y.shape != x.shape[:-1]:
-            raise ValueError(f"y must have shape {tuple(x.shape[:-1])}, got {tuple(y.shape)}")
-        if y.numel() and ((y < 0) | (y >= self.num_classes)).any():
-            raise ValueError(f"y must hold class indices in [0, {self.num_classes})")
-        y = y.long().unsqueeze(-1)
+        y = check_class_indices(y, self.num_classes, name="y", shape=x.shape[:-1]).unsqueeze(-1)
         log_prior = self.class_prior.to(x.device, x.dtype).log()
         return (log_post.gather(-1, y) - log_prior[y]).squeeze(-1)
 
@@ -343,10 +335,8 @@ class GaussianMixture:
             >>> truth.standard_error < 0.002
             True
         """
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
-            raise ValueError(f"num_samples must be an int >= 2, got {num_samples!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int(num_samples, "num_samples", 2, type_error=False)
+        check_int(batch_size, "batch_size", 1, type_error=False)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         # Stratified by class, proportional allocation: n_k ~ n pi_k draws of x | k.
         prior = self.class_prior
@@ -399,8 +389,7 @@ def mi_benchmark_mixture(dim: int, *, imbalanced: bool = False) -> GaussianMixtu
         tensor([0.0667, 0.1333, 0.2000, 0.2667, 0.3333], dtype=torch.float64)
         >>> x, y = mixture.sample(class_counts=MI_BENCHMARK_IMBALANCED_COUNTS, seed=0)
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    check_int(dim, "dim", 1, type_error=False)
     counts = MI_BENCHMARK_IMBALANCED_COUNTS if imbalanced else MI_BENCHMARK_BALANCED_COUNTS
     means = torch.tensor(_MI_BENCHMARK_OFFSETS, dtype=torch.float64)[:, None].expand(-1, dim)
     return GaussianMixture(means, std=1.0, class_prior=counts)

@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from captum_infocam._validation import check_int
 from captum_infocam.data._scenes import bounding_boxes as _bounding_boxes
-from captum_infocam.data._scenes import check_int as _check_int
 from captum_infocam.data._scenes import check_range as _check_range
 from captum_infocam.data._scenes import class_counts as _class_counts
 from captum_infocam.data._scenes import contrasting_colour as _contrasting_colour
@@ -553,16 +553,16 @@ def make_localization_data(
         >>> torch.bincount(imbalanced.labels).tolist()
         [500, 500, 50, 50]
     """
-    num_classes = _check_int(num_classes, "num_classes", 2)
+    num_classes = check_int(num_classes, "num_classes", 2)
     if num_classes > len(CLASS_NAMES):
         raise ValueError(
             f"num_classes must be at most {len(CLASS_NAMES)} (one per marking pattern), "
             f"got {num_classes}"
         )
-    image_size = _check_int(image_size, "image_size", MIN_IMAGE_SIZE)
-    seed = _check_int(seed, "seed", -(2**63))
-    max_distractors = _check_int(max_distractors, "max_distractors", 0)
-    max_decoys = _check_int(max_decoys, "max_decoys", 0)
+    image_size = check_int(image_size, "image_size", MIN_IMAGE_SIZE)
+    seed = check_int(seed, "seed", -(2**63))
+    max_distractors = check_int(max_distractors, "max_distractors", 0)
+    max_decoys = check_int(max_decoys, "max_decoys", 0)
     scale = _check_range(object_scale, "object_scale", 0.1, 0.6)
     counts = _class_counts(num_images, num_classes, class_counts)
     device = torch.device("cpu") if device is None else torch.device(device)

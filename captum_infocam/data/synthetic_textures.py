@@ -49,9 +49,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from captum_infocam._validation import check_int
 from captum_infocam.data._scenes import (
     bounding_boxes,
-    check_int,
     check_range,
     contrasting_colour,
     uniform,

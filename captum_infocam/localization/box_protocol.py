@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import check_int
 from captum_infocam.localization._level_components import (
     fill_holes,
     find_basins,
@@ -98,12 +99,7 @@ def threshold_grid(num_thresholds: int = 1000) -> Tensor:
         >>> threshold_grid(4)
         tensor([0.0000, 0.2500, 0.5000, 0.7500], dtype=torch.float64)
     """
-    if (
-        not isinstance(num_thresholds, int)
-        or isinstance(num_thresholds, bool)
-        or num_thresholds < 1
-    ):
-        raise ValueError(f"num_thresholds must be a positive int, got {num_thresholds!r}")
+    check_int(num_thresholds, "num_thresholds", 1, type_error=False)
     return torch.arange(num_thresholds, dtype=torch.float64) * (1.0 / num_thresholds)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import check_int
+
 __all__ = ["GroundTruthBoxes", "as_ground_truth_boxes", "box_iou"]
 
 GroundTruthBoxes = Tensor | Sequence[Tensor]
@@ -113,8 +115,7 @@ def as_ground_truth_boxes(
         >>> boxes.shape, valid.tolist()
         (torch.Size([2, 2, 4]), [[True, False], [True, True]])
     """
-    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 0:
-        raise ValueError(f"num_images must be a non-negative int, got {num_images!r}")
+    check_int(num_images, "num_images", 0, type_error=False)
     stacked = False
     if isinstance(gt_boxes, Tensor):
         stacked = gt_boxes.dim() == 3

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import check_class_indices
 from captum_infocam.localization.box_protocol import (
     NanPolicy,
     _as_maps,
@@ -82,13 +83,9 @@ def top1_correct(predictions: Tensor, labels: Tensor, num_images: int | None = N
         >>> top1_correct(torch.tensor([[0.1, 2.0], [3.0, 0.0]]), torch.tensor([1, 1]))
         tensor([ True, False])
     """
-    for name, value in (("predictions", predictions), ("labels", labels)):
-        if not isinstance(value, Tensor):
-            raise TypeError(f"{name} must be a Tensor, got {type(value).__name__}")
-    if labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be an integer tensor, got {labels.dtype}")
-    if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (N,), got {tuple(labels.shape)}")
+    if not isinstance(predictions, Tensor):
+        raise TypeError(f"predictions must be a Tensor, got {type(predictions).__name__}")
+    labels = check_class_indices(labels, name="labels", shape=(None,))
     num_images = labels.shape[0] if num_images is None else num_images
     if predictions.dim() == 2:
         predictions = predictions.argmax(dim=1)
