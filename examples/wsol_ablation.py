@@ -46,7 +46,6 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from captum_infocam import ClassActivationMap, InfoCAM
 from captum_infocam.data import make_localization_data, make_texture_data
 from captum_infocam.localization import (
     box_hits,
@@ -55,6 +54,7 @@ from captum_infocam.localization import (
     threshold_grid,
     top1_correct,
 )
+from captum_infocam.maps import class_activation_map, info_cam
 from captum_infocam.models import GAPClassifier, accuracy, train_classifier
 from captum_infocam.visualization import compare_maps
 
@@ -131,13 +131,25 @@ FIGURE_METHODS = (0, 1, 2, 5, 9)  # rows of methods() drawn in the example figur
 
 
 def explain(
-    model: nn.Module, method: Method, images: Tensor, labels: Tensor, window: int
+    activations: Tensor,
+    logits: Tensor,
+    head: nn.Linear,
+    method: Method,
+    labels: Tensor,
+    window: int,
 ) -> Tensor:
-    """The method's map of the true class, at the layer's resolution ``(N, 1, h', w')``."""
+    """The method's map of the true class from the layer's activations ``(N, C, h, w)``.
+
+    The pure functions of :mod:`captum_infocam.maps`, so that one forward pass serves every
+    method; ``InfoCAM(model, model.features).attribute(images, labels, **options)`` returns
+    the same maps. The result has the layer's resolution, or ``h + s - 1`` with
+    ``padding="full"``.
+    """
+    weight, bias = head.weight.detach(), head.bias.detach()
     if method.options is None:
-        return ClassActivationMap(model, model.features).attribute(images, labels)
+        return class_activation_map(activations, weight, labels)
     options = {"region_size": window, **method.options}
-    return InfoCAM(model, model.features).attribute(images, labels, **options)
+    return info_cam(activations, weight, bias, labels, logits=logits, **options)
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
@@ -212,37 +224,39 @@ class ImageScores:
         )
 
 
-def score_method(
-    model: nn.Module,
-    method: Method,
-    test: Any,
-    args: argparse.Namespace,
-) -> tuple[ImageScores, Tensor]:
-    """Per-image scores of one method over the test set, and the maps of the first images."""
+def score_methods(
+    model: nn.Module, rows: list[Method], test: Any, args: argparse.Namespace
+) -> tuple[dict[str, ImageScores], dict[str, Tensor]]:
+    """Per-image scores of every method over the test set, and each method's first maps."""
     thresholds = threshold_grid(args.thresholds)
-    parts: list[ImageScores] = []
-    first: Tensor | None = None
+    parts: dict[str, list[ImageScores]] = {method.name: [] for method in rows}
+    first: dict[str, Tensor] = {}
     for start in range(0, len(test), args.batch_size):
         batch = test.subset(slice(start, start + args.batch_size))
         images, labels, boxes = batch.images, batch.labels, batch.boxes[:, None]
         with torch.no_grad():
-            logits = model(images)
-        maps = upsample(explain(model, method, images, labels, args.window), images.shape[-2:])
-        first = maps if first is None else first
-        parts.append(
-            ImageScores(
-                hits=box_hits(maps, boxes, thresholds, (0.5,))[:, 0],
-                hits_v2=box_hits(maps, boxes, thresholds, IOU_V2, multi_contour=True),
-                histograms=pixel_histograms(maps[:, 0], batch.masks, thresholds),
-                gt_known=localization_accuracy(maps, boxes, reduction="none").gt_known,
-                correct=top1_correct(logits, labels),
+            activations = model.features(images)
+            logits = model.fc(model.pool(activations).flatten(1))
+        correct = top1_correct(logits, labels)
+        for method in rows:
+            layer_maps = explain(activations, logits, model.fc, method, labels, args.window)
+            image_maps = upsample(layer_maps, images.shape[-2:])
+            first.setdefault(method.name, image_maps)
+            parts[method.name].append(
+                ImageScores(
+                    hits=box_hits(image_maps, boxes, thresholds, (0.5,))[:, 0],
+                    hits_v2=box_hits(image_maps, boxes, thresholds, IOU_V2, multi_contour=True),
+                    histograms=pixel_histograms(image_maps[:, 0], batch.masks, thresholds),
+                    gt_known=localization_accuracy(image_maps, boxes, reduction="none").gt_known,
+                    correct=correct,
+                )
             )
-        )
-    merged = ImageScores(
-        *(torch.cat([getattr(p, f) for p in parts]) for f in ImageScores.__dataclass_fields__)
-    )
-    assert first is not None
-    return merged, first
+    fields = list(ImageScores.__dataclass_fields__)
+    scores = {
+        name: ImageScores(*(torch.cat([getattr(p, f) for p in chunks]) for f in fields))
+        for name, chunks in parts.items()
+    }
+    return scores, first
 
 
 # --------------------------------------------------------------------------- training
@@ -451,11 +465,11 @@ def main(argv: list[str] | None = None) -> None:
             timings["training"] += time.perf_counter() - tick
             accuracies[family].append(100 * accuracy(model, test.images, test.labels))
             tick = time.perf_counter()
+            scores, first_maps = score_methods(model, rows, test, args)
             for method in rows:
-                scores, first_maps = score_method(model, method, test, args)
-                replicates[method.name].append(scores.metrics(weights))
-                if seed == 0 and rows.index(method) in FIGURE_METHODS:
-                    figure_maps.append(first_maps)
+                replicates[method.name].append(scores[method.name].metrics(weights))
+            if seed == 0:
+                figure_maps = [first_maps[rows[i].name] for i in FIGURE_METHODS]
             timings["evaluation"] += time.perf_counter() - tick
         per_method = {name: torch.stack(values) for name, values in replicates.items()}
         results[family] = {name: summarise(values) for name, values in per_method.items()}
