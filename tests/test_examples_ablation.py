@@ -55,6 +55,11 @@ def test_per_image_scores_reproduce_the_library_metrics(ablation) -> None:
     expected_ap = pixel_average_precision(maps, masks, thresholds)
     assert torch.allclose(ablation.average_precision(histograms.sum(0)), expected_ap)
 
+    # GT-known loc is the largest-contour hit at the grid point 0.2 (8 / 40).
+    hits = box_hits(maps, boxes[:, None], thresholds, (0.5,))[:, 0]
+    fixed = localization_accuracy(maps, boxes[:, None], reduction="none").gt_known
+    assert float(thresholds[8]) == 0.2 and torch.equal(hits[:, 8], fixed)
+
     correct = torch.arange(12) % 3 != 0
     scores = ablation.ImageScores(
         hits=box_hits(maps, boxes[:, None], thresholds, (0.5,))[:, 0],
