@@ -8,7 +8,7 @@ localisation metrics in :mod:`captum_infocam.localization`, the data sets in
 :mod:`captum_infocam.data`.
 """
 
-from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI
+from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI, find_gap_head
 from captum_infocam.gradient import InfoGradCam
 from captum_infocam.heads import find_classifier, head_parameters
 from captum_infocam.information import (
@@ -38,6 +38,7 @@ __all__ = [
     "class_prior_from_labels",
     "compare_maps",
     "find_classifier",
+    "find_gap_head",
     "head_parameters",
     "mutual_information",
     "overlay_map",

@@ -1,8 +1,35 @@
 """Captum layer attributions read off a global-average-pooling + linear classifier head.
 
 Each class runs one forward pass that captures the explained layer's activations and the
-model's logits together (no backward pass), then calls the pure functions of
-:mod:`captum_infocam.maps`.
+model's logits together (no backward pass), then calls the map kernels of
+:mod:`captum_infocam.maps`. The maps are exact only when the logits are
+``z = W mean(A) + b`` for the layer's activations ``A``; every call checks this identity for
+every example and *every* class, and refuses the model otherwise (nothing is silently wrong).
+
+**The head, found.** With ``classifier=None`` the head is the ``nn.Linear`` or 1x1 convolution
+whose output *is* the model's logits, found by watching these modules during the forward pass
+that the call runs anyway: auxiliary heads that do not run in eval mode (GoogLeNet, Inception-v3)
+or do not produce the logits are never mistaken for it, and 1x1 convolution heads after pooling
+(timm's ResNetV2) are found too.
+
+**The layer, found.** With ``layer=None`` the layer is the module whose output the head pools,
+found from the same forward pass: when the head runs, the last module to have returned a
+tensor ``(N, C, *spatial)`` whose average over positions is the head's input. When several
+nested modules return that same tensor (``layer4``, its last block and that block's ReLU) the
+last to finish that ran once is named (``layer4``); an in-place activation after it (DenseNet's
+final ReLU) is part of what is explained, as with an explicit layer. A layer whose map is
+already ``1 x 1`` is found before the pooling modules that keep it so. Only the latest such
+tensors are kept while the model runs, so finding the layer costs no memory beyond one
+module's output. :func:`find_gap_head` says which layer and head a model gets. Models whose
+head transforms the pooled features (a norm, an MLP, a class token: ConvNeXt, MobileNetV3,
+VGG, vision transformers) are refused with a pointer to
+:class:`~captum_infocam.gradient.InfoGradCam`.
+
+**Threads.** The hooks of a call record only the forward pass run by the thread that made the
+call, and nothing is stored on the attribution object, so one model and one attribution can
+serve concurrent calls from several threads, each getting the map a lone call would.
+``nn.DataParallel`` over several devices runs the layer in worker threads and is refused: pass
+the wrapped model.
 
 The model runs as it is: in train mode, BatchNorm layers update their running statistics as
 in any forward pass, so call ``model.eval()`` first. The maps explain the tensor the head
@@ -13,146 +40,98 @@ check that logits equal ``W mean(A) + b`` holds for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
-from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
-from captum.attr import LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import _kernels, maps
-from captum_infocam._validation import check_contrast, check_region_size, compute_dtype
-from captum_infocam.heads import Classifier, find_classifier, head_parameters
-from captum_infocam.maps import Contrast
+from captum_infocam import _kernels
+from captum_infocam._capture import GapHeadAttribution, capture_gap_head
+from captum_infocam._validation import (
+    check_contrast,
+    check_contrast_weight,
+    check_padding,
+    check_region_size,
+    compute_dtype,
+)
+from captum_infocam.heads import Classifier
+from captum_infocam.maps import Contrast, Padding, RegionSize
 from captum_infocam.priors import ClassPrior, as_class_prior
-from captum_infocam.targets import TargetLike, format_target
+from captum_infocam.targets import TargetLike
 
-__all__ = ["ClassActivationMap", "InfoCAM", "LayerPMI"]
-
-
-class _Evaluation(NamedTuple):
-    activations: Tensor  # (N, C, h, w)
-    logits: Tensor  # (N, K)
-    weight: Tensor  # (K, C)
-    bias: Tensor  # (K,)
-    target: Tensor  # (N,)
+__all__ = ["ClassActivationMap", "GapHead", "InfoCAM", "LayerPMI", "find_gap_head"]
 
 
-def _check_gap_head(evaluation: _Evaluation) -> None:
-    """Check ``z_y == w_y . mean(A) + b_y`` for the targets: maps are exact for GAP + linear heads.
+class GapHead(NamedTuple):
+    """The layer and the global-average-pooling + linear head the CAM family explains.
 
-    Checking the explained logits only keeps the cost at O(N C); a head that is not linear in
-    the pooled activations breaks the identity for every class, so nothing is lost.
+    Attributes:
+        layer_name (str): the layer's name in the model (``model.get_submodule(layer_name)``).
+        layer (nn.Module): the layer whose output the head pools.
+        head_name (str): the head's name in the model.
+        head (nn.Module): the ``nn.Linear`` or 1x1 convolution whose output is the logits.
+
+    Examples::
+
+        >>> from torchvision.models import resnet18
+        >>> found = find_gap_head(resnet18(weights=None).eval(), torch.randn(1, 3, 64, 64))
+        >>> found.layer_name, type(found.head).__name__
+        ('layer4', 'Linear')
     """
-    activations, logits, weight, bias, target = evaluation
-    dtype = compute_dtype(activations, weight, logits)
-    pooled = activations.mean(dim=(2, 3), dtype=dtype)
-    weight_y, bias_y = weight[target].to(dtype), bias[target].to(dtype)
-    predicted = (pooled * weight_y).sum(dim=1) + bias_y
-    # Rounding bound of the dot products in the coarsest precision involved: the dtypes, and
-    # on CUDA the reduced-precision float32 matmuls (TF32, bfloat16) the user may allow.
-    eps = max(torch.finfo(activations.dtype).eps, torch.finfo(logits.dtype).eps)
-    if logits.is_cuda and torch.get_float32_matmul_precision() != "highest":
-        eps = max(eps, 2.0**-7 if torch.get_float32_matmul_precision() == "medium" else 2.0**-10)
-    scale = (pooled.abs() * weight_y.abs()).sum(dim=1) + bias_y.abs() + 1e-6
-    tolerance = eps**0.5 * scale
-    logit_y = logits.gather(1, target[:, None])[:, 0].to(dtype)
-    if not bool(((predicted - logit_y).abs() <= tolerance).all()):
-        raise ValueError(
-            "the model's logits are not a linear function of the global average of the layer's "
-            "activations (logits != W mean(A) + b), so CAM-style maps would not explain them. "
-            "Explain the last layer before global average pooling, pass the right classifier=, "
-            "put the model in eval mode if dropout is active, or use InfoGradCam, the gradient "
-            "form, which works for any differentiable head"
-        )
+
+    layer_name: str
+    layer: nn.Module
+    head_name: str
+    head: nn.Module
 
 
-class _HeadAttribution(LayerAttribution):
-    """Shared forward capture and head lookup of the CAM-family attributions."""
+def find_gap_head(
+    model: nn.Module,
+    inputs: Tensor | tuple[Tensor, ...],
+    additional_forward_args: Any = None,
+) -> GapHead:
+    r"""The layer and head that the CAM-family attributions use when not given them.
 
-    def __init__(
-        self,
-        forward_func: Callable[..., Tensor],
-        layer: nn.Module,
-        classifier: Classifier | None = None,
-    ) -> None:
-        if not isinstance(layer, nn.Module):
-            raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
-        if classifier is not None:
-            head_parameters(classifier)  # fail early on a malformed head
-        LayerAttribution.__init__(self, forward_func, layer)
-        self.classifier = classifier
+    Runs the model once on ``inputs`` as the attributions do, with the same checks: the head
+    is the ``nn.Linear`` or 1x1 convolution whose output is the logits, the layer the module
+    whose output the head averages over positions, and the logits must equal
+    ``W mean(A) + b`` for every class.
 
-    def _evaluate(
-        self,
-        inputs: Tensor | tuple[Tensor, ...],
-        target: TargetLike,
-        additional_forward_args: Any,
-        attribute_to_layer_input: bool,
-    ) -> _Evaluation:
-        inputs = _format_tensor_into_tuples(inputs)
-        additional_forward_args = _format_additional_forward_args(additional_forward_args) or ()
-        captured: list[Tensor] = []
+    Args:
+        model (nn.Module): the model, returning logits of shape ``(N, K)``.
+        inputs (Tensor or tuple[Tensor, ...]): an input batch (one example is enough).
+        additional_forward_args (Any, optional): further arguments of ``model``.
+            Default: None
 
-        def capture(module: nn.Module, args: tuple, output: Any) -> None:
-            if attribute_to_layer_input:
-                captured.append(args[0] if args else None)  # None: called with keywords only
-            else:
-                captured.append(output)
+    Returns:
+        *GapHead*: ``layer_name``, ``layer``, ``head_name`` and ``head``.
 
-        handle = self.layer.register_forward_hook(capture)
-        try:
-            with torch.no_grad():
-                logits = self.forward_func(*inputs, *additional_forward_args)
-        finally:
-            handle.remove()
+    Raises:
+        ValueError: if the model does not end in global average pooling and a linear head,
+            with the :class:`~captum_infocam.gradient.InfoGradCam` layer to use instead.
 
-        where = "input" if attribute_to_layer_input else "output"
-        if len(captured) != 1:
-            raise ValueError(
-                f"the layer ran {len(captured)} times in one forward pass; explain a layer that "
-                "runs exactly once"
-            )
-        activations = captured[0]
-        if activations is None:
-            raise ValueError(
-                "the layer received no positional input (it was called with keyword arguments "
-                "only); explain the layer's output or the layer before it"
-            )
-        if not isinstance(activations, Tensor) or activations.dim() != 4:
-            got = tuple(activations.shape) if isinstance(activations, Tensor) else type(activations)
-            raise ValueError(f"the layer's {where} must be a tensor N x C x h x w, got {got}")
-        if not isinstance(logits, Tensor) or logits.dim() != 2:
-            got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits)
-            raise ValueError(f"forward_func must return logits of shape (N, K), got {got}")
+    Examples::
 
-        classifier = self.classifier
-        if classifier is None:
-            classifier = find_classifier(self.forward_func, activations.shape[1])
-        weight, bias = head_parameters(classifier)
-        weight, bias = weight.to(activations.device), bias.to(activations.device)
-        if weight.shape[1] != activations.shape[1]:
-            raise ValueError(
-                f"the classifier takes {weight.shape[1]} input channels but the layer's {where} "
-                f"has {activations.shape[1]}: explain the layer that feeds the pooled classifier"
-            )
-        if weight.shape[0] != logits.shape[1]:
-            raise ValueError(
-                f"the classifier has {weight.shape[0]} classes but forward_func returns "
-                f"{logits.shape[1]} logits: it is not the model's output layer. CAM-style maps "
-                "need a global-average-pooling + linear head; pass classifier=, or use "
-                "InfoGradCam, the gradient form, for other heads"
-            )
-        evaluation = _Evaluation(activations, logits, weight, bias, format_target(target, logits))
-        _check_gap_head(evaluation)
-        return evaluation
+        >>> from torchvision.models import resnet18
+        >>> found = find_gap_head(resnet18(weights=None).eval(), torch.randn(1, 3, 64, 64))
+        >>> found.layer_name, found.head_name
+        ('layer4', 'fc')
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    found = capture_gap_head(model, inputs, additional_forward_args, None, None)
+    layer_name, head_name = found.layer_name, found.head_name
+    return GapHead(
+        layer_name,  # type: ignore[arg-type]
+        model.get_submodule(layer_name),  # type: ignore[arg-type]
+        head_name,  # type: ignore[arg-type]
+        model.get_submodule(head_name),  # type: ignore[arg-type]
+    )
 
 
-class ClassActivationMap(_HeadAttribution):
+class ClassActivationMap(GapHeadAttribution):
     r"""Class activation map (CAM, Zhou et al., 2016) of a global-average-pooling + linear head.
 
     For the activations :math:`A` of the explained layer and the head's weight :math:`W`,
@@ -167,12 +146,16 @@ class ClassActivationMap(_HeadAttribution):
 
     Args:
         forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
-        layer (nn.Module): the layer whose output (``N x C x h x w``) feeds global average
-            pooling and the linear head, e.g. ``model.layer4`` of a ResNet.
+        layer (nn.Module or None, optional): the layer whose output (``N x C x h x w``, or
+            ``N x C x L`` / ``N x C x d x h x w``) feeds global average pooling and the linear
+            head, e.g. ``model.layer4`` of a ResNet. ``None`` finds it from the forward pass
+            (see the module's description and :func:`find_gap_head`). Default: None
         classifier (nn.Linear, nn.Conv2d, tuple or None, optional): the head: an
-            ``nn.Linear``, a 1x1 ``nn.Conv2d`` or a ``(weight, bias)`` pair. ``None`` finds the
-            model's only ``nn.Linear`` whose ``in_features`` is the layer's channel count.
-            Default: None
+            ``nn.Linear``, a 1x1 convolution or a ``(weight, bias)`` pair. ``None`` finds the
+            module whose output is the logits during the forward pass. Default: None
+        device_ids (list[int] or None, optional): accepted for Captum's signature and refused
+            when set: the hooks follow the calling thread, and ``nn.DataParallel`` runs the
+            layer in other threads. Pass the wrapped model instead. Default: None
 
     Examples::
 
@@ -180,6 +163,8 @@ class ClassActivationMap(_HeadAttribution):
         >>> model = resnet18(weights=None).eval()
         >>> cam = ClassActivationMap(model, model.layer4)
         >>> cam.attribute(torch.randn(2, 3, 224, 224), target=[1, 7]).shape
+        torch.Size([2, 1, 7, 7])
+        >>> ClassActivationMap(model).attribute(torch.randn(2, 3, 224, 224)).shape  # found
         torch.Size([2, 1, 7, 7])
     """
 
@@ -191,6 +176,9 @@ class ClassActivationMap(_HeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         relu_attributions: bool = False,
+        *,
+        region_size: RegionSize = 1,
+        padding: Padding = "same",
     ) -> Tensor:
         r"""Class activation map of each example's target class.
 
@@ -206,27 +194,36 @@ class ClassActivationMap(_HeadAttribution):
                 output. Default: False
             relu_attributions (bool, optional): keep only the positive part of the map.
                 Default: False
+            region_size (int, tuple of int or None, optional): a window to average the map
+                over, as in :meth:`InfoCAM.attribute`; ``1`` gives the plain CAM.
+                Default: 1
+            padding (str, optional): ``"same"`` or ``"full"``, as in
+                :meth:`InfoCAM.attribute`. Default: ``"same"``
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: :math:`M_y` at the layer's resolution, in logit
-            units. Upsample it with :meth:`~captum.attr.LayerAttribution.interpolate`.
+            *Tensor* of shape ``(N, 1, *spatial)``: :math:`M_y` at the layer's resolution (1 to
+            3 spatial dimensions; grown by ``s - 1`` per dimension with ``padding="full"``),
+            in logit units. Upsample it with
+            :meth:`~captum.attr.LayerAttribution.interpolate`.
 
         Examples::
 
             >>> cam = ClassActivationMap(model, model.layer4)
             >>> maps = cam.attribute(images, target=labels)
+            >>> from captum.attr import LayerAttribution
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
-        evaluation = self._evaluate(
+        check_padding(padding, check_region_size(region_size))
+        evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        attributions = _kernels.weighted_channel_sum(
-            evaluation.activations, evaluation.weight[evaluation.target]
-        )
-        return F.relu(attributions) if relu_attributions else attributions
+        activations = evaluation.activations
+        check_region_size(region_size, activations.dim() - 2)
+        cam = _kernels.weighted_channel_sum(activations, evaluation.weight[target])
+        return self._finish(_kernels.region_mean(cam, region_size, padding), relu_attributions)
 
 
-class InfoCAM(_HeadAttribution):
+class InfoCAM(GapHeadAttribution):
     r"""Informative class activation map (infoCAM, Qin, Kim and Gedeon).
 
     The information a region carries about the target class minus the information it carries
@@ -248,16 +245,22 @@ class InfoCAM(_HeadAttribution):
 
     Args:
         forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
-        layer (nn.Module): the layer whose output feeds global average pooling and the head.
-        classifier (nn.Linear, nn.Conv2d, tuple or None, optional): the head; ``None`` finds the
-            model's only ``nn.Linear`` with the layer's channel count as ``in_features``.
-            Default: None
+        layer (nn.Module or None, optional): the layer whose output (``N x C x h x w``, or
+            ``N x C x L`` / ``N x C x d x h x w``) feeds global average pooling and the linear
+            head, e.g. ``model.layer4`` of a ResNet. ``None`` finds it from the forward pass
+            (see the module's description and :func:`find_gap_head`). Default: None
+        classifier (nn.Linear, nn.Conv2d, tuple or None, optional): the head: an
+            ``nn.Linear``, a 1x1 convolution or a ``(weight, bias)`` pair. ``None`` finds the
+            module whose output is the logits during the forward pass. Default: None
+        device_ids (list[int] or None, optional): accepted for Captum's signature and refused
+            when set: the hooks follow the calling thread, and ``nn.DataParallel`` runs the
+            layer in other threads. Pass the wrapped model instead. Default: None
 
     Examples::
 
         >>> from torchvision.models import resnet18
         >>> model = resnet18(weights=None).eval()
-        >>> info_cam = InfoCAM(model, model.layer4)
+        >>> info_cam = InfoCAM(model)  # layer4 and fc, found from the forward pass
         >>> info_cam.attribute(torch.randn(2, 3, 224, 224), target=3).shape
         torch.Size([2, 1, 7, 7])
     """
@@ -270,8 +273,10 @@ class InfoCAM(_HeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        contrast: Contrast = "mean",
-        region_size: int | None = 3,
+        contrast: Contrast | Tensor = "mean",
+        contrast_weight: float = 1.0,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""infoCAM map of each example's target class, in nats.
@@ -286,49 +291,64 @@ class InfoCAM(_HeadAttribution):
                 passed after ``inputs`` (a single object or a tuple). Default: None
             attribute_to_layer_input (bool, optional): explain the layer's input instead of its
                 output. Default: False
-            contrast (str, optional): what the target's information is compared with:
-                ``"mean"`` (the mean over the other classes, as in the paper),
-                ``"least_likely"`` (the other class with the lowest image-level logit,
-                close to the authors' scripts: see
-                :func:`~captum_infocam.maps.contrast_weights`) or ``"none"`` (no
-                contrast: regional CAM with bias). Default: ``"mean"``
-            region_size (int or None, optional): side ``s`` of the window the head is applied
-                to. Odd windows are centred; an even window reaches ``s/2 - 1``
-                positions up/left and ``s/2`` down/right (PyTorch's
-                ``padding="same"``); windows are clipped at the border. ``1`` explains
-                single positions and ``None`` the whole map (a constant map equal to
-                the image-level information difference). The authors used 3 on 8x8
-                Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+            contrast (str or Tensor, optional): what the target's information is compared
+                with: ``"mean"`` (the mean over the other classes, as in the paper),
+                ``"least_likely"`` (the other class with the lowest image-level logit, close
+                to the authors' scripts), ``"most_likely"`` (the other class with the highest
+                image-level logit, the most similar class, as in Finer-CAM), ``"none"`` (no
+                contrast: regional CAM with bias), or an integer tensor of contrast classes
+                of shape ``(N,)`` or ``(N, k)`` (their mean; none equal to the example's
+                target). See :func:`~captum_infocam.maps.contrast_weights`.
+                Default: ``"mean"``
+            contrast_weight (float, optional): the strength :math:`\alpha` of the contrast:
+                the map is :math:`s_y - \alpha \operatorname{mean}_{k \in \bar y} s_k`;
+                ``0`` gives the regional CAM. Default: 1.0
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                head is applied to, along every spatial dimension (a segment, a square, a
+                cube), or one side per spatial dimension. Odd windows are centred; an even
+                window reaches ``s/2 - 1`` positions before and ``s/2`` after (PyTorch's
+                ``padding="same"``). ``1`` explains single positions and ``None`` the whole
+                map (a constant map equal to the image-level information difference). The
+                authors used 3 on 8x8 Tiny-ImageNet maps and 4 on 14x14 CUB maps. Default: 3
+            padding (str, optional): the border: ``"same"`` clips the windows at the border
+                (positions outside are left out of the mean; the map keeps the layer's
+                size); ``"full"`` counts positions outside as zeros and grows the map by
+                ``s - 1`` along each spatial dimension, the geometry of the authors' scripts
+                (see :func:`~captum_infocam.maps.region_mean`). Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: infoCAM at the layer's resolution, in nats.
+            *Tensor* of shape ``(N, 1, *spatial)``: infoCAM at the layer's resolution (grown by
+            ``s - 1`` per dimension with ``padding="full"``), in nats.
 
         Examples::
 
             >>> info_cam = InfoCAM(model, model.layer4)
             >>> maps = info_cam.attribute(images, target=labels, region_size=5)
         """
-        if contrast not in maps.CONTRASTS:
-            raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        check_region_size(region_size)
-        evaluation = self._evaluate(
+        check_padding(padding, check_region_size(region_size))
+        alpha = check_contrast_weight(contrast_weight)
+        evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
-        check_contrast(contrast, evaluation.target, evaluation.weight.shape[0])
+        activations, weight = evaluation.activations, evaluation.weight
+        check_region_size(region_size, activations.dim() - 2)
+        chosen = check_contrast(contrast, target, weight.shape[0])
         attributions = _kernels.info_cam(  # the evaluation's target and head are already checked
-            evaluation.activations,
-            evaluation.weight,
+            activations,
+            weight,
             evaluation.bias,
-            evaluation.target,
-            contrast,
+            target,
+            chosen,
             region_size,
             evaluation.logits.detach(),
+            alpha,
+            padding,
         )
-        return F.relu(attributions) if relu_attributions else attributions
+        return self._finish(attributions, relu_attributions)
 
 
-class LayerPMI(_HeadAttribution):
+class LayerPMI(GapHeadAttribution):
     r"""Pointwise mutual information map of a global-average-pooling + linear classifier.
 
     The head applied to the mean features of the ``s x s`` window :math:`R(i, j)` gives the
@@ -345,10 +365,16 @@ class LayerPMI(_HeadAttribution):
 
     Args:
         forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
-        layer (nn.Module): the layer whose output feeds global average pooling and the head.
-        classifier (nn.Linear, nn.Conv2d, tuple or None, optional): the head; ``None`` finds the
-            model's only ``nn.Linear`` with the layer's channel count as ``in_features``.
-            Default: None
+        layer (nn.Module or None, optional): the layer whose output (``N x C x h x w``, or
+            ``N x C x L`` / ``N x C x d x h x w``) feeds global average pooling and the linear
+            head, e.g. ``model.layer4`` of a ResNet. ``None`` finds it from the forward pass
+            (see the module's description and :func:`find_gap_head`). Default: None
+        classifier (nn.Linear, nn.Conv2d, tuple or None, optional): the head: an
+            ``nn.Linear``, a 1x1 convolution or a ``(weight, bias)`` pair. ``None`` finds the
+            module whose output is the logits during the forward pass. Default: None
+        device_ids (list[int] or None, optional): accepted for Captum's signature and refused
+            when set: the hooks follow the calling thread, and ``nn.DataParallel`` runs the
+            layer in other threads. Pass the wrapped model instead. Default: None
         class_prior (Tensor, sequence of float or None, optional): the class prior :math:`\pi`
             of the training data as probabilities or counts; ``None`` for uniform.
             Default: None
@@ -365,11 +391,13 @@ class LayerPMI(_HeadAttribution):
     def __init__(
         self,
         forward_func: Callable[..., Tensor],
-        layer: nn.Module,
+        layer: nn.Module | None = None,
         classifier: Classifier | None = None,
         class_prior: ClassPrior = None,
+        *,
+        device_ids: list[int] | None = None,
     ) -> None:
-        super().__init__(forward_func, layer, classifier)
+        super().__init__(forward_func, layer, classifier, device_ids=device_ids)
         if class_prior is not None:
             prior = torch.as_tensor(class_prior)
             class_prior = as_class_prior(prior, prior.numel(), dtype=torch.float64)
@@ -383,7 +411,8 @@ class LayerPMI(_HeadAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        region_size: int | None = 3,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""Pointwise mutual information map of each example's target class, in nats.
@@ -398,38 +427,57 @@ class LayerPMI(_HeadAttribution):
                 passed after ``inputs`` (a single object or a tuple). Default: None
             attribute_to_layer_input (bool, optional): explain the layer's input instead of its
                 output. Default: False
-            region_size (int or None, optional): side ``s`` of the window the head is applied
-                to; the conventions of :meth:`InfoCAM.attribute`. Default: 3
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                head is applied to, or one side per spatial dimension; the conventions of
+                :meth:`InfoCAM.attribute`. ``None``: the whole map, where the map is the
+                image's PMI computed from the captured logits themselves (exact even when the
+                logits reach 1e8 or more, as in some untrained models). Default: 3
+            padding (str, optional): ``"same"`` or ``"full"`` (zeros outside, the map grows by
+                ``s - 1`` per dimension), as in :meth:`InfoCAM.attribute`. Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: :math:`\mathrm{PMI}_y` in nats.
+            *Tensor* of shape ``(N, 1, *spatial)``: :math:`\mathrm{PMI}_y` in nats.
 
         Examples::
 
             >>> pmi = LayerPMI(model, model.layer4, class_prior=train_counts)
             >>> maps = pmi.attribute(images, target=labels)
         """
-        check_region_size(region_size)
-        evaluation = self._evaluate(
+        check_padding(padding, check_region_size(region_size))
+        evaluation, target = self._evaluate(
             inputs, target, additional_forward_args, attribute_to_layer_input
         )
+        check_region_size(region_size, evaluation.activations.dim() - 2)
         num_classes = evaluation.weight.shape[0]
-        if self.class_prior is None:
-            log_prior = torch.full((num_classes,), -math.log(num_classes), dtype=torch.float64)
-        elif self.class_prior.numel() == num_classes:
-            log_prior = self.class_prior.log()
-        else:
+        if self.class_prior is not None and self.class_prior.numel() != num_classes:
             raise ValueError(
                 f"class_prior has {self.class_prior.numel()} entries but the classifier has "
                 f"{num_classes} classes"
             )
-        attributions = _kernels.pmi_map(  # the evaluation's target and head are already checked
-            evaluation.activations,
-            evaluation.weight,
-            evaluation.bias,
-            evaluation.target,
-            log_prior.to(evaluation.activations.device),
-            region_size,
-        )
-        return F.relu(attributions) if relu_attributions else attributions
+        log_prior = as_class_prior(self.class_prior, num_classes, dtype=torch.float64).log()
+        activations = evaluation.activations
+        log_prior = log_prior.to(activations.device)
+        if region_size is None:
+            # The whole map is the image: its region scores are the logits, so use them. The
+            # map's own sums carry a rounding error of the logits' size, which is nats when
+            # logits reach 1e8 (as in some untrained torchvision models).
+            dtype = compute_dtype(activations, evaluation.weight, evaluation.logits)
+            logits = evaluation.logits.to(dtype)
+            # Shifted by the largest logit first, so that no sum of logits of that size rounds.
+            shifted = logits - logits.amax(dim=1, keepdim=True)
+            pmi = _kernels.pc_log_softmax(shifted, log_prior, dim=1)
+            whole = pmi.gather(1, target[:, None])
+            attributions = whole.view(-1, 1, *[1] * (activations.dim() - 2))
+            attributions = attributions.expand(-1, 1, *activations.shape[2:]).contiguous()
+        else:
+            attributions = _kernels.pmi_map(  # the target and head are already checked
+                activations,
+                evaluation.weight,
+                evaluation.bias,
+                target,
+                log_prior,
+                region_size,
+                padding,
+            )
+        return self._finish(attributions, relu_attributions)

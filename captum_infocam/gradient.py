@@ -34,21 +34,30 @@ still be imported from this module.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
-from captum.attr import GradientAttribution, LayerAttribution
+from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_infocam import maps
-from captum_infocam._validation import check_region_size, is_int
-from captum_infocam.maps import Contrast, contrast_logit, grad_cam_map
-from captum_infocam.targets import TargetLike, format_target
+from captum_infocam import _kernels
+from captum_infocam._capture import CaptureAttribution, capture_gradient
+from captum_infocam._validation import (
+    check_contrast,
+    check_contrast_weight,
+    check_padding,
+    check_region_size,
+    is_int,
+)
+from captum_infocam.maps import (  # contrast_logit, grad_cam_map: re-exported, see below
+    Contrast,
+    Padding,
+    RegionSize,
+    contrast_logit,  # noqa: F401
+    grad_cam_map,  # noqa: F401
+)
+from captum_infocam.targets import TargetLike
 
 # contrast_logit and grad_cam_map live in maps; they are imported here (the same objects) so that
 # ``from captum_infocam.gradient import contrast_logit, grad_cam_map`` keeps working.
@@ -111,7 +120,7 @@ def _grid_function(reshape: GridSpec | None) -> Callable[[Tensor], Tensor] | Non
     )
 
 
-class InfoGradCam(LayerAttribution, GradientAttribution):
+class InfoGradCam(CaptureAttribution, GradientAttribution):
     r"""infoCAM for any differentiable head: the gradient form.
 
     One backward pass of the contrast logit :math:`c_y`
@@ -142,6 +151,17 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
     (``encoder.layers[-1].ln_1`` in torchvision, ``blocks[-1].norm1`` in timm) or an earlier
     block's output.
 
+    Which layer: the last map before the head, e.g. ``model.layer4`` (ResNet),
+    ``model.features[-2]`` (VGG), ``model.features`` (DenseNet, EfficientNet, MobileNet,
+    ConvNeXt), ``model.inception5b`` (GoogLeNet), ``model.encoder.layers[-1].ln_1`` with
+    ``reshape=(h, w)`` (torchvision ViT), ``model.norm`` with
+    ``reshape=lambda t: t.permute(0, 3, 1, 2)`` (Swin), ``model.blocks[-1]`` (MaxViT); the
+    getting-started page has the table. On a GAP + linear model,
+    :func:`~captum_infocam.attribution.find_gap_head` finds it. Layers with 1 or 3 spatial
+    dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do. An output whose last
+    dimension, not its second, is the head's input size (transformer tokens ``(N, L, D)``, a
+    channels-last ``(N, h, w, C)`` stage) is refused without ``reshape`` rather than misread.
+
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes
     the batch (BatchNorm in train mode) mixes the maps too: call ``model.eval()`` first.
@@ -149,7 +169,8 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
     Args:
         forward_func (Callable or nn.Module): the model, returning logits of shape ``(N, K)``.
         layer (nn.Module): the layer to explain: a convolutional layer with output
-            ``(N, C, h, w)``, or any layer whose output ``reshape`` turns into one.
+            ``(N, C, h, w)`` (or ``(N, C, L)``, ``(N, C, d, h, w)``), or any layer whose output
+            ``reshape`` turns into one.
         reshape (tuple[int, int] or Callable, optional): how the layer's output becomes a grid
             ``(N, C, h, w)``. ``None``: it already is one. ``(h, w)``: batch-first
             transformer tokens ``(N, L, D)`` whose last ``h * w`` tokens are the patches in
@@ -160,6 +181,10 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
             ``(N, h, w, C)`` Swin stage, or
             ``lambda t: tokens_to_grid(t.transpose(0, 1), 14, 14)`` for sequence-first tokens.
             Default: None
+        device_ids (list[int] or None, optional): accepted for Captum's signature and refused
+            when set: the hooks follow the calling thread (so that concurrent calls stay
+            apart), and ``nn.DataParallel`` runs the layer in other threads. Pass the wrapped
+            model instead. Default: None
 
     Examples::
 
@@ -180,12 +205,14 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         forward_func: Callable[..., Tensor],
         layer: nn.Module,
         reshape: GridSpec | None = None,
+        *,
+        device_ids: list[int] | None = None,
     ) -> None:
         if not isinstance(layer, nn.Module):
             raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
         self.reshape = reshape
         self._to_grid = _grid_function(reshape)
-        LayerAttribution.__init__(self, forward_func, layer)
+        CaptureAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
 
     @log_usage()
@@ -196,8 +223,10 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
         *,
-        contrast: Contrast = "mean",
-        region_size: int | None = 3,
+        contrast: Contrast | Tensor = "mean",
+        contrast_weight: float = 1.0,
+        region_size: RegionSize = 3,
+        padding: Padding = "same",
         relu_attributions: bool = False,
     ) -> Tensor:
         r"""Gradient-form infoCAM map of each example's target class, in logit units (nats).
@@ -214,126 +243,55 @@ class InfoGradCam(LayerAttribution, GradientAttribution):
                 output. The gradient then flows through the layer only: when the same tensor
                 also feeds another path (a residual skip), explain the output of the layer
                 that produced it instead. Default: False
-            contrast (str, optional): the score differentiated: ``"mean"``
-                (:math:`z_y` minus the mean of the other logits, as in the paper),
-                ``"least_likely"`` (:math:`z_y` minus the lowest other logit, as in the
-                authors' scripts) or ``"none"`` (:math:`z_y`, Grad-CAM scaled by
-                ``h * w``). Default: ``"mean"``
-            region_size (int or None, optional): side ``s`` of the window the map is averaged
-                over, with the conventions of :meth:`InfoCAM.attribute
-                <.InfoCAM.attribute>`: ``1`` for single positions, ``None`` for
-                the whole map. Default: 3
+            contrast (str or Tensor, optional): the score differentiated, the contrast
+                logit :func:`~captum_infocam.maps.contrast_logit`: ``"mean"`` (:math:`z_y`
+                minus the mean of the other logits, as in the paper), ``"least_likely"`` /
+                ``"most_likely"`` (:math:`z_y` minus the lowest / highest other logit: the
+                authors' scripts / Finer-CAM), ``"none"`` (:math:`z_y`, Grad-CAM scaled by the
+                number of positions) or an integer tensor of contrast classes ``(N,)`` or
+                ``(N, k)``. Default: ``"mean"``
+            contrast_weight (float, optional): the strength :math:`\alpha`: the score is
+                :math:`z_y - \alpha` times the contrast. Default: 1.0
+            region_size (int, tuple of int or None, optional): side ``s`` of the window the
+                map is averaged over, or one side per spatial dimension, with the conventions
+                of :meth:`InfoCAM.attribute <.InfoCAM.attribute>`: ``1`` for single positions,
+                ``None`` for the whole map. Default: 3
+            padding (str, optional): ``"same"`` (clipped windows) or ``"full"`` (zeros
+                outside; the map grows by ``s - 1`` per dimension), as in
+                :meth:`InfoCAM.attribute <.InfoCAM.attribute>`. Default: ``"same"``
             relu_attributions (bool, optional): keep only the positive part. Default: False
 
         Returns:
-            *Tensor* of shape ``(N, 1, h, w)``: the map at the layer's (grid) resolution, in
-            the logits' units, dtype at least float32 (float32 under autocast). Upsample it
-            with :meth:`~captum.attr.LayerAttribution.interpolate` or
+            *Tensor* of shape ``(N, 1, *spatial)``: the map at the layer's (grid) resolution
+            (grown by ``s - 1`` per dimension with ``padding="full"``), in the logits' units,
+            dtype at least float32 (float32 under autocast). Upsample it with
+            :meth:`~captum.attr.LayerAttribution.interpolate` or
             :func:`~captum_infocam.input_space.upsample_to_input`.
 
         Examples::
 
             >>> grad_cam = InfoGradCam(model, model.layer4)
             >>> maps = grad_cam.attribute(images, target=labels, contrast="least_likely")
+            >>> from captum.attr import LayerAttribution
             >>> upsampled = LayerAttribution.interpolate(maps, images.shape[-2:], "bilinear")
         """
-        if contrast not in maps.CONTRASTS:
-            raise ValueError(f"contrast must be one of {maps.CONTRASTS}, got {contrast!r}")
-        check_region_size(region_size)
-        activations, gradients = self._activations_and_gradients(
-            inputs, target, additional_forward_args, attribute_to_layer_input, contrast
+        check_padding(padding, check_region_size(region_size))
+        alpha = check_contrast_weight(contrast_weight)
+
+        def score(logits: Tensor, target: Tensor) -> Tensor:
+            chosen = check_contrast(contrast, target, logits.shape[1])
+            return _kernels.contrast_logit(logits, target, chosen, alpha)
+
+        activations, gradients = capture_gradient(
+            self.forward_func,
+            inputs,
+            target,
+            additional_forward_args,
+            self.layer,
+            attribute_to_layer_input,
+            score,
+            self._to_grid,
         )
-        attributions = grad_cam_map(activations, gradients, region_size).contiguous()
-        return F.relu(attributions) if relu_attributions else attributions
-
-    def _activations_and_gradients(
-        self,
-        inputs: Tensor | tuple[Tensor, ...],
-        target: TargetLike,
-        additional_forward_args: Any,
-        attribute_to_layer_input: bool,
-        contrast: Contrast,
-    ) -> tuple[Tensor, Tensor]:
-        """One forward pass with the layer's value swapped for a leaf, one backward pass."""
-        inputs = _format_tensor_into_tuples(inputs)
-        additional_forward_args = _format_additional_forward_args(additional_forward_args) or ()
-        where = "input" if attribute_to_layer_input else "output"
-        leaves: list[Tensor | None] = []
-
-        def as_leaf(value: Any) -> Tensor | None:
-            if not isinstance(value, Tensor) or not value.is_floating_point():
-                leaves.append(None)
-                return None
-            leaf = value.detach().requires_grad_()
-            leaves.append(leaf)
-            # Record the graph from the layer on only: the forward started without autograd.
-            torch.set_grad_enabled(True)
-            return leaf.clone()  # in-place operations downstream must not touch the leaf
-
-        def replace_input(module: nn.Module, args: tuple) -> tuple | None:
-            replaced = as_leaf(args[0]) if args else None
-            return None if replaced is None else (replaced, *args[1:])
-
-        def replace_output(module: nn.Module, args: tuple, output: Any) -> Tensor | None:
-            return as_leaf(output)
-
-        if attribute_to_layer_input:
-            handle = self.layer.register_forward_pre_hook(replace_input)
-        else:
-            handle = self.layer.register_forward_hook(replace_output)
-        # inference_mode(False) lets the method run inside torch.inference_mode(); no_grad keeps
-        # the part of the forward before the layer off the graph (the hook turns grad on), and
-        # leaving it restores the caller's grad mode.
-        with torch.inference_mode(False):
-            try:
-                with torch.no_grad():
-                    logits = self.forward_func(*inputs, *additional_forward_args)
-            finally:
-                handle.remove()
-            if len(leaves) != 1:
-                raise ValueError(
-                    f"the layer ran {len(leaves)} times in one forward pass; explain a layer "
-                    "that runs exactly once"
-                )
-            leaf = leaves[0]
-            if leaf is None:
-                raise ValueError(
-                    f"the layer's {where} must be a floating-point tensor to be explained"
-                )
-            if not isinstance(logits, Tensor) or logits.dim() != 2:
-                got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits)
-                raise ValueError(f"forward_func must return logits of shape (N, K), got {got}")
-            target = format_target(target, logits.detach())
-            with torch.enable_grad():
-                score = contrast_logit(logits, target, contrast).sum()
-            gradient = None
-            if score.requires_grad:
-                (gradient,) = torch.autograd.grad(score, leaf, allow_unused=True)
-            if gradient is None:
-                raise ValueError(
-                    f"the model's logits do not depend on the layer's {where}: explain a layer "
-                    "on the path to the output"
-                )
-            activations = leaf.detach()
-        if self._to_grid is not None:
-            activations, gradient = self._to_grid(activations), self._to_grid(gradient)
-        if activations.dim() != 4 or gradient.shape != activations.shape:
-            hint = (
-                "pass reshape=(h, w) for transformer tokens or a function for other layouts"
-                if self._to_grid is None
-                else "reshape must map it to (N, C, h, w)"
-            )
-            raise ValueError(
-                f"the layer's {where} must be a grid N x C x h x w, got "
-                f"{tuple(activations.shape)}: {hint}"
-            )
-        if not bool(gradient.any()):  # one reduction and one sync: worth the warning
-            warnings.warn(
-                f"the gradient of the contrast logit with respect to the layer's {where} is zero "
-                "for every example, so the map is zero: the layer does not reach the score. "
-                "With a class-token head, the last block's patch tokens never reach the class "
-                "token: explain the last block's input norm instead, e.g. "
-                "encoder.layers[-1].ln_1 of a torchvision ViT",
-                stacklevel=4,  # the caller of attribute(), past log_usage's wrapper
-            )
-        return activations, gradient
+        check_region_size(region_size, activations.dim() - 2)
+        attributions = _kernels.grad_cam(activations, gradients, region_size, padding)
+        return self._finish(attributions.contiguous(), relu_attributions)

@@ -1,8 +1,12 @@
 """Find and read the linear classifier head that follows global average pooling.
 
 CAM-family maps need the head's weight ``W`` of shape ``(K, C)`` and bias ``b`` of shape
-``(K,)``. A head can be given as an :class:`torch.nn.Linear`, a 1x1 :class:`torch.nn.Conv2d`
-(fully convolutional classifiers) or a ``(weight, bias)`` pair, or found in the model.
+``(K,)``. A head can be given as an :class:`torch.nn.Linear`, a 1x1 convolution
+(:class:`torch.nn.Conv2d`, or ``Conv1d`` / ``Conv3d`` with a kernel of ones: fully
+convolutional classifiers) or a ``(weight, bias)`` pair. The attributions find it themselves
+when it is not given: they watch these modules during the forward pass they run anyway and take
+the one whose output is the model's logits (:func:`head_candidates`); :func:`find_classifier`
+is the older lookup by ``in_features``.
 """
 
 from __future__ import annotations
@@ -10,10 +14,65 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Classifier", "find_classifier", "head_parameters"]
+__all__ = ["Classifier", "find_classifier", "head_candidates", "head_parameters", "is_linear_head"]
 
-Classifier = nn.Linear | nn.Conv2d | tuple[Tensor, Tensor | None]
-"""A classifier head: ``nn.Linear``, 1x1 ``nn.Conv2d`` or a ``(weight, bias)`` pair."""
+Classifier = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | tuple[Tensor, Tensor | None]
+"""A classifier head: ``nn.Linear``, a 1x1 convolution or a ``(weight, bias)`` pair."""
+
+_CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_MAX_NAMES = 4  # module names listed in a message
+
+
+def is_linear_head(module: nn.Module) -> bool:
+    """Whether ``module`` can be a linear classifier head of pooled features.
+
+    That is an ``nn.Linear`` (or subclass), or a convolution whose kernel is all ones and
+    ``groups=1`` (a 1x1 ``nn.Conv2d``, a kernel-1 ``nn.Conv1d``, a 1x1x1 ``nn.Conv3d``).
+
+    Args:
+        module (nn.Module): any module.
+
+    Returns:
+        *bool*.
+
+    Examples::
+
+        >>> is_linear_head(nn.Linear(8, 3)), is_linear_head(nn.Conv2d(8, 3, 1))
+        (True, True)
+        >>> is_linear_head(nn.Conv2d(8, 3, 3))
+        False
+    """
+    if isinstance(module, nn.Linear):
+        return True
+    if isinstance(module, _CONVOLUTIONS):
+        return module.groups == 1 and all(k == 1 for k in module.kernel_size)
+    return False
+
+
+def head_candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The named modules of ``model`` that can be its linear head (:func:`is_linear_head`).
+
+    Args:
+        model (nn.Module): the model.
+
+    Returns:
+        *list[tuple[str, nn.Module]]*: ``(name, module)`` pairs in the order of
+        :meth:`~torch.nn.Module.named_modules`.
+
+    Examples::
+
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 2))
+        >>> [name for name, _ in head_candidates(model)]
+        ['2']
+    """
+    return [(name, module) for name, module in model.named_modules() if is_linear_head(module)]
+
+
+def _names(names: list[str]) -> str:
+    """At most a few names, then how many more: messages stay short on large models."""
+    shown = ", ".join(names[:_MAX_NAMES])
+    more = len(names) - _MAX_NAMES
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
@@ -23,9 +82,10 @@ def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
     current parameters.
 
     Args:
-        classifier (nn.Linear, nn.Conv2d or tuple): an ``nn.Linear``; a 1x1 ``nn.Conv2d`` with
-            ``groups=1``; or a pair ``(weight, bias)`` with ``weight`` of shape ``(K, C)`` and
-            ``bias`` of shape ``(K,)`` or ``None``.
+        classifier (nn.Linear, nn.Conv2d or tuple): an ``nn.Linear``; a 1x1 ``nn.Conv2d`` (or
+            a ``Conv1d`` / ``Conv3d`` with a kernel of ones) with ``groups=1``; or a pair
+            ``(weight, bias)`` with ``weight`` of shape ``(K, C)`` and ``bias`` of shape
+            ``(K,)`` or ``None``.
 
     Returns:
         *tuple[Tensor, Tensor]*: ``weight`` of shape ``(K, C)`` and ``bias`` of shape ``(K,)``
@@ -41,17 +101,27 @@ def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
         >>> weight.shape, bias.shape
         (torch.Size([10, 512]), torch.Size([10]))
     """
+    weight: Tensor
+    bias: Tensor | None
     if isinstance(classifier, nn.Linear):
         weight, bias = classifier.weight, classifier.bias
-    elif isinstance(classifier, nn.Conv2d):
-        if classifier.kernel_size != (1, 1) or classifier.groups != 1:
+    elif isinstance(classifier, _CONVOLUTIONS):
+        if not is_linear_head(classifier):
             raise ValueError(
-                "classifier must be a 1x1 nn.Conv2d with groups=1, got kernel_size="
-                f"{classifier.kernel_size} and groups={classifier.groups}"
+                "classifier must be a 1x1 nn.Conv2d (or a Conv1d / Conv3d with a kernel of ones) "
+                f"with groups=1, got kernel_size={classifier.kernel_size} and "
+                f"groups={classifier.groups}"
             )
         weight, bias = classifier.weight.flatten(1), classifier.bias
     elif isinstance(classifier, (tuple, list)) and len(classifier) == 2:
         weight, bias = classifier
+        if any(isinstance(part, nn.Module) for part in classifier):
+            raise TypeError(
+                "classifier is a pair of modules, not (weight, bias): a model whose "
+                "get_classifier() returns two heads (timm's distilled DeiT: head, head_dist) "
+                "averages them on different tokens, which is not a global-average-pooling + "
+                "linear head. Use InfoGradCam, the gradient form, for such models"
+            )
         if not isinstance(weight, Tensor) or weight.dim() != 2:
             raise ValueError(
                 "classifier=(weight, bias) needs weight as a tensor of shape (K, C), got "
@@ -64,7 +134,7 @@ def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
             )
     else:
         raise TypeError(
-            "classifier must be an nn.Linear, a 1x1 nn.Conv2d or a (weight, bias) pair, got "
+            "classifier must be an nn.Linear, a 1x1 convolution or a (weight, bias) pair, got "
             f"{type(classifier).__name__}"
         )
     weight = weight.detach()
@@ -74,6 +144,10 @@ def head_parameters(classifier: Classifier) -> tuple[Tensor, Tensor]:
 
 def find_classifier(model: nn.Module, in_features: int) -> nn.Linear:
     """The model's single ``nn.Linear`` that takes ``in_features`` inputs.
+
+    A lookup by shape only. The attributions no longer use it: they find the head from the
+    forward pass (the module whose output is the logits), which also tells apart heads of the
+    same size (GoogLeNet's auxiliary heads) and finds 1x1 convolution heads.
 
     Args:
         model (nn.Module): the model to search.
@@ -102,19 +176,16 @@ def find_classifier(model: nn.Module, in_features: int) -> nn.Linear:
     if len(matches) == 1:
         return matches[0][1]
     if not matches:
-        found = (
-            ", ".join(
-                f"{name or '<model>'} ({m.in_features} -> {m.out_features})" for name, m in linears
-            )
-            or "none"
+        found = _names(
+            [f"{name or '<model>'} ({m.in_features} -> {m.out_features})" for name, m in linears]
         )
         raise ValueError(
             f"found no nn.Linear with in_features={in_features} (the explained layer's channel "
-            f"count) in the model; linear layers: {found}. CAM-style maps need a global-average-"
-            "pooling + linear head on the explained layer: pass classifier= explicitly, or use "
-            "InfoGradCam for other heads"
+            "count) in the model: CAM-style maps need a global-average-pooling + linear head on "
+            "the explained layer; use InfoGradCam for other heads. Linear layers: "
+            f"{found or 'none'}"
         )
-    names = ", ".join(name or "<model>" for name, _ in matches)
+    names = _names([name or "<model>" for name, _ in matches])
     raise ValueError(
         f"found several nn.Linear with in_features={in_features}: {names}; "
         "pass classifier= to say which one is the head"

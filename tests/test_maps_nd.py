@@ -72,14 +72,19 @@ def per_example(values, like):
 # --------------------------------------------------------------------------- region_mean
 
 
+WINDOWS = [  # padding="full" needs a window: None goes with "same" only
+    (padding, size)
+    for padding in ("same", "full")
+    for size in (1, 2, 3, 4, 12, (2, 3, 1), None)
+    if size is not None or padding == "same"
+]
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
-@pytest.mark.parametrize("padding", ["same", "full"])
-@pytest.mark.parametrize("region_size", [1, 2, 3, 4, 12, (2, 3, 1), None])
+@pytest.mark.parametrize(("padding", "region_size"), WINDOWS)
 def test_region_scores_match_brute_force(dims, padding, region_size):
     if isinstance(region_size, tuple):
         region_size = region_size[:dims]
-    if padding == "full" and region_size is None:
-        pytest.skip("padding='full' needs a window (checked in test_bad_padding)")
     activations, weight, bias, _ = random_head(dims, SPATIAL[dims])
     cams = maps.class_activation_maps(activations, weight)
     got = maps.region_mean(cams, region_size, padding=padding)
@@ -307,3 +312,25 @@ def test_bad_padding():
         maps.pmi_maps(activations, weight, bias, region_size=None, padding="full")
     with pytest.raises(ValueError, match="maps must be a tensor of shape"):
         maps.region_mean(torch.zeros(3, 4), 3)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dims", [1, 3])
+def test_cuda_matches_cpu(dims):
+    activations, weight, bias, target = random_head(100 + dims, SPATIAL[dims], dtype=torch.float32)
+    classes = (target + 1) % 4  # explicit contrast classes, left on the CPU
+    gradients = torch.randn_like(activations)
+    for fn in (
+        lambda a, w, b, t: maps.info_cam(a, w, b, t, classes, 3, contrast_weight=0.5),
+        lambda a, w, b, t: maps.info_cam(a, w, b, t, "most_likely", 2, padding="full"),
+        lambda a, w, b, t: maps.pmi_map(a, w, b, t, [1, 2, 3, 4], (2,) * dims, padding="full"),
+        lambda a, w, b, t: maps.grad_cam_map(a, gradients.to(a.device), 3, padding="full"),
+    ):
+        cpu = fn(activations, weight, bias, target)
+        gpu = fn(*(t.cuda() for t in (activations, weight, bias, target)))
+        assert gpu.is_cuda and gpu.dtype == torch.float32
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
+        with torch.autocast("cuda", dtype=torch.float16):
+            autocast = fn(*(t.cuda() for t in (activations, weight, bias, target)))
+        assert autocast.dtype == torch.float32
+        torch.testing.assert_close(autocast.cpu(), cpu, rtol=1e-4, atol=1e-4)
