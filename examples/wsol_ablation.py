@@ -429,7 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figure-images", type=int, default=5, help="rows of the map figure")
     parser.add_argument("--out", type=Path, default=Path("outputs/wsol_ablation"))
     parser.add_argument("--cache", type=Path, default=None, help="default: <out>/models")
-    parser.add_argument("--smoke", action="store_true", help="tiny run in seconds, for tests")
+    parser.add_argument(
+        "--smoke", "--fast", action="store_true", help="tiny run in seconds, for the tests"
+    )
     args = parser.parse_args(argv)
     matplotlib.use("Agg")
     if args.smoke:
