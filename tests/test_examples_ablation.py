@@ -123,3 +123,29 @@ def test_smoke_run(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 5_000
     assert len(list((out / "models").glob("*.pt"))) == 4  # 2 families x 2 seeds, cached
     assert "Run time:" in text
+
+
+def test_every_row_is_the_attribution_class_with_its_options(ablation) -> None:
+    # The example computes every map from one forward pass with the functions of
+    # captum_infocam.maps; the attribution classes, given the row's options, agree.
+    from captum_infocam import ClassActivationMap, InfoCAM
+    from captum_infocam.models import GAPClassifier
+
+    torch.manual_seed(0)
+    model = GAPClassifier(num_classes=4, width=4).eval()
+    images, labels = torch.rand(3, 3, 32, 32), torch.tensor([0, 3, 1])
+    with torch.no_grad():
+        activations = model.features(images)
+        logits = model(images)
+    for method in ablation.methods(3):
+        got = ablation.explain(activations, logits, model.fc, method, labels, 3)
+        if method.options is None:
+            expected = ClassActivationMap(model, model.features).attribute(images, labels)
+        else:
+            options = {"region_size": 3, **method.options}
+            expected = InfoCAM(model, model.features).attribute(images, labels, **options)
+        torch.testing.assert_close(got, expected, msg=method.name)
+    full = [m for m in ablation.methods(3) if (m.options or {}).get("padding") == "full"]
+    assert full and all(
+        ablation.explain(activations, logits, model.fc, m, labels, 3).shape[-1] == 10 for m in full
+    )
