@@ -67,12 +67,14 @@ IOU_V2 = (0.3, 0.5, 0.7)
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the ablation: a name, the ingredient it tests, and ``InfoCAM`` options
-    (``None`` for plain CAM)."""
+    """One row of the ablation: a name, the ingredient it tests, ``InfoCAM`` options
+    (``None`` for plain CAM), and whether a ``padding="full"`` map is cropped back to the
+    layer's positions (zeros outside the map, but no squeeze toward the centre)."""
 
     name: str
     group: str
     options: dict[str, Any] | None
+    unsqueezed: bool = False
 
 
 def methods(window: int) -> list[Method]:
@@ -101,6 +103,12 @@ def methods(window: int) -> list[Method]:
             {"contrast": "none", "padding": "full"},
         ),
         Method(
+            f"zeros outside but not squeezed, no contrast, s={s}",
+            "authors' geometry",
+            {"contrast": "none", "padding": "full"},
+            unsqueezed=True,
+        ),
+        Method(
             f"full padding, least-likely, s={s}",
             "authors' geometry",
             {"contrast": "least_likely", "padding": "full"},
@@ -123,7 +131,7 @@ def methods(window: int) -> list[Method]:
     ]
 
 
-FIGURE_METHODS = (0, 1, 2, 5, 9)  # rows of methods() drawn in the example figure
+FIGURE_METHODS = (0, 1, 2, 5, 8, 10)  # rows of methods() drawn in the example figure
 
 
 # --------------------------------------------------------------------------- maps
@@ -142,13 +150,21 @@ def explain(
     The pure functions of :mod:`captum_infocam.maps`, so that one forward pass serves every
     method; ``InfoCAM(model, model.features).attribute(images, labels, **options)`` returns
     the same maps. The result has the layer's resolution, or ``h + s - 1`` with
-    ``padding="full"``.
+    ``padding="full"``. An ``unsqueezed`` row crops the full map back to the layer's
+    positions: output ``o`` of the full map covers positions ``o - s + 1 .. o``, so the crop
+    from ``s // 2`` puts each window back on the position it is centred on (the ``"same"``
+    convention), with the zeros outside still counted.
     """
     weight, bias = head.weight.detach(), head.bias.detach()
     if method.options is None:
         return class_activation_map(activations, weight, labels)
     options = {"region_size": window, **method.options}
-    return info_cam(activations, weight, bias, labels, logits=logits, **options)
+    result = info_cam(activations, weight, bias, labels, logits=logits, **options)
+    if method.unsqueezed:
+        start = window // 2
+        height, width = activations.shape[-2:]
+        result = result[..., start : start + height, start : start + width]
+    return result
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:

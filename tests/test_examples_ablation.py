@@ -108,7 +108,7 @@ def test_smoke_run(tmp_path: Path) -> None:
     number = r"(-?[\d.]+) \(([\d.]+|nan), ([\d.]+)\)"
     pattern = r"^\| ([^|]+) \| ([^|]+) \| " + r" \| ".join([number] * 5) + r" \|$"
     rows = re.findall(pattern, text, re.MULTILINE)
-    assert len(rows) == 2 * 13  # two families, thirteen methods
+    assert len(rows) == 2 * 14  # two families, fourteen methods
     assert [row[1] for row in rows[:2]] == ["CAM", "regional CAM (no contrast), s=3"]
     for row in rows:
         means = [float(row[2 + 3 * k]) for k in range(5)]
@@ -116,7 +116,7 @@ def test_smoke_run(tmp_path: Path) -> None:
         assert means[4] <= means[3]  # top-1 loc needs GT-known loc
     with (out / "ablation.csv").open() as file:
         records = list(csv.DictReader(file))
-    assert len(records) == 2 * 13 * 5
+    assert len(records) == 2 * 14 * 5
     cam = [r for r in records if r["method"] == "CAM"]
     assert all(float(r["gain_over_cam"]) == 0.0 for r in cam)
     for name in ("ablation_gains.png", "ablation_maps_markings.png", "ablation_maps_textures.png"):
@@ -144,8 +144,19 @@ def test_every_row_is_the_attribution_class_with_its_options(ablation) -> None:
         else:
             options = {"region_size": 3, **method.options}
             expected = InfoCAM(model, model.features).attribute(images, labels, **options)
+            if method.unsqueezed:
+                expected = expected[..., 1:9, 1:9]  # back on the 8 x 8 layer positions
         torch.testing.assert_close(got, expected, msg=method.name)
     full = [m for m in ablation.methods(3) if (m.options or {}).get("padding") == "full"]
-    assert full and all(
-        ablation.explain(activations, logits, model.fc, m, labels, 3).shape[-1] == 10 for m in full
+    squeezed = [m for m in full if not m.unsqueezed]
+    assert squeezed and all(
+        ablation.explain(activations, logits, model.fc, m, labels, 3).shape[-1] == 10
+        for m in squeezed
     )
+    # Unsqueezed: centred 3 x 3 windows that count the zeros outside the map, plus the bias.
+    (unsqueezed,) = [m for m in full if m.unsqueezed]
+    cam = torch.einsum("nc,nchw->nhw", model.fc.weight[labels], activations)[:, None]
+    zero_padded = torch.nn.functional.avg_pool2d(cam, 3, 1, 1, count_include_pad=True)
+    expected = zero_padded + model.fc.bias[labels, None, None, None]
+    got = ablation.explain(activations, logits, model.fc, unsqueezed, labels, 3)
+    torch.testing.assert_close(got, expected.detach())
