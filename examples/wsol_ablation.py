@@ -343,7 +343,7 @@ def write_tables(
     for family, by_method in results.items():
         lines += [
             "",
-            f"### {family}",
+            f"**{family}**: scores",
             "",
             "| ingredient | method | " + " | ".join(METRICS) + " |",
             "|---|---|" + "---:|" * len(METRICS),
@@ -375,7 +375,8 @@ def write_tables(
                 )
         lines += [
             "",
-            f"Gain over CAM, {family} (paired differences; standard errors of the difference):",
+            f"**{family}**: gain over CAM (paired differences, with the standard errors of the "
+            "difference over seeds and over images)",
             "",
             "| method | " + " | ".join(METRICS) + " |",
             "|---|" + "---:|" * len(METRICS),
@@ -509,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
 
     elapsed = time.perf_counter() - started
     header = [
-        "## WSOL ablation",
+        "**WSOL ablation**",
         "",
         f"{args.seeds} training seeds per family, {args.train_images} training and "
         f"{args.test_images} test images of {args.image_size} px, {args.classes} classes, "
