@@ -1,5 +1,5 @@
 """Pieces shared by the synthetic localisation generators (:mod:`captum_infocam.data.synthetic`,
-:mod:`captum_infocam.data.synthetic_shapes`): argument checks, class counts, seeded draws,
+:mod:`captum_infocam.data.synthetic_textures`): argument checks, class counts, seeded draws,
 colours that stand out from a background, and the bounding boxes of masks."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 r"""A second synthetic WSOL family: the class is a random texture that fills the whole object.
 
-:mod:`captum_infocam.data.synthetic` hides the class in a small periodic marking on part of
-a class-free body. This family is built differently in every ingredient that decides how a
-class map can succeed or fail, so that no conclusion about a map rests on one generator:
+:func:`~captum_infocam.data.make_localization_data` hides the class in a small periodic
+marking on part of a class-free body. This family is built differently in every ingredient
+that decides how a class map can succeed or fail, so that no conclusion about a map rests on
+one generator:
 
 * **The class evidence is global and stochastic.** The whole object is filled with a random
   two-shade texture whose *statistics* name the class (see :data:`TEXTURE_NAMES`): fine
