@@ -538,7 +538,8 @@ class SyntheticTextures(Dataset[LocalizationSample]):
 
     Items are :class:`~captum_infocam.data.LocalizationSample` tuples
     ``(image, label, boxes, mask)`` with ``boxes`` of shape ``(1, 4)``, as for
-    :class:`~captum_infocam.data.SyntheticLocalization`, which :class:`torch.utils.data.DataLoader` collates into batched tensors.
+    :class:`~captum_infocam.data.SyntheticLocalization`, which
+    :class:`torch.utils.data.DataLoader` collates into batched tensors.
 
     Args:
         num_images (int, optional): the number of images; may be omitted when
