@@ -46,7 +46,7 @@ from captum_infocam._validation import (
     compute_dtype,
     full_precision,
 )
-from captum_infocam.heads import Classifier, head_candidates, head_parameters
+from captum_infocam.heads import Classifier, head_candidates, head_parameters, is_linear_head
 from captum_infocam.targets import TargetLike, format_target
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "check_forward_func",
     "check_gap_head",
     "describe_module",
+    "eager_forward",
     "layer_gradient",
     "model_of",
 ]
@@ -70,6 +71,18 @@ def model_of(forward_func: Callable[..., Any]) -> nn.Module | None:
         return forward_func
     owner = getattr(forward_func, "__self__", None)
     return owner if isinstance(owner, nn.Module) else None
+
+
+def eager_forward(forward_func: Callable[..., Any]) -> Callable[..., Any]:
+    """The module behind a :func:`torch.compile`'d one (``_orig_mod``), else ``forward_func``.
+
+    Hooks registered after compilation do not run in the compiled code, so the attributions
+    run the original module: the same parameters, evaluated eagerly.
+    """
+    original = getattr(forward_func, "_orig_mod", None)
+    if isinstance(forward_func, nn.Module) and isinstance(original, nn.Module):
+        return original
+    return forward_func
 
 
 def check_forward_func(forward_func: Callable[..., Any], device_ids: object) -> None:
@@ -109,7 +122,7 @@ class _Group:
     def average(self) -> Tensor:
         """The tensor's average over positions ``(N, C)``, float32 at least; computed once and
         again only after an in-place change (the tensor's version counter)."""
-        version = self.tensor._version
+        version = _version(self.tensor)
         if self.cached is None or self.cached[0] != version:
             dtype = compute_dtype(self.tensor)
             with full_precision(self.tensor.device):
@@ -135,8 +148,11 @@ class Capture(NamedTuple):
     layer was found rather than given. ``head`` is the run of a watched head candidate whose
     output is the logits (or the last run of the only watched module, with ``match=False``);
     ``averaged_last`` names the module whose channels-last output (tokens, ``(N, h, w, C)``)
-    the head averages, when that is what it pools. ``last_spatial`` names the last module with
-    a spatial output and its shape, for messages.
+    the head averages, when that is what it pools. ``last_spatial`` names the spatial map to
+    suggest to the gradient form, its shape and the pooled width it matches (or None), for
+    messages (:meth:`_Follower.suggestion`). ``next_run`` is the first head-candidate run
+    on pooled features after the layer's run (the first layer of an MLP head), for the
+    layout checks of the gradient form.
     """
 
     value: Any
@@ -146,7 +162,14 @@ class Capture(NamedTuple):
     head: HeadRun | None
     averaged_last: str | None
     last_run: HeadRun | None
-    last_spatial: tuple[str, tuple[int, ...]] | None
+    last_spatial: tuple[str, tuple[int, ...], int | None] | None
+    next_run: HeadRun | None = None
+
+
+def _version(tensor: Tensor) -> int:
+    """The tensor's version counter; 0 for an inference tensor (made under
+    :func:`torch.inference_mode`), which has none and cannot change in place outside it."""
+    return 0 if tensor.is_inference() else tensor._version
 
 
 def _same_values(average: Tensor, pooled: Tensor) -> bool:
@@ -176,6 +199,8 @@ class _Follower:
     It keeps the latest tensor with more than one position and the last few one-position
     tensors (pooling outputs, or a layer already at 1 x 1), each with the modules that returned
     that very tensor (nested modules, in-place activations), in the order they finished.
+    For messages it also keeps, without their tensors, every spatial map's modules and shape
+    and the input widths of the head runs on pooled features.
     """
 
     def __init__(self) -> None:
@@ -183,6 +208,9 @@ class _Follower:
         self.spatial: _Group | None = None
         self.pooled: deque[_Group] = deque(maxlen=_POOLED_HISTORY)
         self.latest: tuple[int, _Snapshot] | None = None  # of the latest head run only
+        self.widths: list[int] = []  # input widths of the head runs, in order
+        # every spatial map: its modules (the group's list), shape, and head runs before it
+        self.maps: list[tuple[list[tuple[str, nn.Module]], tuple[int, ...], int]] = []
 
     def record(self, name: str, module: nn.Module, output: Any) -> None:
         self.runs[id(module)] = self.runs.get(id(module), 0) + 1
@@ -200,14 +228,16 @@ class _Follower:
             self.pooled.append(_Group(output, [(name, module)]))
         else:
             self.spatial = _Group(output, [(name, module)])
+            self.maps.append((self.spatial.modules, tuple(output.shape), len(self.widths)))
 
     def snapshot(self, index: int, inputs: Tensor) -> None:
         """Keep what head run ``index`` (input ``(N, C)``) may pool, replacing the previous run's
         record: the comparisons wait until the forward has ended (:meth:`source`), so they cost
         nothing for the runs that are not the head (squeeze-excitation blocks) and the forward
         never waits for the device."""
+        self.widths.append(inputs.shape[1])
         groups = ((self.spatial,) if self.spatial is not None else ()) + tuple(self.pooled)
-        versions = (*(group.tensor._version for group in groups), inputs._version)
+        versions = (*(_version(group.tensor) for group in groups), _version(inputs))
         self.latest = index, _Snapshot(self.spatial, tuple(self.pooled), inputs, versions)
 
     def source(self, index: int) -> tuple[_Group | None, str | None]:
@@ -224,20 +254,17 @@ class _Follower:
             return None, None
         spatial, groups, inputs, versions = self.latest[1]
         tensors = ((spatial,) if spatial is not None else ()) + groups
-        now = (*(group.tensor._version for group in tensors), inputs._version)
+        now = (*(_version(group.tensor) for group in tensors), _version(inputs))
         if now != versions or (spatial is not None and spatial.tensor.shape[0] != len(inputs)):
             return None, None
         channels = inputs.shape[1]
         matches = spatial is not None and spatial.tensor.shape[1] == channels
         if matches and _same_values(spatial.average(), inputs):  # type: ignore[union-attr]
             return spatial, None
-        for group in groups:
-            values = group.tensor.flatten(1)
-            if _same_values(values, inputs):
-                return group, None
-            if spatial is not None and _same_values(spatial.average(), values):
-                break  # the pooling happened: later tensors transform pooled features
         if spatial is not None and spatial.tensor.shape[1] != channels:
+            # Before the one-position tensors: a channels-last map permuted outside a module
+            # and then pooled by one (timm's NesT, torchvision's Swin3d) must not make the
+            # pooling's 1 x 1 output the layer.
             tensor = spatial.tensor  # tokens (N, L, D) or (N, h, w, C)
             if tensor.shape[-1] == channels:
                 dims = tuple(range(1, tensor.dim() - 1))
@@ -245,12 +272,48 @@ class _Follower:
                     average = tensor.mean(dim=dims, dtype=compute_dtype(tensor))
                 if _same_values(average, inputs):
                     return None, self.name_of(spatial)
+        for group in groups:
+            values = group.tensor.flatten(1)
+            if _same_values(values, inputs):
+                return group, None
+            if spatial is not None and _same_values(spatial.average(), values):
+                break  # the pooling happened: later tensors transform pooled features
         return None, None
 
-    def name_of(self, group: _Group) -> str:
-        """The module to name for a group: the last to finish among those that ran once."""
-        once = [name for name, module in group.modules if self.runs.get(id(module)) == 1]
-        return (once or [name for name, _ in group.modules])[-1]
+    def name_of(self, group: _Group | list[tuple[str, nn.Module]]) -> str:
+        """The module to name for a group (or its modules): the last to finish among those
+        that ran once."""
+        modules = group.modules if isinstance(group, _Group) else group
+        once = [name for name, module in modules if self.runs.get(id(module)) == 1]
+        return (once or [name for name, _ in modules])[-1]
+
+    def suggestion(self, num_classes: int | None) -> tuple[str, tuple[int, ...], int | None] | None:
+        """The spatial map to suggest to the gradient form: the last one whose channels (its
+        second or last dimension) are the input width of a head run on pooled features after
+        the last spatial map (the head, or an MLP head's first layer), so likely on the path to
+        the head; else the last spatial map. Maps of class
+        scores (a linear head's output with as many channels as logits: S3D's, VOLO's
+        per-token head) are never suggested.
+
+        Returns:
+            ``(name, shape, width)``, ``width`` the matched pooled width or None; None when the
+            forward had no spatial map.
+        """
+        maps = []
+        for modules, shape, runs_before in self.maps:
+            producer = modules[0][1]
+            weight = getattr(producer, "weight", None)
+            scores = isinstance(weight, Tensor) and weight.shape[0] == num_classes
+            if not (scores and is_linear_head(producer)):
+                maps.append((modules, shape, runs_before))
+        if not maps:
+            return None
+        widths = set(self.widths[maps[-1][2] :])  # of the head runs after the last map
+        for modules, shape, _ in reversed(maps):
+            for width in (shape[1], shape[-1]):
+                if width in widths:
+                    return self.name_of(modules), shape, width
+        return self.name_of(maps[-1][0]), maps[-1][1], None
 
     def module_of(self, group: _Group, name: str) -> nn.Module:
         return next(module for module_name, module in group.modules if module_name == name)
@@ -291,10 +354,12 @@ def capture(
     owner = threading.get_ident()
     values: list[Any] = []
     runs: list[HeadRun] = []
+    runs_before_layer: list[int] = []  # how many head runs preceded the layer's run
     follower = _Follower() if follow is not None else None
 
     def keep(value: Any) -> Any:
         """Record the layer's value; for the gradient form, return its replacement."""
+        runs_before_layer.append(len(runs))
         if not as_leaf:
             values.append(value)
             return None
@@ -365,7 +430,9 @@ def capture(
             )
         # After the followers: a head's own output is recorded before the head is resolved.
         handles.extend(module.register_forward_hook(on_head(name)) for name, module in heads)
-        with torch.no_grad():
+        # Outside inference mode, so that the outputs have version counters (in-place changes
+        # after the head run are seen) and the gradient form can record a graph.
+        with torch.inference_mode(False), torch.no_grad():
             logits = forward_func(*inputs, *additional_forward_args)
     finally:
         for handle in handles:
@@ -376,8 +443,9 @@ def capture(
             f"the layer ran {len(values)} times in one forward pass; explain a layer that runs "
             "exactly once"
             + (
-                " (the hooks see the calling thread only: a model that runs its layers in "
-                "other threads, as nn.DataParallel does over several devices, is not supported)"
+                " (the hooks see the calling thread's eager forward only: a model that runs its "
+                "layers in other threads, as nn.DataParallel does over several devices, or a "
+                "function compiled with torch.compile, is not supported; pass the eager model)"
                 if not values
                 else ""
             )
@@ -400,10 +468,15 @@ def capture(
             layer_name = follower.name_of(group)
             layer, value = follower.module_of(group, layer_name), group.tensor
     last_spatial = None
-    if follower is not None and follower.spatial is not None:
-        last_spatial = (follower.name_of(follower.spatial), tuple(follower.spatial.tensor.shape))
+    if follower is not None:
+        num_classes = logits.shape[1] if isinstance(logits, Tensor) and logits.dim() == 2 else None
+        last_spatial = follower.suggestion(num_classes)
     last_run = runs[-1] if runs else None
-    return Capture(value, logits, layer, layer_name, head, averaged_last, last_run, last_spatial)
+    after = runs[runs_before_layer[0] :] if runs_before_layer else []
+    next_run = after[0] if after else None
+    return Capture(
+        value, logits, layer, layer_name, head, averaged_last, last_run, last_spatial, next_run
+    )
 
 
 def _head_of(runs: Sequence[HeadRun], logits: Any) -> int | None:
@@ -468,6 +541,22 @@ def _shape_of(value: Any) -> Any:
     return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
+def _logits_error(logits: Any, model: nn.Module | None) -> str:
+    """forward_func returned something else than ``(N, K)`` logits: what to do."""
+    message = f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
+    if isinstance(logits, Tensor):
+        return message
+    if model is not None and model.training:
+        return message + (
+            " (call model.eval(): some models return auxiliary outputs in train mode)"
+        )
+    return message + (
+        ": wrap the model in an nn.Module whose forward returns the logits tensor (e.g. "
+        "output[0] or output['logits']); a module wrapper keeps the automatic layer and head "
+        "search, a lambda needs layer= and classifier="
+    )
+
+
 def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
     """How to explain a layer whose last dimension, not its second, holds the channels."""
     if in_features is None or len(shape) < 3 or shape[-1] != in_features or shape[1] == in_features:
@@ -484,13 +573,22 @@ def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
     )
 
 
-def _gradient_hint(captured: Capture, in_features: int | None) -> str:
-    """Which layer to give InfoGradCam, from the last spatial map before the head."""
+def _gradient_hint(captured: Capture, in_features: int | None, averaged: bool = False) -> str:
+    """Which layer to give InfoGradCam, from the spatial map the head reads last
+    (:meth:`_Follower.suggestion`); ``averaged``: the head averages those tokens (no class
+    token), so a token grid is named."""
     if captured.last_spatial is None:
         return " (the documentation lists the layer to explain for each model family)"
-    name, shape = captured.last_spatial
+    name, shape, width = captured.last_spatial
+    in_features = width or in_features
     layer = f"model.get_submodule({name!r})"
-    if len(shape) == 3 and shape[-1] == in_features:
+    if len(shape) == 3 and shape[-1] == in_features and shape[1] != in_features:
+        side = math.isqrt(shape[1])
+        if averaged and side > 1 and side * side == shape[1]:
+            return (
+                f", e.g. InfoGradCam(model, {layer}, reshape=({side}, {side})) for the tokens "
+                f"{shape} the head averages"
+            )
         return (
             ", with reshape=(h, w) for transformer tokens; for a class-token head explain the "
             "last block's input norm (encoder.layers[-1].ln_1 in torchvision, "
@@ -518,7 +616,7 @@ def _channels_last(head: HeadRun, captured: Capture, in_features: int) -> ValueE
         f"the head {describe_module(head.name, head.module)} averages the channels-last "
         f"output of `{captured.averaged_last}` (transformer tokens (N, L, D) or an (N, h, w, C) "
         "map), while CAM-style maps read channels-first activations (N, C, *spatial): use "
-        f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features)}"
+        f"InfoGradCam, the gradient form{_gradient_hint(captured, in_features, averaged=True)}"
     )
 
 
@@ -592,11 +690,7 @@ def capture_gap_head(
     )
     logits = captured.logits
     if not isinstance(logits, Tensor) or logits.dim() != 2:
-        hint = " (call model.eval(): some models return auxiliary outputs in train mode)"
-        raise ValueError(
-            f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
-            + ("" if isinstance(logits, Tensor) else hint)
-        )
+        raise ValueError(_logits_error(logits, model))
     head = captured.head
     head_name = None
     if classifier is None:
@@ -623,10 +717,14 @@ def capture_gap_head(
             )
         if captured.averaged_last is not None:
             raise _channels_last(head, captured, weight.shape[1])
+        training = model is not None and model.training
         raise _not_gap(
             f"the logits come from {describe_module(head.name, head.module)}, whose input is "
-            "not the average over positions of any layer's output (the model transforms the "
-            "pooled features before the head: a norm, an MLP or a class token)",
+            "not the average over positions of any module's output (the model transforms the "
+            "pooled features before the head, e.g. a norm, an MLP or a class token, or "
+            "computes the map it pools outside a module, e.g. x * mask"
+            + ("; or dropout is active: call model.eval()" if training else "")
+            + ")",
             captured,
             weight.shape[1],
         )
@@ -709,9 +807,7 @@ def capture_gradient(
         )
         logits, leaf = captured.logits, captured.value
         if not isinstance(logits, Tensor) or logits.dim() != 2:
-            raise ValueError(
-                f"forward_func must return logits of shape (N, K), got {_shape_of(logits)}"
-            )
+            raise ValueError(_logits_error(logits, model))
         target = format_target(target, logits.detach())
         with torch.enable_grad():
             total = score(logits, target).sum()
@@ -723,8 +819,11 @@ def capture_gradient(
             )
         activations = leaf.detach()
     head = captured.head
-    in_features = head.inputs.shape[1] if head is not None else None
+    # The widths of the pooled features: the head's input, and that of the first linear layer
+    # run on pooled features after the layer (an MLP head's first layer, as in timm's MambaOut).
+    widths = [run.inputs.shape[1] for run in (head, captured.next_run) if run is not None]
     shape = tuple(activations.shape)
+    in_features = _layout_width(shape, widths)
     full_gradient = gradient
     if to_grid is None:
         if len(shape) - 2 not in SPATIAL_DIMS:
@@ -744,30 +843,37 @@ def capture_gradient(
                 "(N, C, h, w)"
             )
         grid = tuple(activations.shape)
+        in_features = _layout_width(grid, widths)
         if _layout_hint(grid, in_features):
             raise ValueError(
                 f"reshape turns the layer's {where} into {grid}, whose last dimension is the "
-                f"head's {in_features} inputs (tokens or channels last): reshape must map it to "
-                "a channels-first grid (N, C, *spatial)"
+                f"{in_features} pooled features of the head (tokens or channels last): reshape "
+                "must map it to a channels-first grid (N, C, *spatial)"
             )
     if not bool(gradient.any()):  # one reduction and one sync: worth the warning
         warnings.warn(_zero_gradient_message(full_gradient, head, where), stacklevel=4)
     return activations, gradient
 
 
+def _layout_width(shape: tuple[int, ...], widths: Sequence[int]) -> int | None:
+    """The first of ``widths`` that makes ``shape`` look channels-last (:func:`_layout_hint`),
+    else the first of them (None when there is none)."""
+    return next((w for w in widths if _layout_hint(shape, w)), widths[0] if widths else None)
+
+
 def _layout_error(shape: tuple[int, ...], in_features: int | None, where: str) -> str:
     if len(shape) == 3:
         return (
             f"the layer's {where} {shape} looks like transformer tokens (N, L, D), not a grid "
-            f"N x C x L: its last dimension is the head's {in_features} inputs; pass "
+            f"N x C x L: its last dimension is the head's {in_features} pooled features; pass "
             "reshape=(h, w) for transformer tokens (the last h * w tokens are the patches), or "
             "reshape=lambda t: t.unsqueeze(-1) if it is a channels-first 1-D map"
         )
     order = ", ".join(str(d) for d in (0, len(shape) - 1, *range(1, len(shape) - 1)))
     return (
         f"the layer's {where} {shape} looks channels-last (N, *spatial, C), not N x C x "
-        f"*spatial: its last dimension is the head's {in_features} inputs (a Swin stage or a "
-        f"ConvNeXt block); pass reshape=lambda t: t.permute({order})"
+        f"*spatial: its last dimension is the head's {in_features} pooled features (a Swin "
+        f"stage or a ConvNeXt block); pass reshape=lambda t: t.permute({order})"
     )
 
 
@@ -810,6 +916,7 @@ class CaptureAttribution(LayerAttribution):
     ) -> None:
         if layer is not None and not isinstance(layer, nn.Module):
             raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
+        forward_func = eager_forward(forward_func)
         check_forward_func(forward_func, device_ids)
         LayerAttribution.__init__(self, forward_func, layer)
 

@@ -29,7 +29,9 @@ VGG, vision transformers) are refused with a pointer to
 call, and nothing is stored on the attribution object, so one model and one attribution can
 serve concurrent calls from several threads, each getting the map a lone call would.
 ``nn.DataParallel`` over several devices runs the layer in worker threads and is refused: pass
-the wrapped model.
+the wrapped model. A model compiled with :func:`torch.compile` is explained through its
+original module (``model._orig_mod``, the same parameters run eagerly): hooks do not run
+inside compiled code.
 
 The model runs as it is: in train mode, BatchNorm layers update their running statistics as
 in any forward pass, so call ``model.eval()`` first. The maps explain the tensor the head
@@ -48,7 +50,7 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_infocam import _kernels
-from captum_infocam._capture import GapHeadAttribution, capture_gap_head
+from captum_infocam._capture import GapHeadAttribution, capture_gap_head, eager_forward
 from captum_infocam._validation import (
     check_contrast,
     check_contrast_weight,
@@ -121,6 +123,9 @@ def find_gap_head(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    eager = eager_forward(model)
+    assert isinstance(eager, nn.Module)  # the module behind a compiled module is a module
+    model = eager
     found = capture_gap_head(model, inputs, additional_forward_args, None, None)
     layer_name, head_name = found.layer_name, found.head_name
     return GapHead(

@@ -143,7 +143,8 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     by a detached copy that requires grad, so the model's parameters and inputs get no
     gradients and nothing upstream of the layer is recorded (the part of the forward before
     the layer runs without autograd). The hook is removed even when the forward raises, and the
-    method works under :func:`torch.no_grad` and :func:`torch.inference_mode`.
+    method works under :func:`torch.no_grad` and :func:`torch.inference_mode`. A
+    :func:`torch.compile`'d model is run through its original module (``model._orig_mod``).
 
     With a class-token head, explain tokens that still reach the class token: the patch tokens
     leaving the *last* block do not (only the class token goes on to the head), so their
@@ -159,8 +160,9 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     getting-started page has the table. On a GAP + linear model,
     :func:`~captum_infocam.attribution.find_gap_head` finds it. Layers with 1 or 3 spatial
     dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do. An output whose last
-    dimension, not its second, is the head's input size (transformer tokens ``(N, L, D)``, a
-    channels-last ``(N, h, w, C)`` stage) is refused without ``reshape`` rather than misread.
+    dimension, not its second, is the head's input size, or that of the first linear layer run
+    on pooled features after the layer (an MLP head's), is refused without ``reshape`` rather
+    than misread (transformer tokens ``(N, L, D)``, a channels-last ``(N, h, w, C)`` stage).
 
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes
@@ -213,7 +215,7 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
         self.reshape = reshape
         self._to_grid = _grid_function(reshape)
         CaptureAttribution.__init__(self, forward_func, layer, device_ids)
-        GradientAttribution.__init__(self, forward_func)
+        GradientAttribution.__init__(self, self.forward_func)  # the eager model, as above
 
     @log_usage()
     def attribute(

@@ -283,3 +283,98 @@ def test_box_sample_is_a_deprecated_alias():
         from captum_infocam.data import BoxSample  # noqa: F401
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
         data.NoSuchName
+
+
+# --------------------------------------------------------------------------- image lists
+
+
+def test_cub_image_ids_select_in_the_given_order(cub_root):
+    everything = CUB200(cub_root, split="all", image_size=None)
+    chosen = CUB200(cub_root, split="all", image_size=None, image_ids=[4, 1])
+    assert chosen.image_ids == [4, 1] and len(chosen) == 2
+    assert chosen.labels.tolist() == [1, 0]
+    assert chosen.paths == [everything.paths[3], everything.paths[0]]
+    assert torch.equal(chosen[0].boxes, everything[3].boxes)
+    assert torch.equal(chosen[1].image, everything[0].image)
+    # 0-d tensors and NumPy integers are ids too.
+    assert CUB200(cub_root, image_ids=[torch.tensor(3), np.int64(2)]).image_ids == [3, 2]
+
+
+def test_cub_image_ids_from_list_files(cub_root, tmp_path):
+    # The authors' layout: "<id> <path> <label>", their labels being 0-based.
+    authors = tmp_path / "test.txt"
+    authors.write_text("3 002.Auklet/b_1.png 1\n\n2 001.Albatross/a_2.png 0\n")
+    assert CUB200(cub_root, image_ids=authors).image_ids == [3, 2]
+    assert CUB200(cub_root, image_ids=str(authors)).image_ids == [3, 2]
+    # Paths alone, and the official images.txt itself (with split="all").
+    paths = tmp_path / "paths.txt"
+    paths.write_text("001.Albatross/a_2.png\n")
+    assert CUB200(cub_root, image_ids=paths).image_ids == [2]
+    assert CUB200(cub_root, split="all", image_ids=cub_root / "images.txt").image_ids == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert CUB200(cub_root, image_ids=["002.Auklet/b_1.png"]).image_ids == [3]
+
+
+def test_cub_image_ids_errors(cub_root, tmp_path):
+    with pytest.raises(ValueError, match=r"ids \[7\] are not in images\.txt"):
+        CUB200(cub_root, image_ids=[2, 7])
+    with pytest.raises(
+        ValueError, match=r"ids \[1, 4\] are not in the 'test' split .* split='all'"
+    ):
+        CUB200(cub_root, image_ids=[1, 2, 4])
+    with pytest.raises(ValueError, match=r"more than once: \[2\]"):
+        CUB200(cub_root, image_ids=[2, 3, 2])
+    with pytest.raises(ValueError, match="selects no image"):
+        CUB200(cub_root, image_ids=[])
+    with pytest.raises(TypeError, match=r"image_ids\[1\] must be an int or a str, got float"):
+        CUB200(cub_root, image_ids=[2, 3.0])
+    with pytest.raises(TypeError, match=r"image_ids\[0\] must be an int or a str, got bool"):
+        CUB200(cub_root, image_ids=[True])
+    with pytest.raises(TypeError, match="must be a path to a list file or a sequence"):
+        CUB200(cub_root, image_ids=3)
+    with pytest.raises(FileNotFoundError, match="no list file"):
+        CUB200(cub_root, image_ids=tmp_path / "missing.txt")
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("2 001.Albatross/a_2.png 0\n3 001.Albatross/a_2.png 0\n")
+    with pytest.raises(
+        ValueError, match=r"wrong\.txt, line 2: image id 3 is '002\.Auklet/b_1\.png'"
+    ):
+        CUB200(cub_root, image_ids=wrong)
+    wrong.write_text("bird.jpg\n")
+    with pytest.raises(ValueError, match=r"line 1: 'bird\.jpg' is neither an image id nor a path"):
+        CUB200(cub_root, image_ids=wrong)
+
+
+def test_tiny_imagenet_image_files(tiny_root, tmp_path):
+    val = TinyImageNet(tiny_root, split="val")
+    chosen = TinyImageNet(tiny_root, split="val", image_files=["val_1.JPEG"])
+    assert len(chosen) == 1 and chosen.labels.tolist() == [0]
+    assert torch.equal(chosen[0].image, val[1].image)
+    assert torch.equal(chosen[0].boxes, val[1].boxes)
+    # The authors' layout: "<index> <wnid>/<file> <label>", in their order.
+    authors = tmp_path / "test_.txt"
+    authors.write_text(f"10 {WNIDS[0]}/val_1.JPEG 0\n34 {WNIDS[1]}/val_0.JPEG 1\n")
+    both = TinyImageNet(tiny_root, image_files=authors)
+    assert [path.name for path in both.paths] == ["val_1.JPEG", "val_0.JPEG"]
+    assert both.labels.tolist() == [0, 1]
+    train = TinyImageNet(tiny_root, split="train", image_files=["n01629819_0.JPEG"])
+    assert train.labels.tolist() == [1] and train[0].boxes.tolist() == [[10, 12, 30, 33]]
+
+
+def test_tiny_imagenet_image_files_errors(tiny_root, tmp_path):
+    with pytest.raises(ValueError, match=r"'val_7\.JPEG' is not an image of the 'val' split"):
+        TinyImageNet(tiny_root, image_files=["val_0.JPEG", "val_7.JPEG"])
+    with pytest.raises(ValueError, match=r"n01629819_0\.JPEG' is not an image of the 'val' split"):
+        TinyImageNet(tiny_root, image_files=["n01629819_0.JPEG"])
+    with pytest.raises(ValueError, match=r"puts val_1\.JPEG in class n01629819, but .* n01443537"):
+        TinyImageNet(tiny_root, image_files=[f"{WNIDS[1]}/val_1.JPEG"])
+    with pytest.raises(ValueError, match=r"more than once: \['val_0\.JPEG'\]"):
+        TinyImageNet(tiny_root, image_files=["val_0.JPEG", "x/val_0.JPEG"])
+    listing = tmp_path / "list.txt"
+    listing.write_text("val_0.JPEG\n12 0\n")
+    with pytest.raises(ValueError, match=r"list\.txt, line 2: no field names an image file"):
+        TinyImageNet(tiny_root, image_files=listing)

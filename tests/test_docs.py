@@ -217,6 +217,11 @@ def test_the_identities_of_the_theory_page_hold():
     close(uniform, (logits.log_softmax(1) + math.log(k))[:, :, None, None])
     whole = maps.info_cam(activations, weight, bias, target, "mean", None)
     close(whole, (z_y[:, :, 0, 0] - others)[:, :, None, None])  # infoCAM, whole map
+    most = maps.info_cam(
+        activations, weight, bias, target, "most_likely", None, logits, contrast_weight=0.5
+    )
+    highest_other = logits.scatter(1, target[:, None], -math.inf).amax(1, keepdim=True)
+    close(most, (z_y[:, :, 0, 0] - 0.5 * highest_other)[:, :, None, None])  # most likely, alpha
     pmi = maps.pmi_maps(activations, weight, bias, prior, 3)  # infoCAM = PMI contrast, any prior
     pmi_y = pmi.gather(1, target[:, None, None, None].expand(-1, 1, h, w))
     pmi_others = (pmi.sum(1, keepdim=True) - pmi_y) / (k - 1)

@@ -26,6 +26,12 @@ from captum_infocam.data.synthetic_series import (
     SeriesBatch,
     make_series_data,
 )
+from captum_infocam.data.synthetic_textures import (
+    TEXTURE_NAMES,
+    SyntheticTextures,
+    TextureBatch,
+    make_texture_data,
+)
 from captum_infocam.data.tiny_imagenet import TinyImageNet
 from captum_infocam.data.wsol_metadata import (
     WSOLBatch,
@@ -40,12 +46,15 @@ __all__ = [
     "MI_BENCHMARK_BALANCED_COUNTS",
     "MI_BENCHMARK_IMBALANCED_COUNTS",
     "SERIES_CLASS_NAMES",
+    "TEXTURE_NAMES",
     "GaussianMixture",
     "LocalizationBatch",
     "LocalizationSample",
     "MonteCarloEstimate",
     "SeriesBatch",
     "SyntheticLocalization",
+    "SyntheticTextures",
+    "TextureBatch",
     "TinyImageNet",
     "WSOLBatch",
     "WSOLMetadataDataset",
@@ -53,6 +62,7 @@ __all__ = [
     "collate_wsol",
     "make_localization_data",
     "make_series_data",
+    "make_texture_data",
     "mi_benchmark_mixture",
 ]
 

@@ -7,8 +7,10 @@ contract of :mod:`captum_infocam.localization`.
 
 from __future__ import annotations
 
+import operator
 import warnings
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -22,6 +24,9 @@ from captum_infocam.data._sample import LocalizationSample
 
 ImageSize = int | tuple[int, int]
 """An image size: one int for a square, or ``(height, width)``."""
+
+ImageSelection = str | Path | Iterable[int | str]
+"""Which images of a split to read: a list file, or the images themselves (ids or names)."""
 
 
 def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
@@ -55,6 +60,65 @@ def read_table(path: Path, columns: int, name: str) -> list[list[str]]:
         if len(row) < columns:
             raise ValueError(f"{path}, line {number}: expected {columns} fields, got {row}")
     return rows
+
+
+def selection_rows(selection: ImageSelection, argument: str) -> list[tuple[str, list[str]]]:
+    """The rows that name the selected images, each with where it came from (for errors).
+
+    A ``str`` or ``Path`` is a list file: one image per non-blank line, its fields separated
+    by whitespace (the readers say which field names the image). Anything else is iterated:
+    each item is one image, an int-like (``int``, NumPy or 0-d tensor integer) or a ``str``.
+
+    Args:
+        selection (str, Path or iterable): the list file or the images.
+        argument (str): the argument's name, for the error messages.
+
+    Returns:
+        *list* of ``(where, fields)``: ``where`` is ``"<file>, line <n>"`` or
+        ``"<argument>[<k>]"``; ``fields`` the line's fields or the item as one field.
+    """
+    if isinstance(selection, str | Path):
+        path = Path(selection)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{argument}: no list file {path}; pass a path to a text file with one image per "
+                "line, or a sequence of images"
+            )
+        return [
+            (f"{path}, line {number}", line.split())
+            for number, line in enumerate(path.read_text().splitlines(), start=1)
+            if line.strip()
+        ]
+    try:
+        items = list(selection)
+    except TypeError:
+        raise TypeError(
+            f"{argument} must be a path to a list file or a sequence of images, "
+            f"got {type(selection).__name__}"
+        ) from None
+    rows = []
+    for k, item in enumerate(items):
+        if not isinstance(item, str):
+            try:
+                index = None if isinstance(item, bool) else operator.index(item)
+            except TypeError:
+                index = None
+            if index is None:
+                raise TypeError(
+                    f"{argument}[{k}] must be an int or a str, got {type(item).__name__}"
+                )
+            item = str(index)
+        rows.append((f"{argument}[{k}]", [item]))
+    return rows
+
+
+def check_selection(chosen: Sequence[Hashable], argument: str) -> None:
+    """Refuse an empty selection or one that names an image twice."""
+    if not chosen:
+        raise ValueError(f"{argument} selects no image; pass at least one")
+    repeated = [item for item, count in Counter(chosen).items() if count > 1]
+    if repeated:
+        raise ValueError(f"{argument} names these images more than once: {repeated[:5]}")
 
 
 def fit_boxes(

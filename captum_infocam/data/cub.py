@@ -11,6 +11,10 @@ Nothing is downloaded: ``root`` is the extracted ``CUB_200_2011`` folder, holdin
 A box ``(x, y, width, height)`` becomes ``(x, y, x + width, y + height)``, as in the reference
 WSOL evaluation and the infoCAM authors' scripts, then follows the resize and crop of the
 image (see :class:`CUB200`).
+
+``image_ids=`` reads a chosen part of a split, e.g. the infoCAM authors' test list
+(``datalist/CUB/test_package/test.txt`` in their repository: 2,878 of the 5,794 official test
+images, one ``<image_id> <path> <label>`` line each).
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from captum_infocam.data._box_images import BoxImageFolder, ImageSize, read_table
+from captum_infocam.data._box_images import (
+    BoxImageFolder,
+    ImageSelection,
+    ImageSize,
+    check_selection,
+    read_table,
+    selection_rows,
+)
 
 __all__ = ["CUB200"]
 
@@ -40,6 +51,10 @@ class CUB200(BoxImageFolder):
     warning). The WSOL protocol of Choe et al. evaluates the test split resized to 224 x 224,
     no crop; the infoCAM scripts resize to 256 and crop 224.
 
+    ``image_ids`` restricts the items to a list of images of the split, in the list's order:
+    the infoCAM authors evaluated on 2,878 of the 5,794 test images, and their list file can be
+    passed as it is.
+
     Args:
         root (str or Path): the ``CUB_200_2011`` folder.
         split (str, optional): ``"train"``, ``"test"`` (the official split) or ``"all"``.
@@ -49,6 +64,13 @@ class CUB200(BoxImageFolder):
         crop_size (int or tuple of int, optional): centre crop after resizing. Default: None.
         transform (callable, optional): applied to the ``(3, H, W)`` float image last; it
             must not move pixels (e.g. ``Normalize``). Default: None.
+        image_ids (sequence of int, str or Path, optional): read only these images of the
+            split, in this order: a sequence of official image ids (or of paths relative to
+            ``images/``), or the path of a list file with one image per line, named by its
+            first field, an id or a relative path. A second field with a ``/`` is read as the
+            id's relative path and must match ``images.txt``; further fields are ignored, so
+            ``images.txt`` itself and the authors' ``<id> <path> <label>`` lists are valid list
+            files. ``None`` reads the whole split. Default: None.
 
     Attributes:
         image_ids (list of int): the official ids of the items, in order.
@@ -58,7 +80,9 @@ class CUB200(BoxImageFolder):
 
     Raises:
         FileNotFoundError: if a metadata file is missing.
-        ValueError: on an unknown split, malformed or inconsistent metadata.
+        ValueError: on an unknown split, malformed or inconsistent metadata, or an
+            ``image_ids`` entry that is unknown, outside the split, repeated or inconsistent.
+        TypeError: if ``image_ids`` is neither a path nor a sequence of ints or strs.
 
     Examples::
 
@@ -66,6 +90,12 @@ class CUB200(BoxImageFolder):
         >>> image, label, boxes = dataset[0]  # doctest: +SKIP
         >>> image.shape, boxes.shape  # doctest: +SKIP
         (torch.Size([3, 224, 224]), torch.Size([1, 4]))
+        >>> # the infoCAM authors' half-size test list
+        >>> half = CUB200(  # doctest: +SKIP
+        ...     "data/CUB_200_2011", image_ids="datalist/CUB/test_package/test.txt"
+        ... )
+        >>> len(half)  # doctest: +SKIP
+        2878
     """
 
     def __init__(
@@ -75,6 +105,7 @@ class CUB200(BoxImageFolder):
         image_size: ImageSize | None = 224,
         crop_size: ImageSize | None = None,
         transform: Callable[[Tensor], Tensor] | None = None,
+        image_ids: ImageSelection | None = None,
     ) -> None:
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -101,7 +132,11 @@ class CUB200(BoxImageFolder):
             if missing:
                 raise ValueError(f"{root / table} has no entry for image ids {missing[:5]}")
         wanted = {"train": (True,), "test": (False,), "all": (True, False)}[split]
-        self.image_ids = [image for image in sorted(paths) if training[image] in wanted]
+        in_split = [image for image in sorted(paths) if training[image] in wanted]
+        if image_ids is None:
+            self.image_ids = in_split
+        else:
+            self.image_ids = _selected_ids(image_ids, paths, set(in_split), split)
         corner_sizes = torch.tensor([boxes[image] for image in self.image_ids], dtype=torch.float64)
         corner_sizes = corner_sizes.view(-1, 4)
         far_corner = corner_sizes[:, :2] + corner_sizes[:, 2:]
@@ -121,3 +156,42 @@ class CUB200(BoxImageFolder):
         else:
             num_classes = int(self.labels.max()) + 1 if len(self.labels) else 0
             self.class_names = [str(k + 1) for k in range(num_classes)]
+
+
+def _selected_ids(
+    selection: ImageSelection, paths: dict[int, str], in_split: set[int], split: str
+) -> list[int]:
+    """The official ids that ``image_ids`` names, checked against ``images.txt`` and the split."""
+    ids_of = {path: image for image, path in paths.items()}
+    chosen = []
+    for where, fields in selection_rows(selection, "image_ids"):
+        first = fields[0]
+        if first in ids_of:
+            chosen.append(ids_of[first])
+            continue
+        try:
+            image = int(first)
+        except ValueError:
+            raise ValueError(
+                f"image_ids: {where}: {first!r} is neither an image id nor a path listed in "
+                "images.txt (paths are relative to images/, e.g. '001.Black_footed_Albatross/"
+                "Black_Footed_Albatross_0001_796111.jpg')"
+            ) from None
+        named = fields[1] if len(fields) > 1 and "/" in fields[1] else None
+        if image in paths and named is not None and paths[image] != named:
+            raise ValueError(
+                f"image_ids: {where}: image id {image} is {paths[image]!r} in images.txt, not "
+                f"{named!r}; the list does not match this copy of CUB-200-2011"
+            )
+        chosen.append(image)
+    check_selection(chosen, "image_ids")
+    unknown = [image for image in chosen if image not in paths]
+    if unknown:
+        raise ValueError(f"image_ids: ids {unknown[:5]} are not in images.txt")
+    outside = [image for image in chosen if image not in in_split]
+    if outside:
+        raise ValueError(
+            f"image_ids: ids {outside[:5]} are not in the {split!r} split "
+            f"({len(outside)} in all); pass split='all' to choose from every image"
+        )
+    return chosen

@@ -151,6 +151,8 @@ class _Layout:
             the first pixels of the step's pixel pairs; ``pair_second`` of the second ones.
         border (Tensor): ``(N * border,)`` int64 flat (unpadded) index of the border pixels.
         border_block (Tensor): ``(N * border,)`` int32 flat block of the border pixels.
+        inside (Tensor): ``(N * blocks, S)`` bool, whether each step leads to a block of the
+            same map.
     """
 
     raster: Tensor
@@ -163,6 +165,7 @@ class _Layout:
     pair_second: Tensor
     border: Tensor
     border_block: Tensor
+    inside: Tensor
 
 
 @functools.lru_cache(maxsize=8)
@@ -184,6 +187,10 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
     border_rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
     border_columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
     border_maps = maps.view(-1, 1)
+    block_y = torch.arange(rows, device=device).view(-1, 1, 1)
+    block_x = torch.arange(columns, device=device).view(1, -1, 1)
+    step_y, step_x = (torch.tensor([step[i] for step, _ in steps], device=device) for i in (0, 1))
+    inside = (block_y + step_y < rows) & (block_x + step_x >= 0) & (block_x + step_x < columns)
     return _Layout(
         raster=y * padded_w + x,
         block_of=(y // block_h * columns + x // block_w).view(-1),
@@ -199,6 +206,7 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
         )
         .int()
         .view(-1),
+        inside=inside.view(1, -1, len(steps)).expand(num_maps, -1, -1).reshape(-1, len(steps)),
     )
 
 
@@ -416,20 +424,19 @@ def _basin_edges(
     join read from the keys (``key >> value_shift``; padding reads -1 and joins nothing).
     """
     device = root.device
-    num_maps, rows, columns = grid.num_maps, grid.rows, grid.columns
+    columns = grid.columns
     crossings = _CROSSINGS[grid.connectivity]
     num_steps = len(crossings)
-    roots = root.view(num_maps, rows, columns)
     # (block, step) flags, step last: a block's flags read as one int32 (int16 for 2 steps),
     # so the scan for crossings runs over the blocks, not over every (block, step).
-    differs = torch.zeros(num_maps, rows, columns, num_steps, dtype=torch.bool, device=device)
+    # Shifted comparisons of the flattened grid; pairs that wrap around a row or into the
+    # next map are masked out afterwards.
+    differs = torch.zeros(root.numel(), num_steps, dtype=torch.bool, device=device)
     for index, ((dy, dx), _) in enumerate(crossings):
-        x0, x1 = max(0, -dx), columns - max(0, dx)
-        torch.ne(
-            roots[:, : rows - dy, x0:x1],
-            roots[:, dy:, x0 + dx : x1 + dx],
-            out=differs[:, : rows - dy, x0:x1, index],
-        )
+        offset = dy * columns + dx
+        if 0 < offset < root.numel():
+            torch.ne(root[:-offset], root[offset:], out=differs[:-offset, index])
+    differs &= layout.inside
     packed = differs.view(torch.int32 if num_steps == 4 else torch.int16).view(-1)
     blocks = packed.nonzero().squeeze(1)
     which, step = differs.view(-1, num_steps).index_select(0, blocks).nonzero(as_tuple=True)
@@ -539,12 +546,15 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
         while True:
             label_a, label_b = labels.index_select(0, node_a), labels.index_select(0, node_b)
             if torch.equal(label_a, label_b):
+                # Equal labels across every edge: each component has one label, its smallest
+                # node (which always labels itself).
                 break
-            # Hook the larger root under the smaller one: labels only decrease, so no cycles.
+            # Hook the larger label under the smaller one (labels only decrease, so no
+            # cycles), then one pointer jump.
             labels.scatter_reduce_(
                 0, torch.maximum(label_a, label_b), torch.minimum(label_a, label_b), "amin"
             )
-            labels = _jump_to_roots(labels)
+            labels = labels.index_select(0, labels)
     level_offsets = torch.arange(num_levels, device=device).view(-1, 1) * count
     return labels.view(num_levels, count) - level_offsets
 

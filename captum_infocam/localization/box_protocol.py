@@ -43,10 +43,11 @@ components of the background. There is no loop over thresholds, pixels or images
 batched, the same code runs on CPU and CUDA, and the cost hardly depends on the number of
 thresholds. It grows with the number of local maxima of the maps, so very noisy maps (raw
 gradients, say) are slower and are evaluated a few at a time to bound the memory. On the CPU
-the batch is taken in chunks of about half a million pixels, so that the dense passes stay
-in the caches, and the evaluation runs on one intra-op thread (the caller's thread count is
-restored afterwards): it is a chain of many small operations, which more threads barely speed
-up on a quiet machine and slow down many times when another process keeps a core busy.
+the batch is taken in equal chunks of at most about a million pixels, so that the dense
+passes stay in the caches, and the evaluation runs on one intra-op thread (the caller's
+thread count is restored afterwards): it is a chain of many small operations, which a
+second thread sped up by 1.2x to 1.5x on a quiet two-core machine but slowed down ten times
+and more when another process kept one of the cores busy.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ _LEVELS = 255
 _LEVEL_BASIN_BUDGET = 2**22  # (levels x basins) entries evaluated at once, about 32 MiB each
 # Pixels per chunk of maps on the CPU: the dense passes of a chunk stay in the caches and
 # the allocator reuses its memory instead of returning it and faulting it back in.
-_CPU_CHUNK_PIXELS = 2**19
+_CPU_CHUNK_PIXELS = 2**20
 
 
 def threshold_grid(num_thresholds: int = 1000) -> Tensor:
@@ -386,18 +387,19 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
 def _one_intra_op_thread(device: torch.device) -> Iterator[None]:
     """Run the CPU evaluation on one intra-op thread, then restore the caller's count.
 
-    The evaluation is a chain of about a thousand small tensor operations per chunk of maps
+    The evaluation is a chain of several hundred small tensor operations per chunk of maps
     (tens of microseconds each, memory-bound). With more threads, every operation over more
-    than 32768 elements forks an OpenMP team and joins it at a barrier. On a quiet machine
-    this gains little (the operations are too small to split well), but when a core is busy
-    elsewhere, OpenMP's spin-waiting threads take the time slice that the working thread
-    needs, and each of the thousand barriers waits for the scheduler: measured 10 to 20
+    than 32768 elements forks an OpenMP team and joins it at a barrier. On a quiet two-core
+    machine this gained 1.2x to 1.5x (the operations are too small to split well), but when
+    a core is busy elsewhere, OpenMP's spin-waiting threads take the time slice that the
+    working thread needs, and each barrier waits for the scheduler: 10 to 20
     times slower with two threads than with one beside one busy process on two cores,
     while ``OMP_WAIT_POLICY=passive`` (no spinning, which a library cannot set once OpenMP
     has started) made two threads as fast as one. One thread per evaluation removes the
-    barriers, so the time does not depend on the thread count or on other processes'
-    load. ``torch.set_num_threads`` applies to the calling thread (and to threads that
-    start torch afterwards); it is restored on exit, also after an error.
+    barriers, so the time no longer depends on the thread count, and a busy core elsewhere
+    costs only its share of the machine. ``torch.set_num_threads`` applies to the calling
+    thread (and to threads that start torch afterwards); it is restored on exit, also after
+    an error.
     """
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:
@@ -414,8 +416,9 @@ def _chunks(maps: Tensor) -> list[slice]:
     """Consecutive chunks of a batch ``(N, H, W)``: cache-sized on the CPU, one elsewhere."""
     num_maps, height, width = maps.shape
     size = num_maps
-    if maps.device.type == "cpu":
-        size = max(1, _CPU_CHUNK_PIXELS // (height * width))
+    if maps.device.type == "cpu":  # chunks of equal size, none above the budget
+        most = max(1, _CPU_CHUNK_PIXELS // (height * width))
+        size = -(-num_maps // -(-num_maps // most))
     return [slice(start, min(start + size, num_maps)) for start in range(0, num_maps, size)]
 
 

@@ -45,6 +45,7 @@ TITLES: dict[str, str] = {
     "captum_infocam.data.gaussians": "Gaussian mixtures",
     "captum_infocam.data.synthetic": "Synthetic localisation images",
     "captum_infocam.data.synthetic_series": "Synthetic time series",
+    "captum_infocam.data.synthetic_textures": "Synthetic textured objects",
     "captum_infocam.data.cub": "CUB-200-2011",
     "captum_infocam.data.tiny_imagenet": "Tiny-ImageNet",
     "captum_infocam.data.wsol_metadata": "The wsolevaluation metadata layout",
