@@ -31,7 +31,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +61,7 @@ __all__ = [
     "model_of",
 ]
 
+_Forward = TypeVar("_Forward", bound=Callable[..., Any])
 _POOLED_HISTORY = 4  # one-position tensors kept while following outputs (pooling outputs)
 _NO_INPUT: Any = object()  # the layer was called with keyword arguments only
 
@@ -73,7 +74,7 @@ def model_of(forward_func: Callable[..., Any]) -> nn.Module | None:
     return owner if isinstance(owner, nn.Module) else None
 
 
-def eager_forward(forward_func: Callable[..., Any]) -> Callable[..., Any]:
+def eager_forward(forward_func: _Forward) -> _Forward:
     """The module behind a :func:`torch.compile`'d one (``_orig_mod``), else ``forward_func``.
 
     Hooks registered after compilation do not run in the compiled code, so the attributions
@@ -81,7 +82,7 @@ def eager_forward(forward_func: Callable[..., Any]) -> Callable[..., Any]:
     """
     original = getattr(forward_func, "_orig_mod", None)
     if isinstance(forward_func, nn.Module) and isinstance(original, nn.Module):
-        return original
+        return cast(_Forward, original)
     return forward_func
 
 

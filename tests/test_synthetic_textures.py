@@ -160,7 +160,7 @@ def test_class_counts_and_subset(data: TextureBatch) -> None:
 def test_dataset_items_and_collation() -> None:
     dataset = SyntheticTextures(12, num_classes=3, image_size=32, seed=7)
     item = dataset[4]
-    assert isinstance(item, LocalizationSample) and torch.equal(item.box, dataset.data.boxes[4])
+    assert isinstance(item, LocalizationSample) and torch.equal(item.boxes, dataset.data.boxes[4:5])
     batch = next(iter(DataLoader(dataset, batch_size=8)))
     assert batch.image.shape == (8, 3, 32, 32) and torch.equal(batch.label, dataset.data.labels[:8])
 

@@ -51,6 +51,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import check_int
+from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import (
     bounding_boxes,
     check_range,
@@ -58,7 +59,7 @@ from captum_infocam.data._scenes import (
     uniform,
 )
 from captum_infocam.data._scenes import class_counts as _class_counts
-from captum_infocam.data.synthetic import MIN_IMAGE_SIZE, LocalizationSample
+from captum_infocam.data.synthetic import MIN_IMAGE_SIZE
 
 __all__ = ["TEXTURE_NAMES", "SyntheticTextures", "TextureBatch", "make_texture_data"]
 
@@ -536,8 +537,9 @@ class SyntheticTextures(Dataset[LocalizationSample]):
     r"""Map-style dataset over :func:`make_texture_data`, generated once at construction.
 
     Items are :class:`~captum_infocam.data.LocalizationSample` tuples
-    ``(image, label, box, mask)``, as for :class:`~captum_infocam.data.SyntheticLocalization`,
-    which :class:`torch.utils.data.DataLoader` collates into batched tensors.
+    ``(image, label, boxes, mask)`` with ``boxes`` of shape ``(1, 4)``, as for
+    :class:`~captum_infocam.data.SyntheticLocalization`, which
+    :class:`torch.utils.data.DataLoader` collates into batched tensors.
 
     Args:
         num_images (int, optional): the number of images; may be omitted when
@@ -565,4 +567,6 @@ class SyntheticTextures(Dataset[LocalizationSample]):
 
     def __getitem__(self, index: int) -> LocalizationSample:
         d = self.data
-        return LocalizationSample(d.images[index], d.labels[index], d.boxes[index], d.masks[index])
+        return LocalizationSample(
+            d.images[index], d.labels[index], d.boxes[index].unsqueeze(0), d.masks[index]
+        )
