@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from captum_infocam.localization import (
     pixel_score_histograms,
     threshold_grid,
 )
+
+from conftest import run_example
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wsol_ablation.py"
 
@@ -101,9 +102,7 @@ def test_summary_of_replicates(ablation) -> None:
 
 def test_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    command = [sys.executable, str(EXAMPLE), "--smoke", "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr
+    run_example("wsol_ablation.py", "--smoke", "--out", str(out))
     text = (out / "ablation.md").read_text()
     number = r"(-?[\d.]+) \(([\d.]+|nan), ([\d.]+)\)"
     pattern = r"^\| ([^|]+) \| ([^|]+) \| " + r" \| ".join([number] * 5) + r" \|$"
