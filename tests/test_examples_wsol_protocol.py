@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import uuid
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def _launch_two_processes(arguments: list[str], log_dir: Path) -> dict[int, str]
         start_method=start_method(), logs_specs=DefaultLogsSpecs(log_dir=str(log_dir)),
     )  # fmt: skip
     signals = [getattr(signal, name) for name in SIGNALS if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        signals = []  # the agent registers none off the main thread, and none can be set
     handlers = {number: signal.getsignal(number) for number in signals}
     try:
         return elastic_launch(config, _sharded_worker)(arguments)
