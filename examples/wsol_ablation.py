@@ -23,7 +23,7 @@ images, the same resamples for every seed and method). Gains over CAM are report
 standard errors of the paired differences. Writes ``ablation.md``, ``ablation.csv`` and
 figures under ``--out``.
 
-    python examples/wsol_ablation.py                          # about 15 minutes on 2 CPU cores
+    python examples/wsol_ablation.py                          # 26 CPU-min; models cached
     python examples/wsol_ablation.py --smoke --out /tmp/abl   # seconds, for the tests
 """
 
