@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
+# One pytest-xdist worker per core, each taking whole test files (module fixtures built once).
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 	$(VENV)/bin/ruff check .
 
 lint: $(VENV)/.installed-dev

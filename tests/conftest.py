@@ -109,14 +109,18 @@ def run_processes(worker: Callable[..., None], args: tuple, nprocs: int = 2) -> 
     already imported: a spawned process would spend seconds of CPU importing them again, on
     every rank of every test. Elsewhere (Windows) they are spawned.
     """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        multiprocessing.get_context("forkserver").set_forkserver_preload(["captum_infocam"])
-        method = "forkserver"
-    else:
-        method = "spawn"
     torch.multiprocessing.start_processes(
-        worker, args=args, nprocs=nprocs, join=True, start_method=method
+        worker, args=args, nprocs=nprocs, join=True, start_method=start_method()
     )
+
+
+def start_method() -> str:
+    """``"forkserver"``, its server set to import ``captum_infocam`` before it forks, where the
+    platform has one (see :func:`run_processes`); else ``"spawn"``."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["captum_infocam"])
+    return "forkserver"
 
 
 class TinyGAPNet(nn.Module):

@@ -1,35 +1,28 @@
 """Smoke tests of examples/wsol_finetune.py and examples/wsol_sharded_eval.py on fixtures in
 the wsolevaluation layout, with random weights (``--fast``); nothing is downloaded.
 
-The sharded example runs under ``torch.distributed.run`` with two gloo processes and must give
-exactly the numbers of one process.
+The sharded example runs under torch's elastic launcher (what ``torchrun`` runs) with two gloo
+processes and must give exactly the numbers of one process.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import signal
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
 from test_wsol_metadata import write_wsol_fixture
+from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from captum_infocam.backbones import vgg16_gap
 
-from conftest import EXAMPLES, run_example
+from conftest import run_example, start_method
 
-ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1"}  # small models: threads only contend
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=900, check=False, cwd=cwd,
-        env={**ENVIRONMENT, "PYTHONPATH": str(EXAMPLES.parent)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")  # the elastic agent's, by default
 
 
 def _check_box_report(report: dict, val_images: int, test_images: int) -> None:
@@ -78,6 +71,33 @@ def test_finetune_then_protocol_on_cub_and_openimages(tmp_path):
     assert model.fc.out_features == 2
 
 
+def _sharded_worker(arguments: list[str]) -> str:
+    return run_example("wsol_sharded_eval.py", *arguments, threads=1)
+
+
+def _launch_two_processes(arguments: list[str], log_dir: Path) -> dict[int, str]:
+    """``torchrun --standalone --nproc_per_node=2 wsol_sharded_eval.py arguments``, through
+    the elastic launcher that torchrun runs, in this process: the agent hosts the rendezvous
+    store and sets RANK, WORLD_SIZE, MASTER_ADDR, ... for its workers as torchrun's does, but
+    the workers are forked from the session's fork server (see conftest.run_processes)
+    rather than started as new interpreters that import torch again. Returns what each rank
+    printed. The agent's signal handlers are put back afterwards."""
+    config = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=2, run_id=uuid.uuid4().hex,
+        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+        start_method=start_method(), logs_specs=DefaultLogsSpecs(log_dir=str(log_dir)),
+    )  # fmt: skip
+    signals = [getattr(signal, name) for name in SIGNALS if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        signals = []  # the agent registers none off the main thread, and none can be set
+    handlers = {number: signal.getsignal(number) for number in signals}
+    try:
+        return elastic_launch(config, _sharded_worker)(arguments)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
 @pytest.mark.slow
 def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path):
     data_root, metadata_root = write_wsol_fixture(tmp_path, "ILSVRC")  # 3 val, 5 test images
@@ -85,14 +105,9 @@ def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path)
         "--fast", "--no-progress", "--batch-size", "1",
         "--data-root", str(data_root), "--metadata-root", str(metadata_root),
     ]  # fmt: skip
-    script = str(EXAMPLES / "wsol_sharded_eval.py")
     run_example("wsol_sharded_eval.py", *common, "--out", str(tmp_path / "one"), threads=1)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    done = _run(
-        [*launcher, "--nproc_per_node=2", script, *common, "--out", str(tmp_path / "two")],
-        tmp_path,
-    )
-    assert "2 process(es), 3 val and 5 test images" in done.stdout
+    printed = _launch_two_processes([*common, "--out", str(tmp_path / "two")], tmp_path / "logs")
+    assert "2 process(es), 3 val and 5 test images" in printed[0]
     one = json.loads((tmp_path / "one" / "wsol_protocol.json").read_text())
     two = json.loads((tmp_path / "two" / "wsol_protocol.json").read_text())
     assert (one.pop("processes"), two.pop("processes")) == (1, 2)

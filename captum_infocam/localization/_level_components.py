@@ -489,11 +489,12 @@ def _levels_below(levels: Tensor, values: Tensor, bits: int = 0) -> Tensor:
 def _lookup(table: Tensor, values: Tensor, bits: int = 0) -> Tensor:
     """``table[v]`` for values ``(v << bits) | refine``, with the shape of ``values``.
 
-    The table repeats each entry ``2**bits`` times, so one lookup drops the tie-breaker.
+    The values are shifted right by ``bits`` first, which drops the tie-breaker (a table
+    repeating each entry ``2**bits`` times would hold ~2**31 entries on small maps).
     int16 for int16 or int32 values (the counts of at most 256 levels fit), else int64.
     """
     if bits:
-        table = table.repeat_interleave(1 << bits)
+        values = values >> bits
     if values.dtype in (torch.int16, torch.int32):
         return table.short().index_select(0, values.reshape(-1).int()).view(values.shape)
     return table.index_select(0, values.reshape(-1)).view(values.shape)
