@@ -243,9 +243,17 @@ class InfoCAM(GapHeadAttribution):
         \sum_{k \neq y} \mathrm{PMI}_k(i, j)
         = s_y(i, j) - \frac{1}{K-1} \sum_{k \neq y} s_k(i, j)
 
-    for ``contrast="mean"``; ``"least_likely"`` subtracts the PMI of the other class with the
-    lowest image-level logit instead, and ``"none"`` gives the regional CAM :math:`s_y`. The
-    contrast is formed in weight space, so the map costs one channel reduction and one box
+    for ``contrast="mean"``. The ``contrast`` of :meth:`attribute` takes every form of
+    :func:`~captum_infocam.maps.contrast_weights`:
+
+    * ``"mean"``: the mean over the other classes, as above (the paper);
+    * ``"least_likely"``: the other class with the lowest image-level logit (target excluded);
+    * ``"most_likely"``: the other class with the highest image-level logit (Finer-CAM);
+    * an integer tensor of contrast classes ``(N,)`` or ``(N, k)``: their mean (not the target);
+    * ``"none"``: no contrast, the regional CAM :math:`s_y`;
+
+    and ``contrast_weight`` :math:`\alpha` scales it: :math:`s_y - \alpha` times the contrast.
+    The contrast is formed in weight space, so the map costs one channel reduction and one box
     filter, :math:`O(N C h w)`, like CAM.
 
     Args:
@@ -298,12 +306,14 @@ class InfoCAM(GapHeadAttribution):
                 output. Default: False
             contrast (str or Tensor, optional): what the target's information is compared
                 with: ``"mean"`` (the mean over the other classes, as in the paper),
-                ``"least_likely"`` (the other class with the lowest image-level logit, close
-                to the authors' scripts), ``"most_likely"`` (the other class with the highest
-                image-level logit, the most similar class, as in Finer-CAM), ``"none"`` (no
-                contrast: regional CAM with bias), or an integer tensor of contrast classes
-                of shape ``(N,)`` or ``(N, k)`` (their mean; none equal to the example's
-                target). See :func:`~captum_infocam.maps.contrast_weights`.
+                ``"least_likely"`` (the other class with the lowest image-level logit, the
+                target excluded; the authors' scripts took the lowest of all classes (the 200
+                of CUB), the target included, so theirs is the target itself, and the map
+                zero, when the target is the lowest), ``"most_likely"`` (the other class with
+                the highest image-level logit, the most similar class, as in Finer-CAM),
+                ``"none"`` (no contrast: regional CAM with bias), or an integer tensor of
+                contrast classes of shape ``(N,)`` or ``(N, k)`` (their mean; none equal to
+                the example's target). See :func:`~captum_infocam.maps.contrast_weights`.
                 Default: ``"mean"``
             contrast_weight (float, optional): the strength :math:`\alpha` of the contrast:
                 the map is :math:`s_y - \alpha \operatorname{mean}_{k \in \bar y} s_k`;

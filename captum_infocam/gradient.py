@@ -247,10 +247,13 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
                 that produced it instead. Default: False
             contrast (str or Tensor, optional): the score differentiated, the contrast
                 logit :func:`~captum_infocam.maps.contrast_logit`: ``"mean"`` (:math:`z_y`
-                minus the mean of the other logits, as in the paper), ``"least_likely"`` /
-                ``"most_likely"`` (:math:`z_y` minus the lowest / highest other logit: the
-                authors' scripts / Finer-CAM), ``"none"`` (:math:`z_y`, Grad-CAM scaled by the
-                number of positions) or an integer tensor of contrast classes ``(N,)`` or
+                minus the mean of the other logits, as in the paper), ``"least_likely"``
+                (:math:`z_y` minus the lowest logit of the other classes, the target excluded;
+                the authors' scripts took the lowest of all classes (the 200 of CUB), the
+                target included, so theirs is the target itself, and the score zero, when the
+                target is the lowest), ``"most_likely"`` (:math:`z_y` minus the highest
+                other logit, as in Finer-CAM), ``"none"`` (:math:`z_y`, Grad-CAM scaled by
+                the number of positions) or an integer tensor of contrast classes ``(N,)`` or
                 ``(N, k)``. Default: ``"mean"``
             contrast_weight (float, optional): the strength :math:`\alpha`: the score is
                 :math:`z_y - \alpha` times the contrast. Default: 1.0

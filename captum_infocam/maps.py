@@ -379,9 +379,10 @@ def info_cam(
         bias (Tensor or None): classifier bias of shape ``(K,)``; ``None`` means zero.
         target (Tensor): integer class indices of shape ``(N,)``.
         contrast (str or Tensor, optional): ``"mean"`` (the paper), ``"least_likely"`` (the
-            authors' scripts), ``"most_likely"`` (Finer-CAM's most similar class), ``"none"``
-            (regional CAM with bias, :math:`s_y`) or contrast classes of shape ``(N,)`` or
-            ``(N, k)``. Default: ``"mean"``
+            other class with the lowest logit; the authors' scripts did not exclude the target:
+            see :func:`contrast_weights`), ``"most_likely"`` (Finer-CAM's most similar class),
+            ``"none"`` (regional CAM with bias, :math:`s_y`) or contrast classes of shape
+            ``(N,)`` or ``(N, k)``. Default: ``"mean"``
         region_size (int, tuple of int or None, optional): side of the window :math:`R(p)`
             along every spatial dimension, or one side per dimension; see :func:`region_mean`
             for the border and even-size conventions. Default: 3

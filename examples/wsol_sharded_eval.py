@@ -6,7 +6,10 @@ accumulators of :mod:`captum_infocam.localization` sum their integer states over
 processes when ``compute()`` is called, once per split and method, so every process holds the
 metrics of the whole split, equal to a single-process run. The setting and thresholds are
 then chosen on ``val`` identically on every process, and ``test`` is evaluated at them.
-Process 0 prints the table and writes ``wsol_protocol.json`` under ``--out``.
+Box datasets (ILSVRC, CUB) give the box metrics; mask datasets (OpenImages) give PxAP, its
+ignore masks applied, from int64 histograms summed over the processes, so it too equals a
+single-process run exactly. Process 0 prints the table and writes ``wsol_protocol.json`` under
+``--out``.
 
     torchrun --nproc_per_node=4 examples/wsol_sharded_eval.py \\
         --data-root dataset/CUB --metadata-root metadata/CUB \\

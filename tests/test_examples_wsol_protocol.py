@@ -2,11 +2,13 @@
 the wsolevaluation layout, with random weights (``--fast``); nothing is downloaded.
 
 The sharded example runs under torch's elastic launcher (what ``torchrun`` runs) with two gloo
-processes and must give exactly the numbers of one process.
+processes and must give exactly the numbers of one process, on boxes (ILSVRC) and on masks with
+ignore regions (OpenImages, PxAP), with split sizes that 2 does not divide.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import threading
@@ -14,13 +16,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
+import torchvision.transforms.v2 as T
 from test_wsol_metadata import write_wsol_fixture
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+from torch.utils.data import DataLoader, DistributedSampler
 
 from captum_infocam.backbones import vgg16_gap
+from captum_infocam.data import WSOLMetadataDataset, collate_wsol
+from captum_infocam.localization import PixelAveragePrecision, threshold_grid
 
-from conftest import run_example, start_method
+from conftest import EXAMPLES, run_example, start_method
 
 SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")  # the elastic agent's, by default
 
@@ -98,9 +105,64 @@ def _launch_two_processes(arguments: list[str], log_dir: Path) -> dict[int, str]
             signal.signal(number, handler)
 
 
+def _check_mask_report(report: dict, val_images: int, test_images: int) -> None:
+    assert report["annotation"] == "masks"
+    assert (report["val_images"], report["test_images"]) == (val_images, test_images)
+    assert list(report["methods"]) == ["CAM", "infoCAM", "InfoGradCam"]
+    for entry in report["methods"].values():
+        assert 0 < entry["val_pxap"] <= 1 and 0 < entry["test_pxap"] <= 1
+
+
+def _load_example(name: str, monkeypatch: pytest.MonkeyPatch):
+    """examples/<name>.py as a module (wsol_sharded_eval imports wsol_finetune from there)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shards_hold_each_image_once_though_the_sampler_pads(monkeypatch):
+    shard = _load_example("wsol_sharded_eval", monkeypatch).shard
+    for size in range(8):
+        for world in (1, 2, 3, 4):
+            dataset = list(range(size))
+            shards = [shard(dataset, rank, world) for rank in range(world)]
+            assert shards == [dataset[rank::world] for rank in range(world)]
+            # DistributedSampler alone repeats the first images up to a multiple of world.
+            padded = sum(len(DistributedSampler(dataset, world, r, False)) for r in range(world))
+            assert padded == -(-size // world) * world
+
+
+def _check_pxap_against_one_pass(
+    report: dict, data_root: Path, metadata_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAM's test PxAP (CAM has no setting to choose) recomputed here in one pass over the
+    whole split, with the example's model, maps and ignore masks; without the ignore masks
+    this fixture's PxAP is another number, so they are counted."""
+    example = _load_example("wsol_finetune", monkeypatch)
+    torch.manual_seed(0)  # the example's --seed; --fast: random weights
+    model = example.BACKBONES["resnet50"](2, weights=None).eval()
+    normalise = T.Normalize(example.IMAGENET_MEAN, example.IMAGENET_STD)
+    dataset = WSOLMetadataDataset(data_root, metadata_root, "test", 32, normalise)
+    thresholds = threshold_grid(20)  # --fast
+    with_ignore, without = PixelAveragePrecision(thresholds), PixelAveragePrecision(thresholds)
+    for batch in DataLoader(dataset, batch_size=1, collate_fn=collate_wsol):
+        maps = example.explain(model, "CAM", {}, batch.images, batch.labels)
+        with_ignore.update(maps, batch.masks, batch.ignore)
+        without.update(maps, batch.masks)
+    assert report["methods"]["CAM"]["test_pxap"] == float(with_ignore.compute())
+    assert float(without.compute()) != float(with_ignore.compute())
+
+
 @pytest.mark.slow
-def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path):
-    data_root, metadata_root = write_wsol_fixture(tmp_path, "ILSVRC")  # 3 val, 5 test images
+@pytest.mark.parametrize("dataset", ["ILSVRC", "OpenImages"])
+def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(
+    tmp_path, monkeypatch, dataset
+):
+    """Boxes (ILSVRC) and masks with ignore regions (OpenImages, PxAP), 3 val and 5 test
+    images: 2 does not divide them, so the sampler pads each split with a repeated image."""
+    data_root, metadata_root = write_wsol_fixture(tmp_path, dataset)
     common = [
         "--fast", "--no-progress", "--batch-size", "1",
         "--data-root", str(data_root), "--metadata-root", str(metadata_root),
@@ -111,5 +173,11 @@ def test_sharded_evaluation_with_two_gloo_processes_equals_one_process(tmp_path)
     one = json.loads((tmp_path / "one" / "wsol_protocol.json").read_text())
     two = json.loads((tmp_path / "two" / "wsol_protocol.json").read_text())
     assert (one.pop("processes"), two.pop("processes")) == (1, 2)
-    assert one == two  # every number, exactly
-    _check_box_report(two, 3, 5)  # each image counted once, though 2 does not divide 3 or 5
+    assert one == two  # every number, exactly (PxAP too: its state is integer histograms)
+    # Each image counted once: the image counts are the reduced counts of the batches seen.
+    if dataset == "ILSVRC":
+        _check_box_report(two, 3, 5)
+    else:
+        assert "| method (setting chosen on val) | val PxAP | test PxAP |" in printed[0]
+        _check_mask_report(two, 3, 5)
+        _check_pxap_against_one_pass(two, data_root, metadata_root, monkeypatch)
