@@ -62,18 +62,22 @@ _INT32_MIN = torch.iinfo(torch.int32).min
 _PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
 _EDGE_TABLE_BUDGET = 2**16  # basin pairs deduplicated in a dense table (at least)
 
-# Pixel pairs (dy_a, dx_a, dy_b, dx_b) between a block and its neighbouring block, relative to
-# the first block's top-left pixel, for each block step (dy, dx) that can join two basins.
+# For each block step (dy, dx) that can join two basins, the pixels (dy, dx) relative to the
+# first block's top-left pixel that join the two blocks: two of the first block, a1 and a2,
+# then two of the neighbouring block, b1 and b2 (a pixel is repeated where the side has one).
+# With 8-connectivity every a is adjacent to every b, so the largest min(v(a), v(b)) over
+# the pairs is min(max(v(a1), v(a2)), max(v(b1), v(b2))); with 4-connectivity the pairs are
+# (a1, b1) and (a2, b2).
 _CROSSINGS = {
     8: (
-        ((0, 1), ((0, 1, 0, 2), (0, 1, 1, 2), (1, 1, 0, 2), (1, 1, 1, 2))),
-        ((1, 0), ((1, 0, 2, 0), (1, 0, 2, 1), (1, 1, 2, 0), (1, 1, 2, 1))),
-        ((1, 1), ((1, 1, 2, 2),) * 4),
-        ((1, -1), ((1, 0, 2, -1),) * 4),
+        ((0, 1), ((0, 1), (1, 1), (0, 2), (1, 2))),
+        ((1, 0), ((1, 0), (1, 1), (2, 0), (2, 1))),
+        ((1, 1), ((1, 1), (1, 1), (2, 2), (2, 2))),
+        ((1, -1), ((1, 0), (1, 0), (2, -1), (2, -1))),
     ),
     4: (
-        ((0, 1), ((0, 1, 0, 2),) * 2),
-        ((1, 0), ((0, 0, 1, 0), (0, 1, 1, 1))),
+        ((0, 1), ((0, 1), (0, 1), (0, 2), (0, 2))),
+        ((1, 0), ((0, 0), (0, 1), (1, 0), (1, 1))),
     ),
 }
 
@@ -147,8 +151,8 @@ class _Layout:
             pixel.
         step_offset (Tensor): ``(S,)`` int64 flat block offset of each step of
             ``_CROSSINGS``.
-        pair_first (Tensor): ``(S, K)`` int64 flat pixel offsets, from a block's corner, of
-            the first pixels of the step's pixel pairs; ``pair_second`` of the second ones.
+        crossing (Tensor): ``(S, 4)`` int64 flat pixel offsets, from a block's corner, of
+            the pixels ``a1, a2, b1, b2`` of each step of ``_CROSSINGS``.
         border (Tensor): ``(N * border,)`` int64 flat (unpadded) index of the border pixels.
         border_block (Tensor): ``(N * border,)`` int32 flat block of the border pixels.
         inside (Tensor): ``(N * blocks, S)`` bool, whether each step leads to a block of the
@@ -161,8 +165,7 @@ class _Layout:
     block_offset: Tensor
     corner: Tensor
     step_offset: Tensor
-    pair_first: Tensor
-    pair_second: Tensor
+    crossing: Tensor
     border: Tensor
     border_block: Tensor
     inside: Tensor
@@ -182,7 +185,7 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
         + torch.arange(columns, device=device).view(1, -1) * block_w
     )
     steps = _CROSSINGS[grid.connectivity]
-    pairs = torch.tensor([pair for _, pair in steps], device=device)  # (S, K, 4)
+    pixels = torch.tensor([pixel for _, pixel in steps], device=device)  # (S, 4, 2)
     xs, ys = torch.arange(width, device=device), torch.arange(height, device=device)
     border_rows = torch.cat([torch.zeros_like(xs), torch.full_like(xs, height - 1), ys, ys])
     border_columns = torch.cat([xs, xs, torch.zeros_like(ys), torch.full_like(ys, width - 1)])
@@ -198,8 +201,7 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
         block_offset=maps.int().view(-1, 1) * (rows * columns),
         corner=(maps.view(-1, 1, 1) * (padded_h * padded_w) + corner).view(-1),
         step_offset=torch.tensor([dy * columns + dx for (dy, dx), _ in steps], device=device),
-        pair_first=pairs[..., 0] * padded_w + pairs[..., 1],
-        pair_second=pairs[..., 2] * padded_w + pairs[..., 3],
+        crossing=pixels[..., 0] * padded_w + pixels[..., 1],
         border=(border_maps * (height * width) + border_rows * width + border_columns).view(-1),
         border_block=(
             (border_maps * rows + border_rows // block_h) * columns + border_columns // block_w
@@ -391,11 +393,10 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
     peak = (leader.index_select(0, root_blocks) >> (shift + bits)).long()
     compact = torch.empty_like(root)
     compact[root_blocks] = torch.arange(count, device=device, dtype=torch.int32)
-    edge_a, edge_b, edge_weight = _basin_edges(
-        grid, layout, root, compact, key, shift + bits, count
-    )
+    of_block = compact.index_select(0, root)
+    edge_a, edge_b, edge_weight = _basin_edges(grid, layout, of_block, key, shift + bits, count)
     return Basins(
-        of_block=compact.index_select(0, root),
+        of_block=of_block,
         grid=grid,
         count=count,
         map_index=root_blocks // grid.blocks_per_map,
@@ -409,8 +410,7 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
 def _basin_edges(
     grid: _Grid,
     layout: _Layout,
-    root: Tensor,
-    compact: Tensor,
+    of_block: Tensor,
     key: Tensor,
     value_shift: int,
     count: int,
@@ -419,11 +419,12 @@ def _basin_edges(
     adjacent pixels ``p``, ``r`` of the two basins.
 
     A block lies in one basin, so basins meet only between neighbouring blocks: one dense
-    pass over the block grid per block step marks the block pairs whose roots differ (usually
-    a few percent), and only those are gathered, with the values of the pixel pairs they
-    join read from the keys (``key >> value_shift``; padding reads -1 and joins nothing).
+    pass over the block grid per block step marks the block pairs whose basins differ
+    (usually a few percent), and only those are gathered, with the values of the pixels that
+    join them read from the keys (``key >> value_shift``; padding reads -1 and joins
+    nothing): four per block pair (see ``_CROSSINGS``).
     """
-    device = root.device
+    device = of_block.device
     columns = grid.columns
     crossings = _CROSSINGS[grid.connectivity]
     num_steps = len(crossings)
@@ -431,27 +432,26 @@ def _basin_edges(
     # so the scan for crossings runs over the blocks, not over every (block, step).
     # Shifted comparisons of the flattened grid; pairs that wrap around a row or into the
     # next map are masked out afterwards.
-    differs = torch.zeros(root.numel(), num_steps, dtype=torch.bool, device=device)
+    differs = torch.zeros(of_block.numel(), num_steps, dtype=torch.bool, device=device)
     for index, ((dy, dx), _) in enumerate(crossings):
         offset = dy * columns + dx
-        if 0 < offset < root.numel():
-            torch.ne(root[:-offset], root[offset:], out=differs[:-offset, index])
+        if 0 < offset < of_block.numel():
+            torch.ne(of_block[:-offset], of_block[offset:], out=differs[:-offset, index])
     differs &= layout.inside
     packed = differs.view(torch.int32 if num_steps == 4 else torch.int16).view(-1)
     blocks = packed.nonzero().squeeze(1)
     which, step = differs.view(-1, num_steps).index_select(0, blocks).nonzero(as_tuple=True)
     block = blocks.index_select(0, which)
-    neighbour = block + layout.step_offset.index_select(0, step)
-    own = compact.index_select(0, root.index_select(0, block))
-    other = compact.index_select(0, root.index_select(0, neighbour))
-    corner = layout.corner.index_select(0, block).view(-1, 1)
-    first = (corner + layout.pair_first.index_select(0, step)).view(-1)
-    second = (corner + layout.pair_second.index_select(0, step)).view(-1)
-    flat_key = key.view(-1)
-    weight = torch.minimum(flat_key.index_select(0, first), flat_key.index_select(0, second))
-    weight = weight.view(-1, layout.pair_first.shape[1]).amax(1) >> value_shift
+    own = of_block.index_select(0, block)
+    other = of_block.index_select(0, block + layout.step_offset.index_select(0, step))
+    pixel = layout.corner.index_select(0, block).view(-1, 1) + layout.crossing.index_select(0, step)
+    a1, a2, b1, b2 = key.view(-1).index_select(0, pixel.view(-1)).view(-1, 4).unbind(1)
+    if grid.connectivity == 8:
+        weight = torch.minimum(torch.maximum(a1, a2), torch.maximum(b1, b2))
+    else:
+        weight = torch.maximum(torch.minimum(a1, b1), torch.minimum(a2, b2))
     code = torch.minimum(own, other).long() * count + torch.maximum(own, other)
-    return _dedupe_edges(code, weight.long(), count)
+    return _dedupe_edges(code, (weight >> value_shift).long(), count)
 
 
 def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
