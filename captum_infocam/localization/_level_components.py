@@ -760,7 +760,7 @@ def _binned_extents(
         else:
             left, right = pixel_bin[..., 0::2], pixel_bin[..., 1::2]
             sides = [left, right, torch.maximum(left, right)]
-        base = basins.of_block.view(num_maps, rows, columns).long() * num_bins
+        base = basins.of_block.view(num_maps, rows, columns)
     else:
         corner = layout.corner.index_select(0, selected)
         flat = pixel_bin.view(-1)
@@ -778,11 +778,14 @@ def _binned_extents(
             ]
         else:
             sides = [*pixels, torch.maximum(*pixels)]
-        base = basins.of_block.index_select(0, selected).long() * num_bins
-    index = torch.empty((len(sides), *base.shape), dtype=torch.long, device=device)
+        base = basins.of_block.index_select(0, selected)
+    # Summed in int32 (the int16 sides widen cheaply) unless the indices need more, then
+    # widened once for the scatters.
+    base = (base if size < 2**31 else base.long()) * num_bins
+    index = torch.empty((len(sides), *base.shape), dtype=base.dtype, device=device)
     for row, side in zip(index, sides, strict=True):
         torch.add(base, side, out=row)
-    index = index.view(len(sides), -1)
+    index = index.view(len(sides), -1).long()
     low_source, high_source = _extent_sources(grid, device, "order" if first == "order" else None)
     if selected is not None:
         low_source = low_source.index_select(1, selected)
