@@ -281,9 +281,11 @@ def test_level_components_match_a_flood_fill_at_every_level(connectivity, refine
             for c in _flood_fill_components(values[n].numpy() > level, connectivity)
         )
         roots = components.is_root[j] & (components.map_index == n)
-        found = sorted(tuple(box) for box in components.box[j][roots].tolist())
+        basin = roots.nonzero().squeeze(1)
+        level_index = torch.full_like(basin, j)
+        found = sorted(tuple(box) for box in components.boxes(level_index, basin).tolist())
         assert found == expected, (n, level)
-        firsts = sorted(components.first_index[j][roots].tolist())
+        firsts = sorted(components.first(level_index, basin).tolist())
         assert firsts == sorted(
             min(y * width + x for y, x in c)
             for c in _flood_fill_components(values[n].numpy() > level, connectivity)
@@ -315,7 +317,9 @@ def test_contour_area_of_simple_shapes():
     values[0, 6, 1:6] = 1  # a line: 0
     components = level_components(values, torch.tensor([0]), 8, with_area=True)
     roots = components.is_root[0]
-    tops, areas = components.box[0][roots, 1].tolist(), components.area2[0][roots].tolist()
+    basin = roots.nonzero().squeeze(1)
+    tops = components.boxes(torch.zeros_like(basin), basin)[:, 1].tolist()
+    areas = components.area2[0][roots].tolist()
     areas = dict(zip(tops, areas, strict=True))
     assert areas == {1: 7, 6: 0}  # twice the areas
 

@@ -249,14 +249,17 @@ class LevelComponents:
 
     A component at level index ``j`` is identified by its root basin ``b`` (its smallest
     basin id); ``is_root[j, b]`` marks those. Other entries of the attribute tensors are
-    meaningless.
+    meaningless. :meth:`boxes` and :meth:`first` read the extents of chosen (level, basin)
+    entries, usually the roots.
 
     Attributes:
         is_root (Tensor): ``(L, B)`` bool, ``b`` is the root of a component at level ``j``.
         map_index (Tensor): ``(B,)`` map each basin belongs to.
-        box (Tensor): ``(L, B, 4)`` component pixel extents ``(x_min, y_min, x_max, y_max)``.
-        first_index (Tensor or None): ``(L, B)`` smallest raster index ``y * W + x`` in the
-            component, or a key in the same order (see :func:`_level_components`).
+        extent (Tensor): ``(4, L, B)`` int32 ``(-x_min, -first, x_max, y_max)``, where
+            ``first`` is the smallest raster index ``y * W + x`` in the component, a key in
+            the same order, or ``y_min`` (see :func:`_level_components`).
+        first_divisor (int or None): ``first // first_divisor`` is ``y_min``; ``None`` when
+            ``first`` is ``y_min`` itself (no first index).
         area2 (Tensor or None): ``(L, B)`` twice the area of the polygon through the centres
             of the component's boundary pixels (what ``cv2.contourArea`` gives for an outer
             contour of a hole-free component).
@@ -267,10 +270,24 @@ class LevelComponents:
 
     is_root: Tensor
     map_index: Tensor
-    box: Tensor
-    first_index: Tensor | None
+    extent: Tensor
+    first_divisor: int | None
     area2: Tensor | None
     border_peak: Tensor | None
+
+    def boxes(self, level: Tensor, basin: Tensor) -> Tensor:
+        """Pixel extents ``(x_min, y_min, x_max, y_max)`` of the components of the given
+        (level index, root basin) entries, ``(K, 4)`` int64."""
+        x_min, first, x_max, y_max = self.extent[:, level, basin].long().unbind(0)
+        y_min = -first if self.first_divisor is None else -first // self.first_divisor
+        return torch.stack([-x_min, y_min, x_max, y_max], dim=1)
+
+    def first(self, level: Tensor, basin: Tensor) -> Tensor:
+        """Smallest raster index (or a key in the same order) of the given entries' components,
+        ``(K,)`` int64; see :func:`_level_components`."""
+        if self.first_divisor is None:
+            raise ValueError("these components were computed without their first index")
+        return -self.extent[1, level, basin].long()
 
 
 def _index_bits(height: int, width: int) -> int:
@@ -560,13 +577,6 @@ def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, sto
     return labels.view(num_levels, count) - level_offsets
 
 
-def _reverse_cumulative(binned: Tensor, reduce: str) -> Tensor:
-    """Reduce over the bins ``> j`` for each ``j``: ``(..., L + 1)`` -> ``(..., L)``."""
-    flipped = binned.flip(-1)
-    cumulative = torch.cummax(flipped, -1).values if reduce == "max" else flipped.cumsum(-1)
-    return cumulative.flip(-1)[..., 1:]
-
-
 def level_components(
     values: Tensor,
     levels: Tensor,
@@ -613,7 +623,7 @@ def _level_components(
 ) -> LevelComponents:
     """:func:`level_components` of int32 maps ``(value << bits) | refine``.
 
-    ``first`` chooses ``first_index``: ``"exact"``, the smallest raster index; ``"order"``,
+    ``first`` chooses the first index: ``"exact"``, the smallest raster index; ``"order"``,
     a key that orders the components of one map and level as their first pixels do (cheaper:
     see :func:`_binned_extents`); ``None``, none. With ``holes_only``, ``is_root`` marks only
     the components off the image border (and ``with_border`` is implied), and the boxes are
@@ -658,36 +668,33 @@ def _level_components(
     # Bin every pixel by how many levels it exceeds; a pixel in bin c is in the superlevel
     # set of level index j exactly when j < c, so attributes at level j reduce bins > j.
     pixel_bin = _lookup(table, fine, bits)  # int16
-    low, high = _binned_extents(
+    extents = _binned_extents(
         grid.pad(pixel_bin, 0), basins, layout, num_levels + 1, first, selected
     )
-    # Per basin and level: minima (x_min, first) and maxima (x_max, y_max) over bins > j,
-    # then merged into components: every (level, basin) entry goes to its label's slot.
-    # Entries of basins without pixels above the level are isolated and empty, so harmless.
-    extents = torch.cat([_reverse_cumulative(-low, "max"), _reverse_cumulative(high, "max")])
-    merged = torch.full((4, num_levels * count), _INT32_MIN, dtype=torch.int32, device=device)
-    merged.scatter_reduce_(
-        1, slots.expand(4, -1), extents.transpose(1, 2).reshape(4, -1), "amax", include_self=True
-    )
-    merged = merged.view(4, num_levels, count).long()
+    # Per basin and level: maxima of (-x_min, -first, x_max, y_max) over bins > j, a
+    # cumulative maximum over the reversed bins (entry r of a basin holds level L - 1 - r,
+    # and entry L level -1, which goes to a spare slot); then merged into components: every
+    # (level, basin) entry goes to its label's slot. Entries of basins without pixels above
+    # the level are isolated and empty, so harmless.
+    extents = torch.cummax(extents, dim=-1).values.view(4, -1)
+    spare = torch.arange(num_levels * count, (num_levels + 1) * count, device=device)
+    target = torch.cat([slots.view(num_levels, count).flip(0), spare.view(1, -1)]).t()
+    target = target.reshape(-1)  # (B * (L + 1),), basin-major like the extents
+    merged = torch.full((4, (num_levels + 1) * count), _INT32_MIN, dtype=torch.int32, device=device)
+    merged.scatter_reduce_(1, target.expand(4, -1), extents, "amax", include_self=True)
+    merged = merged[:, : num_levels * count].view(4, num_levels, count)
     area2 = None
     if with_area:
-        per_basin = _binned_window_area(pixel_bin, basins, num_levels + 1).t()  # (L, B)
-        area2 = torch.zeros(num_levels * count, dtype=torch.long, device=device)
-        area2.index_add_(0, slots, per_basin.reshape(-1))
-        area2 = area2.view(num_levels, count)
-    first_key = -merged[1]
-    if first == "exact":
-        first_index, y_min = first_key, first_key // width
-    elif first == "order":
-        first_index, y_min = first_key, first_key // grid.columns
-    else:
-        first_index, y_min = None, first_key
+        per_basin = _binned_window_area(pixel_bin, basins, num_levels + 1)  # as the extents
+        area2 = torch.zeros((num_levels + 1) * count, dtype=torch.long, device=device)
+        area2.index_add_(0, target, per_basin.view(-1))
+        area2 = area2[: num_levels * count].view(num_levels, count)
+    divisors = {"exact": width, "order": grid.columns, None: None}
     return LevelComponents(
         is_root=is_root,
         map_index=basins.map_index,
-        box=torch.stack([-merged[0], y_min, merged[2], merged[3]], dim=-1),
-        first_index=first_index,
+        extent=merged,
+        first_divisor=divisors[first],
         area2=area2,
         border_peak=border_peak,
     )
@@ -727,8 +734,10 @@ def _binned_extents(
     num_bins: int,
     first: str | None,
     selected: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Per (basin, bin): minima ``(x_min, first)`` and maxima ``(x_max, y_max)``, ``(2, B, bins)``.
+) -> Tensor:
+    """Per (basin, bin): ``(-x_min, -first, x_max, y_max)``, ``(4, B, bins)`` int32, the bins
+    reversed (entry ``r`` is bin ``bins - 1 - r``, so that a cumulative maximum over the
+    entries reduces the bins above a level); empty entries hold ``int32`` min.
 
     ``pixel_bin`` is ``(N, H', W')``, padded to whole blocks with bin 0 (below every level).
     A block lies in one basin, and among its pixels of a bin ``> j`` the leftmost is in its
@@ -779,12 +788,12 @@ def _binned_extents(
         else:
             sides = [*pixels, torch.maximum(*pixels)]
         base = basins.of_block.index_select(0, selected)
-    # Summed in int32 (the int16 sides widen cheaply) unless the indices need more, then
-    # widened once for the scatters.
-    base = (base if size < 2**31 else base.long()) * num_bins
+    # Entry basin * bins + bins - 1 - bin, summed in int32 (the int16 sides widen cheaply)
+    # unless the indices need more, then widened once for the scatters.
+    base = (base if size < 2**31 else base.long()) * num_bins + (num_bins - 1)
     index = torch.empty((len(sides), *base.shape), dtype=base.dtype, device=device)
     for row, side in zip(index, sides, strict=True):
-        torch.add(base, side, out=row)
+        torch.sub(base, side, out=row)
     index = index.view(len(sides), -1).long()
     low_source, high_source = _extent_sources(grid, device, "order" if first == "order" else None)
     if selected is not None:
@@ -795,23 +804,27 @@ def _binned_extents(
     high = torch.full((len(sides), size), _INT32_MIN, dtype=torch.int32, device=device)
     high.scatter_reduce_(1, index, high_source, "amax", include_self=True)
     # x from the left and right columns; y (or the order key) from the rows.
-    low = torch.stack([low[:2].amin(0), low[2:].amin(0)])
-    high = torch.stack([high[:2].amax(0), high[2:].amax(0)])
+    extents = torch.empty((4, size), dtype=torch.int32, device=device)
+    torch.amin(low[:2], 0, out=extents[0])
+    torch.amin(low[2:], 0, out=extents[1])
+    torch.amax(high[:2], 0, out=extents[2])
+    torch.amax(high[2:], 0, out=extents[3])
     if first == "exact":  # the smallest raster index: one entry per pixel
         height, width = grid.height, grid.width
-        pixel_index = grid.expand(basins.of_block).long() * num_bins
-        pixel_index += pixel_bin[:, :height, :width]
+        pixel_index = grid.expand(basins.of_block).long() * num_bins + (num_bins - 1)
+        pixel_index.sub_(pixel_bin[:, :height, :width])
         raster = torch.arange(height * width, device=device, dtype=torch.int32)
-        first_index = torch.full((size,), _INT32_MAX, dtype=torch.int32, device=device)
-        first_index.scatter_reduce_(
+        extents[1] = _INT32_MAX
+        extents[1].scatter_reduce_(
             0, pixel_index.view(-1), raster.repeat(num_maps), "amin", include_self=True
         )
-        low[1] = first_index
-    return low.view(2, count, num_bins), high.view(2, count, num_bins)
+    extents[:2].neg_()
+    return extents.view(4, count, num_bins)
 
 
 def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Tensor:
-    """Twice the contour area of each basin's part above every level, ``(B, L)``.
+    """Twice the contour area of each basin's part above every level, ``(B, L + 1)``, the
+    levels reversed (entry ``r`` is level index ``L - 1 - r``; entry ``L`` is level -1).
 
     ``pixel_bin`` ``(N, H, W)`` holds the number of levels below each pixel's value: a pixel
     is above level index ``j`` exactly when ``j < pixel_bin``. The polygon through the
@@ -827,7 +840,7 @@ def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Ten
     count = basins.count
     device = pixel_bin.device
     if height < 2 or width < 2:
-        return torch.zeros(count, num_bins - 1, dtype=torch.long, device=device)
+        return torch.zeros(count, num_bins, dtype=torch.long, device=device)
     # Minimum and maximum of each horizontal pair, shared by the windows above and below it
     # (small integers: the bins are int16, which the elementwise passes run through fast).
     pair_low = torch.minimum(pixel_bin[:, :, :-1], pixel_bin[:, :, 1:])
@@ -846,12 +859,14 @@ def _binned_window_area(pixel_bin: Tensor, basins: Basins, num_bins: int) -> Ten
     if size >= 2**31:
         top_left_basin, bottom_right_basin = top_left_basin.long(), bottom_right_basin.long()
     # bottom_right + (top_left >= bottom_right) * (difference): much faster than torch.where.
+    # Counted at entry basin * bins + bins - 1 - bin: reversed bins, as in _binned_extents.
     window_basin = torch.addcmul(
         bottom_right_basin, top_left_basin - bottom_right_basin, top_left >= bottom_right
-    ).mul_(num_bins)
-    out = torch.bincount((window_basin + smallest).view(-1), minlength=size)
-    out += torch.bincount(window_basin.add_(second).view(-1), minlength=size)
-    return _reverse_cumulative(out.view(count, num_bins), "sum")
+    )
+    window_basin.mul_(num_bins).add_(num_bins - 1)
+    out = torch.bincount((window_basin - smallest).view(-1), minlength=size)
+    out += torch.bincount(window_basin.sub_(second).view(-1), minlength=size)
+    return out.view(count, num_bins).cumsum(-1)
 
 
 def _border_reach(basins: Basins, border_basins: Tensor, border_depth: Tensor) -> Tensor:

@@ -269,20 +269,20 @@ def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     filled = _fill_holes(maps.fine, maps.bits, maps.background_basins)
     basins = _find_basins(filled, maps.bits, 8)
     components = _level_components(filled, maps.bits, levels, basins, with_area=True, first="order")
-    assert components.area2 is not None and components.first_index is not None
+    assert components.area2 is not None
     level, basin = components.is_root.nonzero(as_tuple=True)
     slot = components.map_index[basin] * num_levels + level
     # Largest contour area; ties go to the component found last in raster order, because
     # cv2.findContours lists contours in reverse order of discovery and max() keeps the first
-    # (first_index is a key in raster order of the first pixels, below (H + 1) * (W + 1)).
-    order = components.first_index[level, basin]
+    # (the first index is a key in raster order of the first pixels, below (H + 1) * (W + 1)).
+    order = components.first(level, basin)
     score = components.area2[level, basin] * ((height + 1) * (width + 1)) + order
     best = torch.full((num_maps * num_levels,), -1, dtype=torch.long, device=device)
     best.scatter_reduce_(0, slot, score, "amax")
     chosen = score == best[slot]
     boxes = torch.zeros(num_maps * num_levels, 4, dtype=torch.long, device=device)
     boxes[slot[chosen]] = _reference_box(
-        components.box[level[chosen], basin[chosen]], height, width, pad=0
+        components.boxes(level[chosen], basin[chosen]), height, width, pad=0
     )
     return boxes.view(num_maps, num_levels, 4)
 
@@ -296,7 +296,7 @@ def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, 
     regions = _level_components(maps.fine, maps.bits, levels, basins)
     level, basin = regions.is_root.nonzero(as_tuple=True)
     slots = [regions.map_index[basin] * num_levels + level]
-    boxes = [_reference_box(regions.box[level, basin], height, width, pad=0)]
+    boxes = [_reference_box(regions.boxes(level, basin), height, width, pad=0)]
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
     background = _level_components(
@@ -309,7 +309,7 @@ def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, 
     )
     level, basin = background.is_root.nonzero(as_tuple=True)
     slots.append(background.map_index[basin] * num_levels + (num_levels - 1 - level))
-    boxes.append(_reference_box(background.box[level, basin], height, width, pad=1))
+    boxes.append(_reference_box(background.boxes(level, basin), height, width, pad=1))
     return torch.cat(slots), torch.cat(boxes)
 
 
