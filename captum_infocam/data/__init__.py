@@ -6,6 +6,7 @@ with a fourth field ``mask`` when the set has object masks.
 """
 
 from captum_infocam._deprecation import renamed_attributes
+from captum_infocam.data._batch import SyntheticBatch
 from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data.cub import CUB200
 from captum_infocam.data.gaussians import (
@@ -52,6 +53,7 @@ __all__ = [
     "LocalizationSample",
     "MonteCarloEstimate",
     "SeriesBatch",
+    "SyntheticBatch",
     "SyntheticLocalization",
     "SyntheticTextures",
     "TextureBatch",

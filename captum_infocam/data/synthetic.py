@@ -50,6 +50,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import check_int
+from captum_infocam.data._batch import SyntheticBatch
 from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import bounding_boxes as _bounding_boxes
 from captum_infocam.data._scenes import check_range as _check_range
@@ -101,7 +102,7 @@ _RENDER_CHUNK = 512  # images rendered at once: bounds memory, fixed so results 
 
 
 @dataclass(frozen=True)
-class LocalizationBatch:
+class LocalizationBatch(SyntheticBatch):
     r"""Images with labels and exact localisation ground truth, all on one device.
 
     Attributes:
@@ -132,65 +133,7 @@ class LocalizationBatch:
     decoy_masks: Tensor
     num_classes: int
 
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The names of the ``K`` classes, from :data:`CLASS_NAMES`."""
-        return CLASS_NAMES[: self.num_classes]
-
-    def subset(self, index: slice | Tensor | Sequence[int]) -> LocalizationBatch:
-        """Select images by a slice, integer indices or a boolean mask.
-
-        Args:
-            index (slice, Tensor or sequence of int): which images to keep, applied to the
-                first dimension of every tensor.
-
-        Returns:
-            *LocalizationBatch* with the selected images (views for a slice, copies otherwise).
-
-        Examples::
-
-            >>> data = make_localization_data(10, seed=0)
-            >>> len(data.subset(data.labels == 0))
-            3
-        """
-        if not isinstance(index, slice):
-            index = torch.as_tensor(index, device=self.labels.device)
-        return LocalizationBatch(
-            images=self.images[index],
-            labels=self.labels[index],
-            boxes=self.boxes[index],
-            masks=self.masks[index],
-            evidence_masks=self.evidence_masks[index],
-            decoy_masks=self.decoy_masks[index],
-            num_classes=self.num_classes,
-        )
-
-    def to(self, device: torch.device | str) -> LocalizationBatch:
-        """Move every tensor to ``device``.
-
-        Args:
-            device (torch.device or str): the target device.
-
-        Returns:
-            *LocalizationBatch* on ``device``.
-
-        Examples::
-
-            >>> make_localization_data(4, seed=0).to("cpu").images.device
-            device(type='cpu')
-        """
-        return LocalizationBatch(
-            images=self.images.to(device),
-            labels=self.labels.to(device),
-            boxes=self.boxes.to(device),
-            masks=self.masks.to(device),
-            evidence_masks=self.evidence_masks.to(device),
-            decoy_masks=self.decoy_masks.to(device),
-            num_classes=self.num_classes,
-        )
+    names_of_classes = CLASS_NAMES
 
 
 def _superellipse(

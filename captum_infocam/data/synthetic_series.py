@@ -45,6 +45,7 @@ import torch
 from torch import Tensor
 
 from captum_infocam._validation import check_int, check_real
+from captum_infocam.data._batch import SyntheticBatch
 
 __all__ = ["SERIES_CLASS_NAMES", "SeriesBatch", "make_series_data"]
 
@@ -63,7 +64,7 @@ _TAPER = 0.1  # the chirp's tapered ends, as a fraction of the event
 
 
 @dataclass(frozen=True)
-class SeriesBatch:
+class SeriesBatch(SyntheticBatch):
     r"""Time series with labels and the exact interval of each one's class event.
 
     Attributes:
@@ -95,13 +96,7 @@ class SeriesBatch:
     decoy_intervals: Tensor
     num_classes: int
 
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The names of the ``K`` classes, from :data:`SERIES_CLASS_NAMES`."""
-        return SERIES_CLASS_NAMES[: self.num_classes]
+    names_of_classes = SERIES_CLASS_NAMES
 
     @property
     def masks(self) -> Tensor:
@@ -109,56 +104,6 @@ class SeriesBatch:
         positions = torch.arange(self.series.shape[-1], device=self.intervals.device)
         start, end = self.intervals[:, :1], self.intervals[:, 1:]
         return (positions >= start) & (positions < end)
-
-    def subset(self, index: slice | Tensor | Sequence[int]) -> SeriesBatch:
-        """Select series by a slice, integer indices or a boolean mask.
-
-        Args:
-            index (slice, Tensor or sequence of int): which series to keep, applied to the
-                first dimension of every tensor.
-
-        Returns:
-            *SeriesBatch* with the selected series (views for a slice, copies otherwise).
-
-        Examples::
-
-            >>> data = make_series_data(12, seed=0)
-            >>> len(data.subset(data.labels == 0))
-            3
-        """
-        if not isinstance(index, slice):
-            index = torch.as_tensor(index, device=self.labels.device)
-        return SeriesBatch(
-            series=self.series[index],
-            labels=self.labels[index],
-            intervals=self.intervals[index],
-            events=self.events[index],
-            decoy_intervals=self.decoy_intervals[index],
-            num_classes=self.num_classes,
-        )
-
-    def to(self, device: torch.device | str) -> SeriesBatch:
-        """Move every tensor to ``device``.
-
-        Args:
-            device (torch.device or str): the target device.
-
-        Returns:
-            *SeriesBatch* on ``device``.
-
-        Examples::
-
-            >>> make_series_data(4, seed=0).to("cpu").series.device
-            device(type='cpu')
-        """
-        return SeriesBatch(
-            series=self.series.to(device),
-            labels=self.labels.to(device),
-            intervals=self.intervals.to(device),
-            events=self.events.to(device),
-            decoy_intervals=self.decoy_intervals.to(device),
-            num_classes=self.num_classes,
-        )
 
 
 def _uniform(gen: torch.Generator, n: int, low: float, high: float) -> Tensor:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,6 +51,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from captum_infocam._validation import check_int
+from captum_infocam.data._batch import SyntheticBatch
 from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import (
     bounding_boxes,
@@ -97,7 +98,7 @@ _RENDER_CHUNK = 256  # images rendered at once: bounds memory, fixed so results 
 
 
 @dataclass(frozen=True)
-class TextureBatch:
+class TextureBatch(SyntheticBatch):
     r"""Images of textured objects with labels and exact localisation ground truth.
 
     Attributes:
@@ -129,57 +130,7 @@ class TextureBatch:
     distractor_masks: Tensor
     num_classes: int
 
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The names of the ``K`` classes, from :data:`TEXTURE_NAMES`."""
-        return TEXTURE_NAMES[: self.num_classes]
-
-    def _map(self, function: Any) -> TextureBatch:
-        values = {
-            field.name: function(getattr(self, field.name))
-            for field in fields(self)
-            if field.name != "num_classes"
-        }
-        return TextureBatch(**values, num_classes=self.num_classes)
-
-    def subset(self, index: slice | Tensor | Sequence[int]) -> TextureBatch:
-        """Select images by a slice, integer indices or a boolean mask.
-
-        Args:
-            index (slice, Tensor or sequence of int): which images to keep, applied to the
-                first dimension of every tensor.
-
-        Returns:
-            *TextureBatch* with the selected images (views for a slice, copies otherwise).
-
-        Examples::
-
-            >>> data = make_texture_data(10, seed=0)
-            >>> len(data.subset(data.labels == 0))
-            3
-        """
-        if not isinstance(index, slice):
-            index = torch.as_tensor(index, device=self.labels.device)
-        return self._map(lambda tensor: tensor[index])
-
-    def to(self, device: torch.device | str) -> TextureBatch:
-        """Move every tensor to ``device``.
-
-        Args:
-            device (torch.device or str): the target device.
-
-        Returns:
-            *TextureBatch* on ``device``.
-
-        Examples::
-
-            >>> make_texture_data(4, seed=0).to("cpu").images.device
-            device(type='cpu')
-        """
-        return self._map(lambda tensor: tensor.to(device))
+    names_of_classes = TEXTURE_NAMES
 
 
 @dataclass(frozen=True)
