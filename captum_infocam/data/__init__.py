@@ -2,11 +2,12 @@
 public sets (CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout).
 
 Every localisation set returns :class:`LocalizationSample` items ``(image, label, boxes)``,
-with a fourth field ``mask`` when the set has object masks.
+with a fourth field ``mask`` when the set has object masks and a fifth, ``ignore``, when it
+also has ignore regions; :func:`collate_localization` batches them.
 """
 
 from captum_infocam._deprecation import renamed_attributes
-from captum_infocam.data._sample import LocalizationSample
+from captum_infocam.data._sample import LocalizationSample, collate_localization
 from captum_infocam.data.cub import CUB200
 from captum_infocam.data.gaussians import (
     MI_BENCHMARK_BALANCED_COUNTS,
@@ -59,6 +60,7 @@ __all__ = [
     "WSOLBatch",
     "WSOLMetadataDataset",
     "WSOLSample",
+    "collate_localization",
     "collate_wsol",
     "make_localization_data",
     "make_series_data",
@@ -67,5 +69,8 @@ __all__ = [
 ]
 
 __getattr__ = renamed_attributes(
-    __name__, {"BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample)}
+    __name__,
+    {
+        "BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample),
+    },
 )
