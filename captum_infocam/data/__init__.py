@@ -7,7 +7,7 @@ also has ignore regions; :func:`collate_localization` batches them.
 """
 
 from captum_infocam._deprecation import renamed_attributes
-from captum_infocam.data._sample import LocalizationSample, collate_localization
+from captum_infocam.data._sample import WSOL_RENAMED, LocalizationSample, collate_localization
 from captum_infocam.data.cub import CUB200
 from captum_infocam.data.gaussians import (
     MI_BENCHMARK_BALANCED_COUNTS,
@@ -34,12 +34,7 @@ from captum_infocam.data.synthetic_textures import (
     make_texture_data,
 )
 from captum_infocam.data.tiny_imagenet import TinyImageNet
-from captum_infocam.data.wsol_metadata import (
-    WSOLBatch,
-    WSOLMetadataDataset,
-    WSOLSample,
-    collate_wsol,
-)
+from captum_infocam.data.wsol_metadata import WSOLMetadataDataset
 
 __all__ = [
     "CLASS_NAMES",
@@ -57,11 +52,8 @@ __all__ = [
     "SyntheticTextures",
     "TextureBatch",
     "TinyImageNet",
-    "WSOLBatch",
     "WSOLMetadataDataset",
-    "WSOLSample",
     "collate_localization",
-    "collate_wsol",
     "make_localization_data",
     "make_series_data",
     "make_texture_data",
@@ -72,5 +64,6 @@ __getattr__ = renamed_attributes(
     __name__,
     {
         "BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample),
+        **WSOL_RENAMED,
     },
 )

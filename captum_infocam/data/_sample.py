@@ -1,9 +1,10 @@
 """The sample type of every localisation set and the collate that batches it (internal;
-public as ``captum_infocam.data``)."""
+public as ``captum_infocam.data``), with the deprecated WSOL names of both."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple, NoReturn
 
 import torch
 from torch import Tensor
@@ -222,3 +223,49 @@ def collate_localization(samples: Sequence[LocalizationSample]) -> LocalizationS
         pad_sequence(list(boxes), batch_first=True, padding_value=-1),
         *(torch.stack(column) for column in masks),
     )
+
+
+# --------------------------------------------------------------------------- deprecated
+
+
+class WSOLBatch(NamedTuple):
+    """The batch of the deprecated ``collate_wsol``: the fields of
+    :func:`collate_localization`'s batch under their old names. It has no ``image_ids``:
+    the samples no longer carry their ids, which the dataset holds."""
+
+    images: Tensor
+    labels: Tensor
+    boxes: Tensor
+    masks: Tensor | None
+    ignore: Tensor | None
+
+    @property
+    def image_ids(self) -> NoReturn:
+        """Gone: read ``dataset.image_ids[index]`` instead."""
+        raise AttributeError(
+            "WSOLBatch.image_ids is gone: the samples of WSOLMetadataDataset no longer carry "
+            "their image ids; read them from the dataset, dataset.image_ids[index] (in batch "
+            "order with a sequential sampler)"
+        )
+
+
+def collate_wsol(samples: Sequence[LocalizationSample]) -> WSOLBatch:
+    """The deprecated ``collate_fn`` of the WSOL readers: :func:`collate_localization`, with
+    its batch returned as the old :class:`WSOLBatch`."""
+    batch = collate_localization(samples)
+    return WSOLBatch(batch.image, batch.label, batch.boxes, batch.mask, batch.ignore)
+
+
+# Old name -> (its replacement, the object it still gives for one release), served by the
+# ``__getattr__`` of captum_infocam.data and captum_infocam.data.wsol_metadata.
+WSOL_RENAMED: dict[str, tuple[str, object]] = {
+    "WSOLSample": (
+        "captum_infocam.data.LocalizationSample (an item's image id is dataset.image_ids[index])",
+        LocalizationSample,
+    ),
+    "WSOLBatch": (
+        "captum_infocam.data.LocalizationSample (the batch of collate_localization)",
+        WSOLBatch,
+    ),
+    "collate_wsol": ("captum_infocam.data.collate_localization", collate_wsol),
+}
