@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from captum_infocam import ClassActivationMap, InfoCAM, InfoGradCam
 from captum_infocam.backbones import WSOLBackbone, inception_v3_wsol, resnet50_wsol, vgg16_gap
-from captum_infocam.data import WSOLMetadataDataset, collate_wsol
+from captum_infocam.data import WSOLMetadataDataset, collate_localization
 from captum_infocam.localization import (
     BoxLocalizationMetrics,
     PixelAveragePrecision,
@@ -153,7 +153,7 @@ def train(model: WSOLBackbone, train_set: Dataset, args: argparse.Namespace) -> 
         train_set,
         batch_size=args.batch_size,
         shuffle=True,
-        collate_fn=collate_wsol,
+        collate_fn=collate_localization,
         num_workers=args.workers,
         generator=torch.Generator().manual_seed(args.seed),
     )
@@ -164,7 +164,7 @@ def train(model: WSOLBackbone, train_set: Dataset, args: argparse.Namespace) -> 
                 group["lr"] *= 0.1
         total = correct = 0
         for batch in tqdm(loader, desc=f"epoch {epoch}", disable=args.no_progress):
-            images, labels = batch.images.to(args.device), batch.labels.to(args.device)
+            images, labels = batch.image.to(args.device), batch.label.to(args.device)
             logits = model(images)
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
@@ -230,7 +230,7 @@ def evaluate(
             metrics[name] = BoxLocalizationMetrics(thresholds, fixed_threshold=tau)
     counts = torch.zeros(2, dtype=torch.long)  # correct, seen
     for batch in tqdm(loader, desc="evaluating", disable=not progress):
-        images, labels = batch.images.to(device), batch.labels.to(device)
+        images, labels = batch.image.to(device), batch.label.to(device)
         with torch.no_grad():
             logits = model(images)
         counts += torch.tensor([int((logits.argmax(1) == labels).sum()), len(labels)])
@@ -238,7 +238,7 @@ def evaluate(
             maps = explain(model, method, setting, images, labels)
             name = setting_name(method, setting)
             if annotation == "masks":
-                metrics[name].update(maps, batch.masks, batch.ignore)
+                metrics[name].update(maps, batch.mask, batch.ignore)
             else:
                 metrics[name].update(maps, batch.boxes, predictions=logits, labels=labels)
     distributed = torch.distributed
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out / f"{args.architecture}.pt")
     loaders = {
-        split: DataLoader(data[split], batch_size=args.batch_size, collate_fn=collate_wsol)
+        split: DataLoader(data[split], batch_size=args.batch_size, collate_fn=collate_localization)
         for split in ("val", "test")
     }
     annotation = data["test"].annotation

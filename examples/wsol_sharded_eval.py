@@ -42,7 +42,7 @@ from wsol_finetune import (
     run_protocol,
 )
 
-from captum_infocam.data import WSOLMetadataDataset, collate_wsol
+from captum_infocam.data import WSOLMetadataDataset, collate_localization
 from captum_infocam.localization import threshold_grid
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         split: DataLoader(
             Subset(dataset, shard(dataset, rank, world)),
             batch_size=args.batch_size,
-            collate_fn=collate_wsol,
+            collate_fn=collate_localization,
             num_workers=args.workers,
         )
         for split, dataset in data.items()

@@ -11,7 +11,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
-from captum_infocam.data import CUB200, LocalizationSample, TinyImageNet
+from captum_infocam.data import (
+    CUB200,
+    LocalizationSample,
+    SyntheticLocalization,
+    TinyImageNet,
+    collate_localization,
+)
 from captum_infocam.data._box_images import fit_boxes
 from captum_infocam.localization import box_accuracy
 
@@ -249,28 +255,108 @@ def test_tiny_imagenet_errors(tiny_root):
 # --------------------------------------------------------------------------- the sample type
 
 
-def test_one_sample_type_with_an_optional_mask():
+def test_one_sample_type_with_an_optional_mask_and_ignore_region():
     image, label = torch.rand(3, 4, 5), torch.tensor(2)
     boxes, mask = torch.tensor([[0, 0, 2, 3], [1, 1, 4, 3]]), torch.rand(4, 5) > 0.5
+    ignore = torch.rand(4, 5) > 0.5
     boxed = LocalizationSample(image, label, boxes)
     masked = LocalizationSample(image, label, boxes, mask)
-    assert len(boxed) == 3 and boxed.mask is None
-    assert len(masked) == 4 and masked.mask is mask
-    assert masked.image is image and masked.label is label and masked.boxes is boxes
+    ignoring = LocalizationSample(image, label, boxes, mask, ignore)
+    assert len(boxed) == 3 and boxed.mask is None and boxed.ignore is None
+    assert len(masked) == 4 and masked.mask is mask and masked.ignore is None
+    assert len(ignoring) == 5 and ignoring.mask is mask and ignoring.ignore is ignore
+    assert ignoring.image is image and ignoring.label is label and ignoring.boxes is boxes
+    assert tuple(ignoring) == (image, label, boxes, mask, ignore)
     assert masked._replace(mask=None) == (image, label, boxes)
     assert boxed._replace(mask=mask).mask is mask
+    assert masked._replace(ignore=ignore) == ignoring
+    assert ignoring._replace(ignore=None) == masked
+    assert ignoring._replace(mask=None, ignore=None) == boxed
     with pytest.raises(ValueError, match="no field 'box'"):
         boxed._replace(box=boxes)
+    with pytest.raises(ValueError, match="got ignore without mask"):
+        ignoring._replace(mask=None)
+    with pytest.raises(ValueError, match="got ignore without mask"):
+        LocalizationSample(image, label, boxes, ignore=ignore)
+    with pytest.raises(ValueError, match=r"ignore in the shape of mask, \(4, 5\), got \(5, 4\)"):
+        LocalizationSample(image, label, boxes, mask, ignore.T)
     assert repr(boxed).startswith("LocalizationSample(image=tensor(")
-    for sample in (boxed, masked):
+    assert ", mask=tensor(" in repr(ignoring) and ", ignore=tensor(" in repr(ignoring)
+    assert "ignore=" not in repr(masked)
+    for sample in (boxed, masked, ignoring):
         copy = pickle.loads(pickle.dumps(sample))  # DataLoader workers pickle the samples
         assert type(copy) is LocalizationSample and len(copy) == len(sample)
         assert all(torch.equal(a, b) for a, b in zip(copy, sample, strict=True))
-    for samples, fields in (([boxed, boxed], 3), ([masked, masked], 4)):
-        batch = default_collate(samples)
-        assert isinstance(batch, LocalizationSample) and len(batch) == fields
+    for sample in (boxed, masked, ignoring):
+        batch = default_collate([sample, sample])  # rebuilt as LocalizationSample(*fields)
+        assert isinstance(batch, LocalizationSample) and len(batch) == len(sample)
         assert batch.boxes.shape == (2, 2, 4)
-        assert batch.mask is None if fields == 3 else batch.mask.shape == (2, 4, 5)
+        for field, value in zip(batch, sample, strict=True):
+            assert torch.equal(field, torch.stack([value, value]))
+    assert default_collate([ignoring, ignoring]).ignore.shape == (2, 4, 5)
+
+
+def _boxes(count: int, offset: int) -> torch.Tensor:
+    return torch.arange(4 * count).reshape(count, 4) + offset
+
+
+def test_collate_localization_pads_boxes_with_minus_one_rows():
+    image, label = torch.rand(3, 6, 6), torch.tensor(1)
+    counts = [1, 0, 3, 2]
+    samples = [
+        LocalizationSample(image * i, label + i, _boxes(count, 10 * i))
+        for i, count in enumerate(counts)
+    ]
+    batch = collate_localization(samples)
+    assert isinstance(batch, LocalizationSample) and len(batch) == 3
+    assert torch.equal(batch.image, torch.stack([image * i for i in range(4)]))
+    assert batch.label.tolist() == [1, 2, 3, 4]
+    assert batch.boxes.shape == (4, 3, 4) and batch.boxes.dtype == torch.long
+    for i, count in enumerate(counts):  # the sample's rows, then (-1, -1, -1, -1) rows
+        expected = _boxes(count, 10 * i).tolist() + [[-1, -1, -1, -1]] * (3 - count)
+        assert batch.boxes[i].tolist() == expected
+    masks = [torch.rand(6, 6) > 0.5 for _ in counts]
+    ignores = [torch.rand(6, 6) > 0.5 for _ in counts]
+    masked = collate_localization(
+        [
+            sample._replace(mask=m, ignore=g)
+            for sample, m, g in zip(samples, masks, ignores, strict=True)
+        ]
+    )
+    assert len(masked) == 5 and torch.equal(masked.boxes, batch.boxes)
+    assert torch.equal(masked.mask, torch.stack(masks))
+    assert torch.equal(masked.ignore, torch.stack(ignores))
+    assert collate_localization([samples[1], samples[1]]).boxes.shape == (2, 0, 4)
+
+
+def test_collate_localization_is_default_collate_for_every_reader(cub_root, tiny_root):
+    readers = [
+        CUB200(cub_root, split="all", image_size=32),
+        TinyImageNet(tiny_root, split="val"),
+        SyntheticLocalization(4, num_classes=2, image_size=32, seed=3),
+    ]
+    for dataset in readers:
+        peer = next(iter(DataLoader(dataset, batch_size=2)))
+        batch = next(iter(DataLoader(dataset, batch_size=2, collate_fn=collate_localization)))
+        assert type(batch) is type(peer) is LocalizationSample and len(batch) == len(peer)
+        assert all(torch.equal(a, b) for a, b in zip(batch, peer, strict=True))
+
+
+def test_collate_localization_errors():
+    image, label = torch.rand(3, 4, 4), torch.tensor(0)
+    mask = torch.ones(4, 4, dtype=torch.bool)
+    boxed = LocalizationSample(image, label, _boxes(1, 0))
+    masked = boxed._replace(mask=mask)
+    with pytest.raises(ValueError, match="at least one sample, got an empty batch"):
+        collate_localization([])
+    with pytest.raises(ValueError, match="with and without masks in one batch"):
+        collate_localization([boxed, masked])
+    with pytest.raises(ValueError, match="with and without ignore regions in one batch"):
+        collate_localization([masked, masked._replace(ignore=~mask)])
+    with pytest.raises(TypeError, match="LocalizationSample items, got tuple at position 1"):
+        collate_localization([boxed, tuple(boxed)])
+    with pytest.raises(ValueError, match=r"boxes of shape \(M, 4\), got \(4,\) at position 0"):
+        collate_localization([boxed._replace(boxes=torch.tensor([0, 0, 1, 1]))])
 
 
 def test_box_sample_is_a_deprecated_alias():

@@ -24,7 +24,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from captum_infocam.backbones import vgg16_gap
-from captum_infocam.data import WSOLMetadataDataset, collate_wsol
+from captum_infocam.data import WSOLMetadataDataset, collate_localization
 from captum_infocam.localization import PixelAveragePrecision, threshold_grid
 
 from conftest import EXAMPLES, run_example, start_method
@@ -147,10 +147,10 @@ def _check_pxap_against_one_pass(
     dataset = WSOLMetadataDataset(data_root, metadata_root, "test", 32, normalise)
     thresholds = threshold_grid(20)  # --fast
     with_ignore, without = PixelAveragePrecision(thresholds), PixelAveragePrecision(thresholds)
-    for batch in DataLoader(dataset, batch_size=1, collate_fn=collate_wsol):
-        maps = example.explain(model, "CAM", {}, batch.images, batch.labels)
-        with_ignore.update(maps, batch.masks, batch.ignore)
-        without.update(maps, batch.masks)
+    for batch in DataLoader(dataset, batch_size=1, collate_fn=collate_localization):
+        maps = example.explain(model, "CAM", {}, batch.image, batch.label)
+        with_ignore.update(maps, batch.mask, batch.ignore)
+        without.update(maps, batch.mask)
     assert report["methods"]["CAM"]["test_pxap"] == float(with_ignore.compute())
     assert float(without.compute()) != float(with_ignore.compute())
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from captum_infocam.data import WSOLBatch, WSOLMetadataDataset, collate_wsol
+from captum_infocam.data import LocalizationSample, WSOLMetadataDataset, collate_localization
 from captum_infocam.localization import (
     BoxLocalizationMetrics,
     PixelAveragePrecision,
@@ -153,7 +153,8 @@ def test_boxes_are_rescaled_like_the_reference(tmp_path, name, image_size):
         assert sample.boxes.tolist() == expected
         assert sample.image.shape == (3, new_h, new_w) and sample.image.dtype == torch.float32
         assert float(sample.image.min()) >= 0 and float(sample.image.max()) <= 1
-        assert sample.mask is None and sample.ignore is None and sample.image_id == image_id
+        assert isinstance(sample, LocalizationSample) and len(sample) == 3
+        assert sample.mask is None and sample.ignore is None
     assert len(dataset[0].boxes) == (2 if name == "ILSVRC" else 1)
     if name == "CUB":  # (0, 0, width, height) is clipped to the last pixel of the image
         assert dataset[4].boxes.tolist() == [[0, 0, new_w - 1, new_h - 1]]
@@ -161,13 +162,13 @@ def test_boxes_are_rescaled_like_the_reference(tmp_path, name, image_size):
 
 def test_batches_of_several_boxes_feed_the_box_metrics(ilsvrc):
     dataset = WSOLMetadataDataset(*ilsvrc, "val", image_size=32)
-    batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_wsol)))
-    assert isinstance(batch, WSOLBatch) and batch.images.shape == (3, 3, 32, 32)
+    batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_localization)))
+    assert isinstance(batch, LocalizationSample) and batch.image.shape == (3, 3, 32, 32)
     assert batch.boxes.shape == (3, 2, 4) and batch.boxes[1, 1].tolist() == [-1, -1, -1, -1]
-    assert batch.masks is None and batch.ignore is None
+    assert batch.mask is None and batch.ignore is None and len(batch) == 3
     # The bright object, as the map, localises every image (image 0 through its first box).
     metrics = BoxLocalizationMetrics(threshold_grid(10))
-    metrics.update(batch.images.amax(1) - batch.images.amin(1), batch.boxes)
+    metrics.update(batch.image.amax(1) - batch.image.amin(1), batch.boxes)
     result = metrics.compute()
     assert result.num_images == 3
     assert result.max_box_accuracy.tolist() == [1.0, 1.0, 1.0]
@@ -217,6 +218,7 @@ def test_masks_are_unioned_resized_nearest_and_ignore_excludes_the_foreground(
             foreground |= _nearest(grey, size) > 0
             if row[2]:
                 ignore_box |= _nearest(np.asarray(Image.open(data_root / row[2])), size) > 0
+        assert isinstance(sample, LocalizationSample) and len(sample) == 5
         assert sample.boxes.shape == (0, 4)
         assert np.array_equal(sample.mask.numpy(), foreground)
         assert np.array_equal(sample.ignore.numpy(), ignore_box & ~foreground)
@@ -226,11 +228,11 @@ def test_masks_are_unioned_resized_nearest_and_ignore_excludes_the_foreground(
 
 def test_mask_batches_feed_pxap(openimages):
     dataset = WSOLMetadataDataset(*openimages, "val", image_size=16)
-    batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_wsol)))
-    assert batch.masks.shape == (3, 16, 16) and batch.ignore.shape == (3, 16, 16)
+    batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_localization)))
+    assert batch.mask.shape == (3, 16, 16) and batch.ignore.shape == (3, 16, 16)
     assert batch.boxes.shape == (3, 0, 4)
     pxap = PixelAveragePrecision(threshold_grid(10))
-    pxap.update(batch.masks.double(), batch.masks, batch.ignore)
+    pxap.update(batch.mask.double(), batch.mask, batch.ignore)
     assert pxap.compute().item() == 1.0
     train = WSOLMetadataDataset(*openimages, "train")  # no localization.txt: labels only
     assert train.annotation is None and train[0].mask is None
@@ -240,7 +242,40 @@ def test_collate_rejects_mixed_and_empty_batches(cub, openimages):
     boxes = WSOLMetadataDataset(*cub, "test", image_size=8)
     masks = WSOLMetadataDataset(*openimages, "test", image_size=8)
     with pytest.raises(ValueError, match="with and without masks"):
-        collate_wsol([boxes[0], masks[0]])
+        collate_localization([boxes[0], masks[0]])
+    with pytest.raises(ValueError, match="at least one sample"):
+        collate_localization([])
+
+
+def test_old_wsol_names_warn_and_still_work(cub, openimages):
+    import captum_infocam.data as data
+    import captum_infocam.data.wsol_metadata as wsol_metadata
+
+    for module in (data, wsol_metadata):
+        prefix = module.__name__.replace(".", r"\.")
+        with pytest.warns(DeprecationWarning, match=rf"{prefix}\.WSOLSample is deprecated"):
+            assert module.WSOLSample is LocalizationSample
+        with pytest.warns(DeprecationWarning, match=r"use captum_infocam\.data\.collate_local"):
+            collate_wsol = module.collate_wsol
+        with pytest.warns(DeprecationWarning, match=rf"{prefix}\.WSOLBatch is deprecated"):
+            WSOLBatch = module.WSOLBatch
+    with pytest.warns(DeprecationWarning, match="collate_wsol"):
+        from captum_infocam.data import collate_wsol as imported
+    assert imported is collate_wsol
+    # collate_wsol still returns the old batch, with collate_localization's tensors.
+    for root in (cub, openimages):
+        samples = [WSOLMetadataDataset(*root, "test", 8)[index] for index in range(3)]
+        old, new = collate_wsol(samples), collate_localization(samples)
+        assert isinstance(old, WSOLBatch) and len(old) == 5
+        assert [torch.equal(a, b) for a, b in zip(old[:3], new[:3], strict=True)] == [True] * 3
+        if root is cub:
+            assert old.masks is None and old.ignore is None
+        else:
+            assert torch.equal(old.masks, new.mask) and torch.equal(old.ignore, new.ignore)
+        with pytest.raises(AttributeError, match=r"image ids; .* dataset\.image_ids\[index\]"):
+            old.image_ids
+    with pytest.raises(ValueError, match="with and without masks"):
+        collate_wsol([samples[0], WSOLMetadataDataset(*cub, "test", 8)[0]])
     with pytest.raises(ValueError, match="at least one sample"):
         collate_wsol([])
 

@@ -2,12 +2,13 @@
 public sets (CUB-200-2011, Tiny-ImageNet and the wsolevaluation metadata layout).
 
 Every localisation set returns :class:`LocalizationSample` items ``(image, label, boxes)``,
-with a fourth field ``mask`` when the set has object masks.
+with a fourth field ``mask`` when the set has object masks and a fifth, ``ignore``, when it
+also has ignore regions; :func:`collate_localization` batches them.
 """
 
 from captum_infocam._deprecation import renamed_attributes
 from captum_infocam.data._batch import SyntheticBatch
-from captum_infocam.data._sample import LocalizationSample
+from captum_infocam.data._sample import WSOL_RENAMED, LocalizationSample, collate_localization
 from captum_infocam.data.cub import CUB200
 from captum_infocam.data.gaussians import (
     MI_BENCHMARK_BALANCED_COUNTS,
@@ -34,12 +35,7 @@ from captum_infocam.data.synthetic_textures import (
     make_texture_data,
 )
 from captum_infocam.data.tiny_imagenet import TinyImageNet
-from captum_infocam.data.wsol_metadata import (
-    WSOLBatch,
-    WSOLMetadataDataset,
-    WSOLSample,
-    collate_wsol,
-)
+from captum_infocam.data.wsol_metadata import WSOLMetadataDataset
 
 __all__ = [
     "CLASS_NAMES",
@@ -58,10 +54,8 @@ __all__ = [
     "SyntheticTextures",
     "TextureBatch",
     "TinyImageNet",
-    "WSOLBatch",
     "WSOLMetadataDataset",
-    "WSOLSample",
-    "collate_wsol",
+    "collate_localization",
     "make_localization_data",
     "make_series_data",
     "make_texture_data",
@@ -69,5 +63,9 @@ __all__ = [
 ]
 
 __getattr__ = renamed_attributes(
-    __name__, {"BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample)}
+    __name__,
+    {
+        "BoxSample": ("captum_infocam.data.LocalizationSample", LocalizationSample),
+        **WSOL_RENAMED,
+    },
 )

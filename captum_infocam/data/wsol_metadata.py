@@ -42,6 +42,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from captum_infocam._deprecation import renamed_attributes
 from captum_infocam.data._box_images import (
     ImageSize,
     as_image_size,
@@ -49,129 +50,14 @@ from captum_infocam.data._box_images import (
     read_rgb,
     resize_image,
 )
+from captum_infocam.data._sample import WSOL_RENAMED, LocalizationSample
 
-__all__ = ["WSOLBatch", "WSOLMetadataDataset", "WSOLSample", "collate_wsol"]
+__all__ = ["WSOLMetadataDataset"]
 
 WSOLSplit = Literal["train", "val", "test"]
 Annotation = Literal["boxes", "masks"]
 
 _FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
-
-
-class WSOLSample(NamedTuple):
-    """One image of a :class:`WSOLMetadataDataset`.
-
-    Attributes:
-        image (Tensor): ``(3, H, W)`` float32 in ``[0, 1]`` (before the optional transform).
-        label (Tensor): scalar int64 class index.
-        boxes (Tensor): ``(M, 4)`` int64 inclusive pixel boxes ``(x1, y1, x2, y2)`` in the
-            coordinates of ``image``; ``(0, 4)`` for a mask dataset or a split without boxes.
-        mask (Tensor or None): ``(H, W)`` bool foreground (union of the instance masks), for a
-            mask dataset (OpenImages); ``None`` otherwise.
-        ignore (Tensor or None): ``(H, W)`` bool ignore region (ignore mask minus foreground;
-            all false when the image has none), with ``mask``.
-        image_id (str): the image's line in ``image_ids.txt``.
-
-    Examples::
-
-        >>> sample = WSOLSample(torch.zeros(3, 8, 8), torch.tensor(1),
-        ...                     torch.tensor([[0, 0, 3, 3]]), None, None, "a/1.jpg")
-        >>> sample.boxes.shape, sample.mask
-        (torch.Size([1, 4]), None)
-    """
-
-    image: Tensor
-    label: Tensor
-    boxes: Tensor
-    mask: Tensor | None
-    ignore: Tensor | None
-    image_id: str
-
-
-class WSOLBatch(NamedTuple):
-    """A batch of :class:`WSOLSample`, made by :func:`collate_wsol`.
-
-    Attributes:
-        images (Tensor): ``(N, 3, H, W)``.
-        labels (Tensor): ``(N,)`` int64.
-        boxes (Tensor): ``(N, M, 4)`` int64, ``M`` the largest box count of the batch; images
-            with fewer boxes are padded with rows ``(-1, -1, -1, -1)``, which
-            :class:`~captum_infocam.localization.BoxLocalizationMetrics` and
-            :func:`~captum_infocam.localization.box_accuracy` skip.
-        masks (Tensor or None): ``(N, H, W)`` bool foreground masks, or ``None``.
-        ignore (Tensor or None): ``(N, H, W)`` bool ignore regions, or ``None``; pass both to
-            :class:`~captum_infocam.localization.PixelAveragePrecision`.
-        image_ids (list of str): the images' ids.
-
-    Examples::
-
-        >>> batch = collate_wsol([
-        ...     WSOLSample(torch.zeros(3, 8, 8), torch.tensor(0), torch.tensor([[0, 0, 3, 3]]),
-        ...                None, None, "a.jpg"),
-        ...     WSOLSample(torch.zeros(3, 8, 8), torch.tensor(1),
-        ...                torch.tensor([[0, 0, 1, 1], [4, 4, 7, 7]]), None, None, "b.jpg")])
-        >>> batch.boxes[0].tolist()
-        [[0, 0, 3, 3], [-1, -1, -1, -1]]
-    """
-
-    images: Tensor
-    labels: Tensor
-    boxes: Tensor
-    masks: Tensor | None
-    ignore: Tensor | None
-    image_ids: list[str]
-
-
-def collate_wsol(samples: Sequence[WSOLSample]) -> WSOLBatch:
-    """Stack samples whose images carry different numbers of boxes into one batch.
-
-    Pass it as ``collate_fn`` of a :class:`~torch.utils.data.DataLoader` over a
-    :class:`WSOLMetadataDataset`.
-
-    Args:
-        samples (sequence of WSOLSample): the samples of one batch, all with images of one
-            size, and all with masks or all without.
-
-    Returns:
-        *WSOLBatch*: the stacked batch; boxes padded with ``(-1, -1, -1, -1)`` rows.
-
-    Raises:
-        ValueError: on an empty batch, or when some samples have masks and others not.
-
-    Examples::
-
-        >>> sample = WSOLSample(torch.zeros(3, 4, 4), torch.tensor(2),
-        ...                     torch.zeros(0, 4, dtype=torch.long),
-        ...                     torch.ones(4, 4, dtype=torch.bool),
-        ...                     torch.zeros(4, 4, dtype=torch.bool), "x.jpg")
-        >>> batch = collate_wsol([sample, sample])
-        >>> batch.boxes.shape, batch.masks.shape
-        (torch.Size([2, 0, 4]), torch.Size([2, 4, 4]))
-    """
-    if len(samples) == 0:
-        raise ValueError("collate_wsol needs at least one sample, got an empty batch")
-    with_masks = [sample.mask is not None for sample in samples]
-    if any(with_masks) and not all(with_masks):
-        raise ValueError(
-            "collate_wsol got samples with and without masks in one batch; batch one "
-            "dataset at a time"
-        )
-    most = max(sample.boxes.shape[0] for sample in samples)
-    boxes = torch.full((len(samples), most, 4), -1, dtype=torch.long)
-    for row, sample in enumerate(samples):
-        boxes[row, : sample.boxes.shape[0]] = sample.boxes
-    masks = ignore = None
-    if all(with_masks):
-        masks = torch.stack([sample.mask for sample in samples])  # type: ignore[misc]
-        ignore = torch.stack([sample.ignore for sample in samples])  # type: ignore[misc]
-    return WSOLBatch(
-        images=torch.stack([sample.image for sample in samples]),
-        labels=torch.stack([sample.label for sample in samples]),
-        boxes=boxes,
-        masks=masks,
-        ignore=ignore,
-        image_ids=[sample.image_id for sample in samples],
-    )
 
 
 def _rows(path: Path, columns: int, *, required: bool) -> list[tuple[int, list[str]]]:
@@ -222,16 +108,21 @@ class _Masks(NamedTuple):
     ignore: Path | None
 
 
-class WSOLMetadataDataset(Dataset[WSOLSample]):
+class WSOLMetadataDataset(Dataset[LocalizationSample]):
     r"""A WSOL benchmark split in the wsolevaluation metadata layout (ILSVRC, CUB, OpenImages).
 
     Reads ``<metadata_root>/<split>/{image_ids, class_labels, image_sizes, localization}.txt``
     (see the module documentation for the format and the resizing conventions). Whether the
     split has boxes or masks is read from ``localization.txt``: five fields a line are boxes,
-    three are masks. Items are :class:`WSOLSample` tuples ready for
-    :class:`~captum_infocam.localization.BoxLocalizationMetrics` (boxes) and
-    :class:`~captum_infocam.localization.PixelAveragePrecision` (mask and ignore region);
-    batch them with ``DataLoader(dataset, batch_size, collate_fn=collate_wsol)``.
+    three are masks. Items are :class:`~captum_infocam.data.LocalizationSample` tuples ready
+    for :class:`~captum_infocam.localization.BoxLocalizationMetrics` (boxes) and
+    :class:`~captum_infocam.localization.PixelAveragePrecision` (mask and ignore region):
+    ``(image, label, boxes)`` for boxes, ``(image, label, boxes, mask, ignore)`` with ``(0, 4)``
+    boxes for masks (the ignore region all false when the image has none). Item ``i`` is the
+    image ``image_ids[i]``. Batch them with
+    :func:`~captum_infocam.data.collate_localization`,
+    ``DataLoader(dataset, batch_size, collate_fn=collate_localization)``, which pads images
+    with fewer boxes.
 
     The metadata is checked when the dataset is built, every problem an error that names the
     file and the line: a malformed line, a label or size that is not an integer, an image id
@@ -261,7 +152,8 @@ class WSOLMetadataDataset(Dataset[WSOLSample]):
             order (each must be listed in ``image_ids.txt``). Default: the whole split.
 
     Attributes:
-        image_ids (list of str): the items' image ids, in order.
+        image_ids (list of str): the items' image ids, in order: item ``i`` is the image
+            ``image_ids[i]``.
         paths (list of Path): the image files.
         labels (Tensor): ``(N,)`` int64 class indices.
         annotation (str or None): what the samples carry: ``"boxes"``, ``"masks"``, or
@@ -282,7 +174,7 @@ class WSOLMetadataDataset(Dataset[WSOLSample]):
         >>> sample = dataset[0]  # doctest: +SKIP
         >>> sample.image.shape, sample.boxes.shape  # doctest: +SKIP
         (torch.Size([3, 224, 224]), torch.Size([1, 4]))
-        >>> loader = DataLoader(dataset, batch_size=32, collate_fn=collate_wsol)  # doctest: +SKIP
+        >>> loader = DataLoader(dataset, 32, collate_fn=collate_localization)  # doctest: +SKIP
     """
 
     def __init__(
@@ -474,7 +366,7 @@ class WSOLMetadataDataset(Dataset[WSOLSample]):
             grey = F.interpolate(grey[None, None].float(), size=size, mode="nearest")[0, 0]
         return grey > 0
 
-    def __getitem__(self, index: int) -> WSOLSample:
+    def __getitem__(self, index: int) -> LocalizationSample:
         image_id = self.image_ids[index]
         image = read_rgb(self.paths[index])
         height, width = image.shape[1], image.shape[2]
@@ -508,4 +400,7 @@ class WSOLMetadataDataset(Dataset[WSOLSample]):
         pixels = image.float() / 255.0
         if self.transform is not None:
             pixels = self.transform(pixels)
-        return WSOLSample(pixels, self.labels[index], boxes, mask, ignore, image_id)
+        return LocalizationSample(pixels, self.labels[index], boxes, mask, ignore)
+
+
+__getattr__ = renamed_attributes(__name__, WSOL_RENAMED)
