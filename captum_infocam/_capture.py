@@ -53,10 +53,12 @@ __all__ = [
     "Capture",
     "HeadRun",
     "capture",
+    "channels_last_evidence",
     "check_forward_func",
     "check_gap_head",
     "describe_module",
     "eager_forward",
+    "input_plane",
     "layer_gradient",
     "model_of",
 ]
@@ -558,6 +560,72 @@ def _logits_error(logits: Any, model: nn.Module | None) -> str:
     )
 
 
+def _channels_first(ndim: int) -> str:
+    """The ``permute`` order that makes a channels-last ``(N, *spatial, C)`` tensor channels
+    first: ``0, 3, 1, 2`` for ``ndim=4``."""
+    return ", ".join(str(d) for d in (0, ndim - 1, *range(1, ndim - 1)))
+
+
+def input_plane(inputs: Tensor | tuple[Any, ...], ndim: int) -> tuple[int, int] | None:
+    """The last two dimensions of the first floating-point input with ``ndim`` dimensions: the
+    image plane ``(h, w)`` that a layer's ``ndim``-dimensional map was computed from, or None
+    when no input has that form."""
+    for value in _format_tensor_into_tuples(inputs):
+        if (
+            isinstance(value, Tensor)
+            and value.dim() == ndim
+            and value.is_floating_point()
+            and min(value.shape[-2:]) >= 1
+        ):
+            return value.shape[-2], value.shape[-1]
+    return None
+
+
+def _shrinks(grid: tuple[int, int], plane: tuple[int, int], slack: float) -> bool:
+    """Whether ``grid`` is ``plane`` shrunk by one factor ``r <= 1`` (a network's total stride)
+    in both dimensions, each side within ``slack`` positions (the rounding of strided layers)."""
+    low = max(0.0, *((g - slack) / p for g, p in zip(grid, plane, strict=True)))
+    high = min(1.0, *((g + slack) / p for g, p in zip(grid, plane, strict=True)))
+    return low <= high
+
+
+def channels_last_evidence(shape: tuple[int, ...], plane: tuple[int, int] | None) -> str:
+    """Why a map of ``shape`` (2 or 3 spatial dimensions) looks channels-last
+    ``(N, *spatial, C)`` rather than ``(N, C, *spatial)``, or ``""`` when it does not.
+
+    A network shrinks its input's plane ``(h, w)`` (``plane``, from :func:`input_plane`) by one
+    factor in both dimensions, so the plane of a channels-first map is its last two dimensions,
+    and that of a channels-last map the two before the last. The map looks channels-last when
+    only the second reading shrinks the input's plane (within 1 position per side; the first
+    is given 2): a Swin stage ``(N, 14, 14, 384)`` from a 224 x 224 image, whose last two
+    dimensions ``(14, 384)`` are no stride of it. When no input is an image of the same
+    dimensions (``plane`` None), or when neither reading fits it (the model resizes its
+    input), the map looks channels-last when the two dimensions before the last are equal
+    (a square grid) and smaller than the last. Nothing is said when both readings fit (a cube
+    ``(N, 96, 96, 96)`` from a 384 x 384 image).
+    """
+    if len(shape) - 2 not in (2, 3):
+        return ""
+    first, last = (shape[-2], shape[-1]), (shape[-3], shape[-2])
+    if plane is not None:
+        h, w = plane
+        fits_last, fits_first = _shrinks(last, plane, 1), _shrinks(first, plane, 2)
+        if fits_last and not fits_first:
+            return (
+                f"its dimensions {len(shape) - 3} and {len(shape) - 2} ({last[0]} x {last[1]}) "
+                f"are the input's {h} x {w} plane scaled down by one factor, its last two "
+                f"({first[0]} x {first[1]}) are not"
+            )
+        if fits_last or fits_first:
+            return ""
+    if last[0] == last[1] < shape[-1]:
+        return (
+            f"its dimensions {len(shape) - 3} and {len(shape) - 2} form a square "
+            f"{last[0]} x {last[1]} grid and its last dimension ({shape[-1]}) is larger"
+        )
+    return ""
+
+
 def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
     """How to explain a layer whose last dimension, not its second, holds the channels."""
     if in_features is None or len(shape) < 3 or shape[-1] != in_features or shape[1] == in_features:
@@ -567,10 +635,20 @@ def _layout_hint(shape: tuple[int, ...], in_features: int | None) -> str:
             f"; its {shape} looks like transformer tokens (N, L, D) with D = {in_features}: "
             "use InfoGradCam with reshape=(h, w)"
         )
-    order = ", ".join(str(d) for d in (0, len(shape) - 1, *range(1, len(shape) - 1)))
     return (
         f"; its {shape} looks channels-last (N, *spatial, C) with C = {in_features}: use "
-        f"InfoGradCam with reshape=lambda t: t.permute({order})"
+        f"InfoGradCam with reshape=lambda t: t.permute({_channels_first(len(shape))})"
+    )
+
+
+def _plane_hint(shape: tuple[int, ...], plane: tuple[int, int] | None) -> str:
+    """:func:`_layout_hint` from the input's plane (:func:`channels_last_evidence`)."""
+    evidence = channels_last_evidence(shape, plane)
+    if not evidence:
+        return ""
+    return (
+        f"; its {shape} looks channels-last (N, *spatial, C): {evidence}; to explain it, use "
+        f"InfoGradCam with reshape=lambda t: t.permute({_channels_first(len(shape))})"
     )
 
 
@@ -596,7 +674,7 @@ def _gradient_hint(captured: Capture, in_features: int | None, averaged: bool = 
             "blocks[-1].norm1 in timm)"
         )
     if len(shape) >= 4 and shape[-1] == in_features and shape[1] != in_features:
-        order = ", ".join(str(d) for d in (0, len(shape) - 1, *range(1, len(shape) - 1)))
+        order = _channels_first(len(shape))
         return (
             f", e.g. InfoGradCam(model, {layer}, reshape=lambda t: t.permute({order})) for "
             f"the channels-last map {shape} the head reads last"
@@ -740,6 +818,7 @@ def capture_gap_head(
             + (" (or omit layer= to find it)" if model is not None else "")
             + (
                 _layout_hint(shape, weight.shape[1])
+                or _plane_hint(shape, input_plane(inputs, len(shape)))
                 or "; if the head is not global-average-pooling + linear (an MLP, or a head on "
                 "the flattened map as in VGG), use InfoGradCam, the gradient form"
             )
@@ -789,6 +868,10 @@ def capture_gradient(
     """One forward pass with the layer's value swapped for a leaf, one backward pass of
     ``score(logits, target).sum()``: the activations and gradients as ``(N, C, *spatial)``.
 
+    Without ``to_grid``, a value that looks channels-last or like tokens is refused: its last
+    dimension is the width of the pooled features (:func:`_layout_hint`), or its dimensions
+    before the last are the input's plane (:func:`channels_last_evidence`).
+
     Warns (pointing at the caller of ``attribute``) when the gradient is zero everywhere.
     """
     model = model_of(forward_func)
@@ -835,6 +918,9 @@ def capture_gradient(
             )
         if _layout_hint(shape, in_features):
             raise ValueError(_layout_error(shape, in_features, where))
+        evidence = channels_last_evidence(shape, input_plane(inputs, len(shape)))
+        if evidence:
+            raise ValueError(_plane_error(shape, evidence, where))
     else:
         activations, gradient = to_grid(activations), to_grid(gradient)
         if activations.dim() - 2 not in SPATIAL_DIMS or gradient.shape != activations.shape:
@@ -870,11 +956,20 @@ def _layout_error(shape: tuple[int, ...], in_features: int | None, where: str) -
             "reshape=(h, w) for transformer tokens (the last h * w tokens are the patches), or "
             "reshape=lambda t: t.unsqueeze(-1) if it is a channels-first 1-D map"
         )
-    order = ", ".join(str(d) for d in (0, len(shape) - 1, *range(1, len(shape) - 1)))
     return (
         f"the layer's {where} {shape} looks channels-last (N, *spatial, C), not N x C x "
         f"*spatial: its last dimension is the head's {in_features} pooled features (a Swin "
-        f"stage or a ConvNeXt block); pass reshape=lambda t: t.permute({order})"
+        f"stage or a ConvNeXt block); pass reshape=lambda t: t.permute("
+        f"{_channels_first(len(shape))})"
+    )
+
+
+def _plane_error(shape: tuple[int, ...], evidence: str, where: str) -> str:
+    return (
+        f"the layer's {where} {shape} looks channels-last (N, *spatial, C), not N x C x "
+        f"*spatial: {evidence} (a Swin stage, or the inside of a ConvNeXt block). Pass "
+        f"reshape=lambda t: t.permute({_channels_first(len(shape))}) to read it as "
+        "channels-last, or reshape=lambda t: t if it really is channels-first"
     )
 
 

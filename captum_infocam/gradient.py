@@ -159,10 +159,21 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
     ``reshape=lambda t: t.permute(0, 3, 1, 2)`` (Swin), ``model.blocks[-1]`` (MaxViT); the
     getting-started page has the table. On a GAP + linear model,
     :func:`~captum_infocam.attribution.find_gap_head` finds it. Layers with 1 or 3 spatial
-    dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do. An output whose last
-    dimension, not its second, is the head's input size, or that of the first linear layer run
-    on pooled features after the layer (an MLP head's), is refused without ``reshape`` rather
-    than misread (transformer tokens ``(N, L, D)``, a channels-last ``(N, h, w, C)`` stage).
+    dimensions (``(N, C, L)``, ``(N, C, d, h, w)``) work as images do.
+
+    Without ``reshape``, an output that looks channels-last or like tokens is refused with the
+    ``reshape`` to pass rather than misread: one whose last dimension, not its second, is the
+    head's input size, or that of the first linear layer run on pooled features after the
+    layer (an MLP head's), such as transformer tokens ``(N, L, D)`` or a Swin model's last
+    stage; and a 4-D or 5-D output whose dimensions before the last, not its last two, are the
+    input image's height and width scaled down by one factor, such as an intermediate Swin
+    stage ``(N, 14, 14, 384)`` from a 224 x 224 image (``model.features[5]``), whose width is
+    not the head's. When no input is an image with as many dimensions as the output, a square
+    grid before a larger last dimension counts as channels-last. Pass
+    ``reshape=lambda t: t.permute(0, 3, 1, 2)`` to read such a layer channels-last, or
+    ``reshape=lambda t: t`` when it really is channels-first (a map pooled more along one
+    axis than the other can look channels-last). An output whose two readings both fit the
+    input (a cube ``(N, 96, 96, 96)`` from a 384 x 384 image) is read channels-first.
 
     The backward pass differentiates the sum of the examples' contrast logits, so each example
     gets its own gradient as long as the model treats examples independently; a model that mixes
@@ -181,8 +192,9 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
             gradient, so it must only select and rearrange entries (slicing, ``reshape``,
             ``permute``), e.g. ``lambda t: t.permute(0, 3, 1, 2)`` for a channels-last
             ``(N, h, w, C)`` Swin stage, or
-            ``lambda t: tokens_to_grid(t.transpose(0, 1), 14, 14)`` for sequence-first tokens.
-            Default: None
+            ``lambda t: tokens_to_grid(t.transpose(0, 1), 14, 14)`` for sequence-first tokens;
+            ``lambda t: t`` keeps a channels-first output that the layout check above takes
+            for channels-last. Default: None
         device_ids (list[int] or None, optional): accepted for Captum's signature and refused
             when set: the hooks follow the calling thread (so that concurrent calls stay
             apart), and ``nn.DataParallel`` runs the layer in other threads. Pass the wrapped
@@ -198,6 +210,15 @@ class InfoGradCam(CaptureAttribution, GradientAttribution):
         >>> vit = vit_b_16(weights=None).eval()  # class-token head, 14 x 14 patches
         >>> # (torchvision zero-initialises the head: an untrained ViT's maps are zero)
         >>> grad_cam = InfoGradCam(vit, vit.encoder.layers[-1].ln_1, reshape=(14, 14))
+        >>> grad_cam.attribute(torch.randn(1, 3, 224, 224), target=3).shape
+        torch.Size([1, 1, 14, 14])
+        >>> from torchvision.models import swin_t
+        >>> swin = swin_t(weights=None).eval()
+        >>> stage = swin.features[5]  # channels last: (N, 14, 14, 384)
+        >>> InfoGradCam(swin, stage).attribute(torch.randn(1, 3, 224, 224), target=3)
+        Traceback (most recent call last):
+        ValueError: the layer's output (1, 14, 14, 384) looks channels-last (N, *spatial, C), ...
+        >>> grad_cam = InfoGradCam(swin, stage, reshape=lambda t: t.permute(0, 3, 1, 2))
         >>> grad_cam.attribute(torch.randn(1, 3, 224, 224), target=3).shape
         torch.Size([1, 1, 14, 14])
     """
