@@ -292,6 +292,59 @@ def test_pointing_game_with_masks_agrees_with_quantus_image_by_image(trained):
     assert (boxes >= hits).all()  # each box holds its mask: a mask hit is a box hit
 
 
+def test_pointing_game_ties_any_is_quantus_on_tied_and_constant_maps(trained):
+    model, test = trained
+    x, y = test.images.numpy(), test.labels.numpy()
+    a_batch = quantus_explainer(InfoCAM, "features")(model=model, inputs=x, targets=y)
+    # Coarse maps tie often; a few constant ones (positive: Quantus divides by the maximum).
+    coarse = np.round(a_batch / np.abs(a_batch).max(axis=(1, 2, 3), keepdims=True) * 3) + 4
+    coarse[::10] = 1.0
+    coarse = coarse.astype(np.float32)
+    expected = quiet(
+        quantus.PointingGame(),
+        model=model, x_batch=x, y_batch=y, a_batch=coarse, s_batch=test.masks[:, None].numpy(),
+    ).astype(bool)  # fmt: skip
+    maps = torch.from_numpy(coarse)
+    flat = coarse.reshape(len(coarse), -1)
+    tied = (flat == flat.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert tied.mean() > 0.5  # the case the default rule does not match
+    any_hit = pointing_game(maps, test.masks, reduction="none", ties="any").numpy()
+    np.testing.assert_array_equal(any_hit, expected)
+    first_hit = pointing_game(maps, test.masks, reduction="none").numpy()
+    assert (any_hit >= first_hit).all() and (any_hit != first_hit).any()
+
+
+def test_pointing_game_ties_any_with_tolerance_and_boxes_is_brute_force():
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.randint(0, 3, (24, 12, 10), generator=generator).float()
+    maps[0] = 5.0  # constant: every pixel is a maximum
+    corner = torch.randint(0, 8, (24, 1, 2), generator=generator)
+    boxes = torch.cat([corner, corner + torch.randint(0, 3, (24, 1, 2), generator=generator)], -1)
+    boxes = torch.cat([boxes, torch.full((24, 1, 4), -1)], dim=1)  # a padding row each
+    boxes[::2, 1] = torch.tensor([6, 9, 8, 11])  # and a second box for half of them
+    for tolerance in (0.0, 1.0, 2.5):
+        found = pointing_game(maps, boxes, tolerance, reduction="none", ties="any")
+        for n in range(24):
+            peaks = (maps[n] == maps[n].max()).nonzero().tolist()
+            near = any(
+                (max(x1 - px, px - x2, 0) ** 2 + max(y1 - py, py - y2, 0) ** 2) <= tolerance**2
+                for py, px in peaks
+                for x1, y1, x2, y2 in boxes[n].tolist()
+                if x1 >= 0
+            )
+            assert bool(found[n]) == near, (n, tolerance)
+        # The masks of the same boxes give the same hits.
+        masks = torch.zeros(24, 12, 10, dtype=torch.bool)
+        for n in range(24):
+            for x1, y1, x2, y2 in boxes[n].tolist():
+                if x1 >= 0:
+                    masks[n, y1 : y2 + 1, x1 : x2 + 1] = True
+        by_mask = pointing_game(maps, masks, tolerance, reduction="none", ties="any")
+        assert torch.equal(by_mask, found)
+    with pytest.raises(ValueError, match="ties"):
+        pointing_game(maps, boxes, ties="all")
+
+
 # --------------------------------------------------------------------------- other data
 
 

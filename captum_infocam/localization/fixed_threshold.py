@@ -32,6 +32,7 @@ from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_
 __all__ = ["LocalizationAccuracy", "localization_accuracy", "pointing_game", "top1_correct"]
 
 Reduction = Literal["mean", "none"]
+Ties = Literal["first", "any"]
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -186,20 +187,22 @@ def pointing_game(
     gt_boxes: GroundTruthBoxes,
     tolerance: float = 0.0,
     reduction: Reduction = "mean",
+    *,
+    ties: Ties = "first",
 ) -> Tensor:
     r"""Pointing game (Zhang et al., 2016): does each map's maximum fall on the object?
 
     A hit when the pixel of largest score lies within ``tolerance`` pixels (Euclidean
     distance between pixel centres) of one of the image's ground-truth boxes, or of a pixel of
-    its ground-truth mask when masks are given. Ties go to the first maximum in raster order
-    (``torch.argmax``); a constant map points nowhere and is a miss. The original uses a
-    tolerance of 15 pixels at the input resolution.
+    its ground-truth mask when masks are given. The original uses a tolerance of 15 pixels at
+    the input resolution. A box counts every pixel of the box as object, so boxes score higher
+    than masks when the maximum falls on the background inside the box.
 
-    With masks and ``tolerance=0`` it is Quantus's mask-based ``PointingGame`` wherever the
-    maximum is unique (Quantus counts a hit when *any* maximum falls on the mask, so the two
-    can differ on tied maxima and constant maps). A box counts every pixel of the box as
-    object, so boxes score higher than masks when the maximum falls on the background inside
-    the box.
+    When several pixels share the largest score, ``ties="first"`` (the default) points at the
+    first of them in raster order (``torch.argmax``), and a constant map points nowhere and
+    is a miss. ``ties="any"`` counts a hit when any of them is near the object, so a constant
+    map is a hit: with masks and ``tolerance=0`` this is Quantus's ``PointingGame``, image by
+    image (the two rules agree wherever the maximum is unique).
 
     Args:
         maps (Tensor): ``(N, H, W)`` or ``(N, 1, H, W)`` scores at image resolution.
@@ -210,14 +213,16 @@ def pointing_game(
             real number or a one-element tensor. Default: 0.
         reduction (str, optional): ``"mean"`` for the accuracy, ``"none"`` for the
             ``(N,)`` hits. Default: ``"mean"``.
+        ties (str, optional): ``"first"`` or ``"any"``, the maximum that points when several
+            pixels share it (see above). Default: ``"first"``.
 
     Returns:
         *Tensor*: a float64 scalar in ``[0, 1]``, or ``(N,)`` bool.
 
     Raises:
         TypeError: if ``tolerance`` is not a real number (a bool is not).
-        ValueError: on bad maps, boxes or masks (of another shape, or empty), or a negative or
-            NaN tolerance.
+        ValueError: on bad maps, boxes or masks (of another shape, or empty), a negative or
+            NaN tolerance, or another ``ties``.
 
     Examples::
 
@@ -231,11 +236,22 @@ def pointing_game(
         >>> masks[:, 3:5, 3:5] = True  # the objects' pixels
         >>> pointing_game(maps, masks, reduction="none")
         tensor([ True, False])
+        >>> pointing_game(torch.ones(2, 8, 8), masks, reduction="none", ties="any")
+        tensor([True, True])
     """
     _check_reduction(reduction)
+    if ties not in ("first", "any"):
+        raise ValueError(f'ties must be "first" or "any", got {ties!r}')
     radius = _as_tolerance(tolerance)
     maps = as_maps(maps)
     num_maps, height, width = maps.shape
+    if ties == "any":
+        target = _object_pixels(gt_boxes, maps)
+        if radius > 0:
+            target = _dilate(target, radius)
+        peaks = maps == maps.amax(dim=(1, 2), keepdim=True)
+        hits = (peaks & target).flatten(1).any(dim=1)
+        return hits if reduction == "none" else hits.double().mean()
     flat = maps.reshape(num_maps, -1)
     low, high = torch.aminmax(flat, dim=1)
     peak = flat.argmax(dim=1)
@@ -251,6 +267,34 @@ def pointing_game(
         near = ((dx.square() + dy.square() <= radius**2) & valid).any(dim=1)
     hits = near & (high > low)
     return hits if reduction == "none" else hits.double().mean()
+
+
+def _object_pixels(gt_boxes: GroundTruthBoxes, maps: Tensor) -> Tensor:
+    """The objects' pixels ``(N, H, W)`` bool: the masks as given, or the union of the boxes."""
+    if isinstance(gt_boxes, Tensor) and gt_boxes.dtype == torch.bool:
+        return _as_masks(gt_boxes, maps)
+    num_maps, height, width = maps.shape
+    boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
+    x1, y1, x2, y2 = (coordinate[..., None, None] for coordinate in boxes.unbind(-1))
+    rows = torch.arange(height, dtype=boxes.dtype, device=maps.device).view(-1, 1)
+    columns = torch.arange(width, dtype=boxes.dtype, device=maps.device).view(1, -1)
+    inside = (rows >= y1) & (rows <= y2) & (columns >= x1) & (columns <= x2)  # (N, M, H, W)
+    return (inside & valid[..., None, None]).any(dim=1)
+
+
+def _dilate(pixels: Tensor, radius: float) -> Tensor:
+    """The pixels within Euclidean distance ``radius`` of a set pixel, ``(N, H, W)`` bool.
+
+    One convolution with the disk of that radius (exact: it counts set pixels, integers well
+    within float32's range).
+    """
+    reach = int(radius)
+    offsets = torch.arange(-reach, reach + 1, dtype=torch.float64, device=pixels.device)
+    disk = (offsets.view(-1, 1).square() + offsets.view(1, -1).square() <= radius**2).float()
+    counts = torch.nn.functional.conv2d(
+        pixels.float().unsqueeze(1), disk[None, None], padding=reach
+    )
+    return counts[:, 0] > 0
 
 
 def _as_masks(masks: Tensor, maps: Tensor) -> Tensor:
