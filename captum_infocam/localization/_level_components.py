@@ -25,11 +25,12 @@ dense work plus work on a graph that is tiny for smooth maps:
    over a few iterations of a convergent algorithm, not over levels; only when the
    (level, edge) pairs are very many, for noisy maps, are they taken a block of levels at
    a time, to bound the memory).
-4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed; a
-   reverse cumulative min / max / sum over the bins gives the basin's bounding box, first
-   raster index and contour area at every level; a scatter over the level labels merges
-   basins into components. Within a block only the extreme pixels of each side can set a
-   box edge, so a block contributes one entry per side instead of one per pixel.
+4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed,
+   the bins stored from the top down; a cumulative maximum (of the minima negated) and a
+   cumulative sum over them give the basin's bounding box, first raster index and contour
+   area at every level; a scatter over the level labels merges basins into components.
+   Within a block only the extreme pixels of each side can set a box edge, so a block
+   contributes one entry per side instead of one per pixel.
 
 Everything is batched over maps and works on any device. Values are integers in
 ``[0, 255]`` (the protocol's ``uint8`` map); the dense per-pixel passes run in int32 and
@@ -737,7 +738,8 @@ def _binned_extents(
 ) -> Tensor:
     """Per (basin, bin): ``(-x_min, -first, x_max, y_max)``, ``(4, B, bins)`` int32, the bins
     reversed (entry ``r`` is bin ``bins - 1 - r``, so that a cumulative maximum over the
-    entries reduces the bins above a level); empty entries hold ``int32`` min.
+    entries reduces the bins above a level); an empty entry holds ``-(2**31 - 1)`` in its
+    negated minima and ``-2**31`` in its maxima, below every coordinate.
 
     ``pixel_bin`` is ``(N, H', W')``, padded to whole blocks with bin 0 (below every level).
     A block lies in one basin, and among its pixels of a bin ``> j`` the leftmost is in its
