@@ -496,14 +496,6 @@ def _levels_table(levels: Tensor) -> Tensor:
     return torch.searchsorted(levels, torch.arange(256, device=levels.device, dtype=levels.dtype))
 
 
-def _levels_below(levels: Tensor, values: Tensor, bits: int = 0) -> Tensor:
-    """For each value ``v`` in ``[0, 255]``, how many of the sorted ``levels`` are below ``v``.
-
-    See :func:`_lookup` for ``bits`` and the returned dtype.
-    """
-    return _lookup(_levels_table(levels), values, bits)
-
-
 def _lookup(table: Tensor, values: Tensor, bits: int = 0) -> Tensor:
     """``table[v]`` for values ``(v << bits) | refine``, with the shape of ``values``.
 
