@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-_Batch = TypeVar("_Batch", bound="SyntheticBatch")
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # typing_extensions comes with torch
+    from typing_extensions import Self
 
 
 class SyntheticBatch:
@@ -42,7 +46,7 @@ class SyntheticBatch:
         """The names of the ``K`` classes, in class-index order."""
         return self.names_of_classes[: self.num_classes]
 
-    def _map(self: _Batch, function: Callable[[Tensor], Tensor]) -> _Batch:
+    def _map(self, function: Callable[[Tensor], Tensor]) -> Self:
         """The same set with ``function`` applied to every tensor field."""
         changes: dict[str, Any] = {
             field.name: function(getattr(self, field.name))
@@ -51,7 +55,7 @@ class SyntheticBatch:
         }
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
-    def subset(self: _Batch, index: slice | Tensor | Sequence[int]) -> _Batch:
+    def subset(self, index: slice | Tensor | Sequence[int]) -> Self:
         """Select items by a slice, integer indices or a boolean mask.
 
         Args:
@@ -73,7 +77,7 @@ class SyntheticBatch:
             index = torch.as_tensor(index, device=self.labels.device)
         return self._map(lambda tensor: tensor[index])
 
-    def to(self: _Batch, device: torch.device | str) -> _Batch:
+    def to(self, device: torch.device | str) -> Self:
         """Move every tensor to ``device``.
 
         Args:
