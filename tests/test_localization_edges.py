@@ -227,3 +227,67 @@ def test_small_budgets_split_every_stage_and_keep_parity(monkeypatch):
     for index, scoremap in enumerate(zeroed.numpy()):
         expected = reference_boxes(normalize_scoremap(scoremap), thresholds, False)
         assert np.array_equal(drawn[index], np.concatenate(expected)), index
+
+
+@pytest.mark.parametrize("height, width", [(1, 9), (5, 7), (9, 10), (16, 13)])
+def test_labelling_on_the_spanning_forest_keeps_parity(monkeypatch, height, width):
+    """From _FOREST_PAIRS (level, edge) pairs the levels are labelled on a maximum spanning
+    forest of the basin graph: forced here on every call, with level blocks too."""
+    forests = []
+    find_forest = level_module._maximum_spanning_forest
+
+    def counted(basins):
+        forests.append(basins.edge_a.numel())
+        return find_forest(basins)
+
+    monkeypatch.setattr(level_module, "_FOREST_PAIRS", 0)
+    monkeypatch.setattr(level_module, "_maximum_spanning_forest", counted)
+    maps = _edge_maps(height, width, seed=height * 7 + width)
+    _assert_boxes_equal_the_reference(maps, threshold_grid(1000).tolist())
+    monkeypatch.setattr(level_module, "_PAIR_BUDGET", 30)
+    _assert_boxes_equal_the_reference(maps, THRESHOLDS)
+    assert max(forests) > 0  # graphs with edges went through the forest
+
+
+def _kruskal_weight_and_components(edges, count):
+    """Total weight of a maximum spanning forest and the components, by Kruskal's rule."""
+    parent = list(range(count))
+
+    def find(node):
+        while parent[node] != node:
+            node = parent[node]
+        return node
+
+    total = 0
+    for a, b, weight in sorted(edges, key=lambda edge: -edge[2]):
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+            total += weight
+    return total, [find(node) for node in range(count)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_maximum_spanning_forest_is_kruskals(seed):
+    generator = torch.Generator().manual_seed(seed)
+    count = int(torch.randint(2, 40, (1,), generator=generator))
+    pairs = torch.randint(0, count, (3 * count, 2), generator=generator)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]].sort(dim=1).values.unique(dim=0)
+    weights = torch.randint(0, 4, (len(pairs),), generator=generator)  # many ties
+    basins = level_module.Basins(
+        of_block=torch.zeros(0, dtype=torch.int32),
+        grid=level_module._Grid(1, 1, 1, 8),
+        count=count,
+        map_index=torch.zeros(count, dtype=torch.long),
+        peak=torch.full((count,), 255),
+        edge_a=pairs[:, 0],
+        edge_b=pairs[:, 1],
+        edge_weight=weights,
+    )
+    forest = level_module._maximum_spanning_forest(basins)
+    edges = list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), weights.tolist(), strict=True))
+    total, components = _kruskal_weight_and_components(edges, count)
+    kept = [edge for edge, keep in zip(edges, forest.tolist(), strict=True) if keep]
+    kept_total, kept_components = _kruskal_weight_and_components(kept, count)
+    assert kept_total == total == sum(weight for _, _, weight in kept)  # a forest, of max weight
+    assert kept_components == components

@@ -24,7 +24,9 @@ dense work plus work on a graph that is tiny for smooth maps:
    for all levels at once by hooking roots to smaller labels and pointer jumping (a loop
    over a few iterations of a convergent algorithm, not over levels; only when the
    (level, edge) pairs are very many, for noisy maps, are they taken a block of levels at
-   a time, to bound the memory).
+   a time, to bound the memory). When the pairs are many, the graph is first cut down to a
+   maximum spanning forest (Boruvka's rounds over the edges), which has the same components
+   at every level with about half the pairs.
 4. **Attributes.** Per basin, the pixels are binned by the number of levels they exceed,
    the bins stored from the top down; a cumulative maximum (of the minima negated) and a
    cumulative sum over them give the basin's bounding box, first raster index and contour
@@ -39,6 +41,7 @@ int16, most of them in place.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -61,6 +64,7 @@ _VALUE_BITS = 8  # values are in [0, 255]
 _INT32_MAX = torch.iinfo(torch.int32).max
 _INT32_MIN = torch.iinfo(torch.int32).min
 _PAIR_BUDGET = 2**20  # (level, edge) pairs labelled at once
+_FOREST_PAIRS = 2**16  # from this many (level, edge) pairs, label on a spanning forest
 _EDGE_TABLE_BUDGET = 2**16  # basin pairs deduplicated in a dense table (at least)
 
 # For each block step (dy, dx) that can join two basins, the pixels (dy, dx) relative to the
@@ -523,6 +527,19 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
         return torch.arange(count, device=device).expand(num_levels, count)
     below = torch.bincount(num_levels_below, minlength=num_levels + 1)
     pairs_per_level = below.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
+    if sum(pairs_per_level) >= _FOREST_PAIRS:
+        # A maximum spanning forest joins the same basins at every level with about half of
+        # the (level, edge) pairs; finding it costs a few rounds over the edges alone.
+        forest = _maximum_spanning_forest(basins)
+        basins = dataclasses.replace(
+            basins,
+            edge_a=basins.edge_a[forest],
+            edge_b=basins.edge_b[forest],
+            edge_weight=basins.edge_weight[forest],
+        )
+        num_levels_below = num_levels_below[forest]
+        below = torch.bincount(num_levels_below, minlength=num_levels + 1)
+        pairs_per_level = below.flip(0).cumsum(0).flip(0)[1:].tolist()
     if sum(pairs_per_level) <= _PAIR_BUDGET:
         return _label_level_block(basins, num_levels_below, 0, num_levels)
     labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
@@ -535,6 +552,49 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
         labels[start:stop] = _label_level_block(basins, num_levels_below, start, stop)
         start = stop
     return labels
+
+
+def _maximum_spanning_forest(basins: Basins) -> Tensor:
+    """Which edges of the basin graph form a maximum spanning forest, ``(E,)`` bool.
+
+    Two basins are joined above a level exactly when a path of edges heavier than the level
+    joins them, and the heaviest such path of any graph runs through its maximum spanning
+    forest, so the forest has the components of the graph at every level. Boruvka's rounds:
+    every component takes its heaviest edge to another component (weights made unique by
+    the edge index), and the components those edges join are merged; each round at least
+    halves the number of components.
+    """
+    edge_a, edge_b = basins.edge_a, basins.edge_b
+    device = edge_a.device
+    num_edges, count = edge_a.numel(), basins.count
+    key = basins.edge_weight * num_edges + torch.arange(num_edges, device=device)
+    nodes = torch.arange(count, device=device)
+    component = nodes.clone()
+    in_forest = torch.zeros(num_edges, dtype=torch.bool, device=device)
+    candidate = torch.arange(num_edges, device=device)
+    while True:
+        end_a = component.index_select(0, edge_a.index_select(0, candidate))
+        end_b = component.index_select(0, edge_b.index_select(0, candidate))
+        between = (end_a != end_b).nonzero().squeeze(1)
+        if between.numel() == 0:
+            return in_forest
+        candidate = candidate.index_select(0, between)
+        end_a, end_b = end_a.index_select(0, between), end_b.index_select(0, between)
+        weight = key.index_select(0, candidate)
+        heaviest = torch.full((count,), -1, dtype=torch.long, device=device)
+        heaviest.scatter_reduce_(0, end_a, weight, "amax")
+        heaviest.scatter_reduce_(0, end_b, weight, "amax")
+        for_a = heaviest.index_select(0, end_a) == weight  # the heaviest edge of end_a's component
+        for_b = heaviest.index_select(0, end_b) == weight
+        in_forest[candidate[for_a | for_b]] = True
+        # Each component points to the component across its heaviest edge; two components
+        # that chose the same edge point to each other, and the smaller one stays a root.
+        parent = nodes.clone()
+        parent[end_a[for_a]] = end_b[for_a]
+        parent[end_b[for_b]] = end_a[for_b]
+        mutual = (parent.index_select(0, parent) == nodes) & (nodes < parent)
+        parent = torch.where(mutual, nodes, parent)
+        component = _jump_to_roots(parent).index_select(0, component)
 
 
 def _label_level_block(basins: Basins, num_levels_below: Tensor, start: int, stop: int) -> Tensor:
