@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI, find_gap_head
 from captum_infocam.gradient import InfoGradCam
+from captum_infocam.input_space import UPSAMPLING_MODES
 
 __all__ = ["INTERPOLATE_MODES", "METHODS", "LayerSpec", "quantus_explainer"]
 
@@ -47,7 +48,7 @@ METHODS: dict[str, type[LayerAttribution]] = {
 }
 """The attributions :func:`quantus_explainer` knows by name (matched without regard to case)."""
 
-INTERPOLATE_MODES: tuple[str, ...] = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+INTERPOLATE_MODES: tuple[str, ...] = UPSAMPLING_MODES
 """Upsampling modes of :func:`quantus_explainer`; ``"bilinear"`` is multilinear in any
 number of spatial dimensions (linear for 1-D maps, trilinear for 3-D maps)."""
 
