@@ -47,7 +47,10 @@ __all__ = [
 def pc_log_softmax(logits: Tensor, log_prior: Tensor, dim: int) -> Tensor:
     """PC log-softmax ``z - log sum_k pi_k exp z_k`` along ``dim`` for a ``(K,)`` log prior.
 
-    No host synchronisation.
+    Computed on the logits shifted by their largest (finite) value, which leaves the result
+    unchanged but keeps ``z_k + log pi_k`` from rounding when logits are large (float32
+    logits near 1e8, as in some untrained torchvision models, would lose several nats). No
+    host synchronisation.
 
     Examples::
 
@@ -57,7 +60,9 @@ def pc_log_softmax(logits: Tensor, log_prior: Tensor, dim: int) -> Tensor:
     shape = [1] * logits.dim()
     shape[dim] = -1
     log_prior = log_prior.to(device=logits.device, dtype=logits.dtype).reshape(shape)
-    return logits - torch.logsumexp(logits + log_prior, dim=dim, keepdim=True)
+    peak = logits.detach().amax(dim=dim, keepdim=True)
+    shifted = logits - torch.where(torch.isfinite(peak), peak, 0.0)
+    return shifted - torch.logsumexp(shifted + log_prior, dim=dim, keepdim=True)
 
 
 def window_sizes(region_size: Window, num_spatial: int) -> tuple[int, ...] | None:

@@ -480,10 +480,7 @@ class LayerPMI(GapHeadAttribution):
             # map's own sums carry a rounding error of the logits' size, which is nats when
             # logits reach 1e8 (as in some untrained torchvision models).
             dtype = compute_dtype(activations, evaluation.weight, evaluation.logits)
-            logits = evaluation.logits.to(dtype)
-            # Shifted by the largest logit first, so that no sum of logits of that size rounds.
-            shifted = logits - logits.amax(dim=1, keepdim=True)
-            pmi = _kernels.pc_log_softmax(shifted, log_prior, dim=1)
+            pmi = _kernels.pc_log_softmax(evaluation.logits.to(dtype), log_prior, dim=1)
             whole = pmi.gather(1, target[:, None])
             attributions = whole.view(-1, 1, *[1] * (activations.dim() - 2))
             attributions = attributions.expand(-1, 1, *activations.shape[2:]).contiguous()
