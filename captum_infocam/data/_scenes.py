@@ -53,6 +53,19 @@ def uniform(gen: torch.Generator, shape: tuple[int, ...], low: float, high: floa
     return low + (high - low) * torch.rand(shape, generator=gen)
 
 
+def shuffled_labels(gen: torch.Generator, counts: list[int]) -> Tensor:
+    """``counts[k]`` labels of each class ``k``, in an order drawn from ``gen``, on the CPU."""
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    return labels[torch.randperm(sum(counts), generator=gen)]
+
+
+def colour_directions(gen: torch.Generator, shape: tuple[int, ...]) -> Tensor:
+    """Non-negative unit vectors ``shape + (3,)`` in RGB: how colours move away from a
+    background (see :func:`contrasting_colour`)."""
+    v = torch.rand((*shape, 3), generator=gen) + 0.05
+    return v / v.norm(dim=-1, keepdim=True)
+
+
 def contrasting_colour(background: Tensor, direction: Tensor, strength: Tensor) -> Tensor:
     """Colours ``(N, 3)`` that differ from ``background`` by ``strength`` along ``direction``.
 

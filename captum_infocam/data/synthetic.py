@@ -55,7 +55,9 @@ from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import bounding_boxes as _bounding_boxes
 from captum_infocam.data._scenes import check_range as _check_range
 from captum_infocam.data._scenes import class_counts as _class_counts
+from captum_infocam.data._scenes import colour_directions as _colour_directions
 from captum_infocam.data._scenes import contrasting_colour as _contrasting_colour
+from captum_infocam.data._scenes import shuffled_labels as _shuffled_labels
 from captum_infocam.data._scenes import uniform as _uniform
 
 __all__ = [
@@ -294,14 +296,8 @@ def _draw_parameters(
 ) -> _SceneParameters:
     num_classes = len(counts)
     n = sum(counts)
-    labels = torch.repeat_interleave(torch.arange(num_classes), torch.tensor(counts))
-    labels = labels[torch.randperm(n, generator=gen)]
+    labels = _shuffled_labels(gen, counts)
     d, f = max_distractors, max_decoys
-
-    def direction(shape: tuple[int, ...]) -> Tensor:
-        # Non-negative unit vectors in RGB: how a colour moves away from the background.
-        v = torch.rand((*shape, 3), generator=gen) + 0.05
-        return v / v.norm(dim=-1, keepdim=True)
 
     def semi_axes(shape: tuple[int, ...], low: float, high: float) -> Tensor:
         # Geometric-mean diameter in [low, high], aspect ratio in [1/2, 2]; shape + (2,).
@@ -336,7 +332,7 @@ def _draw_parameters(
                 axes=distractor_axes,
                 angle=_uniform(gen, (n, d), 0.0, math.pi),
                 power=_uniform(gen, (n, d), 2.0, 5.0),
-                direction=direction((n, d)),
+                direction=_colour_directions(gen, (n, d)),
                 strength=_uniform(gen, (n, d), 0.3, 0.6),
             ),
         ),
@@ -357,7 +353,7 @@ def _draw_parameters(
             axes=body_axes,
             angle=_uniform(gen, (n,), 0.0, math.pi),
             power=_uniform(gen, (n,), 2.0, 5.0),
-            direction=direction((n,)),
+            direction=_colour_directions(gen, (n,)),
             strength=_uniform(gen, (n,), 0.4, 0.7),
         ),
         marking=_Marking(
