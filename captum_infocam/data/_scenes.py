@@ -1,5 +1,6 @@
-"""Pieces shared by the synthetic localisation generators (:mod:`captum_infocam.data.synthetic`,
-:mod:`captum_infocam.data.synthetic_textures`): argument checks, class counts, seeded draws,
+"""Pieces shared by the synthetic generators (:mod:`captum_infocam.data.synthetic`,
+:mod:`captum_infocam.data.synthetic_textures`, and for its range check
+:mod:`captum_infocam.data.synthetic_series`): argument checks, class counts, seeded draws,
 colours that stand out from a background, and the bounding boxes of masks."""
 
 from __future__ import annotations
