@@ -57,6 +57,7 @@ from captum_infocam.data._scenes import check_range as _check_range
 from captum_infocam.data._scenes import class_counts as _class_counts
 from captum_infocam.data._scenes import colour_directions as _colour_directions
 from captum_infocam.data._scenes import contrasting_colour as _contrasting_colour
+from captum_infocam.data._scenes import render_in_chunks as _render_in_chunks
 from captum_infocam.data._scenes import shuffled_labels as _shuffled_labels
 from captum_infocam.data._scenes import uniform as _uniform
 
@@ -558,19 +559,16 @@ def make_localization_data(
 
     gen = torch.Generator().manual_seed(seed)
     params = _draw_parameters(gen, counts, scale, max_distractors, max_decoys)
-    total = params.labels.shape[0]
-    images = torch.empty((total, 3, image_size, image_size), device=device)
-    masks, evidence, decoys = (
-        torch.empty((total, image_size, image_size), dtype=torch.bool, device=device)
-        for _ in range(3)
+    images, masks, evidence, decoys = _render_in_chunks(
+        lambda part, noise: _render(
+            params.map(operator.itemgetter(part)), noise, image_size, device
+        ),
+        params.labels.shape[0],
+        _RENDER_CHUNK,
+        image_size,
+        gen,
+        device,
     )
-    for start in range(0, total, _RENDER_CHUNK):
-        part = slice(start, start + _RENDER_CHUNK)
-        chunk = params.map(operator.itemgetter(part))
-        noise = torch.randn((len(chunk.labels), 3, image_size, image_size), generator=gen)
-        rendered = _render(chunk, noise, image_size, device)
-        for output, value in zip((images, masks, evidence, decoys), rendered, strict=True):
-            output[part] = value
     return LocalizationBatch(
         images=images,
         labels=params.labels.to(device),

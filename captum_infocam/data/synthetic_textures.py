@@ -58,6 +58,7 @@ from captum_infocam.data._scenes import (
     check_range,
     colour_directions,
     contrasting_colour,
+    render_in_chunks,
     shuffled_labels,
     uniform,
 )
@@ -454,19 +455,14 @@ def make_texture_data(
 
     gen = torch.Generator().manual_seed(seed)
     params = _draw_parameters(gen, counts, scale, max_distractors, max_occluders)
-    total = params.labels.shape[0]
-    images = torch.empty((total, 3, image_size, image_size), device=device)
-    masks, occluders, distractors = (
-        torch.empty((total, image_size, image_size), dtype=torch.bool, device=device)
-        for _ in range(3)
+    images, masks, occluders, distractors = render_in_chunks(
+        lambda part, noise: _render(params.chunk(part, device), noise.to(device), image_size),
+        params.labels.shape[0],
+        _RENDER_CHUNK,
+        image_size,
+        gen,
+        device,
     )
-    for start in range(0, total, _RENDER_CHUNK):
-        part = slice(start, start + _RENDER_CHUNK)
-        chunk = params.chunk(part, device)
-        noise = torch.randn((len(chunk.labels), 3, image_size, image_size), generator=gen)
-        rendered = _render(chunk, noise.to(device), image_size)
-        for output, value in zip((images, masks, occluders, distractors), rendered, strict=True):
-            output[part] = value
     return TextureBatch(
         images=images,
         labels=params.labels.to(device),
