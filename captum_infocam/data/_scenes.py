@@ -1,10 +1,11 @@
-"""Pieces shared by the synthetic localisation generators (:mod:`captum_infocam.data.synthetic`,
-:mod:`captum_infocam.data.synthetic_textures`): argument checks, class counts, seeded draws,
+"""Pieces shared by the synthetic generators (:mod:`captum_infocam.data.synthetic`,
+:mod:`captum_infocam.data.synthetic_textures`, and for its range check
+:mod:`captum_infocam.data.synthetic_series`): argument checks, class counts, seeded draws,
 colours that stand out from a background, and the bounding boxes of masks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -53,6 +54,19 @@ def uniform(gen: torch.Generator, shape: tuple[int, ...], low: float, high: floa
     return low + (high - low) * torch.rand(shape, generator=gen)
 
 
+def shuffled_labels(gen: torch.Generator, counts: list[int]) -> Tensor:
+    """``counts[k]`` labels of each class ``k``, in an order drawn from ``gen``, on the CPU."""
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    return labels[torch.randperm(sum(counts), generator=gen)]
+
+
+def colour_directions(gen: torch.Generator, shape: tuple[int, ...]) -> Tensor:
+    """Non-negative unit vectors ``shape + (3,)`` in RGB: how colours move away from a
+    background (see :func:`contrasting_colour`)."""
+    v = torch.rand((*shape, 3), generator=gen) + 0.05
+    return v / v.norm(dim=-1, keepdim=True)
+
+
 def contrasting_colour(background: Tensor, direction: Tensor, strength: Tensor) -> Tensor:
     """Colours ``(N, 3)`` that differ from ``background`` by ``strength`` along ``direction``.
 
@@ -61,6 +75,36 @@ def contrasting_colour(background: Tensor, direction: Tensor, strength: Tensor) 
     """
     away = torch.where(background < 0.5, 1.0, -1.0)
     return (background + away * direction * strength[:, None]).clamp(0.0, 1.0)
+
+
+def render_in_chunks(
+    render: Callable[[slice, Tensor], Sequence[Tensor]],
+    total: int,
+    chunk_size: int,
+    image_size: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Render ``total`` scenes ``chunk_size`` at a time: an image and three masks each.
+
+    For each chunk, in order, draws the pixel noise ``(n, 3, S, S)`` from ``gen`` on the CPU
+    and calls ``render(part, noise)``, which returns the chunk's images ``(n, 3, S, S)`` and
+    three bool masks ``(n, S, S)``; they are written into whole-set tensors on ``device``.
+    A fixed ``chunk_size`` bounds memory without changing the data.
+    """
+    images = torch.empty((total, 3, image_size, image_size), device=device)
+    masks = [
+        torch.empty((total, image_size, image_size), dtype=torch.bool, device=device)
+        for _ in range(3)
+    ]
+    for start in range(0, total, chunk_size):
+        part = slice(start, start + chunk_size)
+        noise = torch.randn(
+            (min(chunk_size, total - start), 3, image_size, image_size), generator=gen
+        )
+        for output, value in zip((images, *masks), render(part, noise), strict=True):
+            output[part] = value
+    return images, masks[0], masks[1], masks[2]
 
 
 def bounding_boxes(masks: Tensor) -> Tensor:

@@ -55,7 +55,10 @@ from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import bounding_boxes as _bounding_boxes
 from captum_infocam.data._scenes import check_range as _check_range
 from captum_infocam.data._scenes import class_counts as _class_counts
+from captum_infocam.data._scenes import colour_directions as _colour_directions
 from captum_infocam.data._scenes import contrasting_colour as _contrasting_colour
+from captum_infocam.data._scenes import render_in_chunks as _render_in_chunks
+from captum_infocam.data._scenes import shuffled_labels as _shuffled_labels
 from captum_infocam.data._scenes import uniform as _uniform
 
 __all__ = [
@@ -294,14 +297,8 @@ def _draw_parameters(
 ) -> _SceneParameters:
     num_classes = len(counts)
     n = sum(counts)
-    labels = torch.repeat_interleave(torch.arange(num_classes), torch.tensor(counts))
-    labels = labels[torch.randperm(n, generator=gen)]
+    labels = _shuffled_labels(gen, counts)
     d, f = max_distractors, max_decoys
-
-    def direction(shape: tuple[int, ...]) -> Tensor:
-        # Non-negative unit vectors in RGB: how a colour moves away from the background.
-        v = torch.rand((*shape, 3), generator=gen) + 0.05
-        return v / v.norm(dim=-1, keepdim=True)
 
     def semi_axes(shape: tuple[int, ...], low: float, high: float) -> Tensor:
         # Geometric-mean diameter in [low, high], aspect ratio in [1/2, 2]; shape + (2,).
@@ -336,7 +333,7 @@ def _draw_parameters(
                 axes=distractor_axes,
                 angle=_uniform(gen, (n, d), 0.0, math.pi),
                 power=_uniform(gen, (n, d), 2.0, 5.0),
-                direction=direction((n, d)),
+                direction=_colour_directions(gen, (n, d)),
                 strength=_uniform(gen, (n, d), 0.3, 0.6),
             ),
         ),
@@ -357,7 +354,7 @@ def _draw_parameters(
             axes=body_axes,
             angle=_uniform(gen, (n,), 0.0, math.pi),
             power=_uniform(gen, (n,), 2.0, 5.0),
-            direction=direction((n,)),
+            direction=_colour_directions(gen, (n,)),
             strength=_uniform(gen, (n,), 0.4, 0.7),
         ),
         marking=_Marking(
@@ -562,19 +559,16 @@ def make_localization_data(
 
     gen = torch.Generator().manual_seed(seed)
     params = _draw_parameters(gen, counts, scale, max_distractors, max_decoys)
-    total = params.labels.shape[0]
-    images = torch.empty((total, 3, image_size, image_size), device=device)
-    masks, evidence, decoys = (
-        torch.empty((total, image_size, image_size), dtype=torch.bool, device=device)
-        for _ in range(3)
+    images, masks, evidence, decoys = _render_in_chunks(
+        lambda part, noise: _render(
+            params.map(operator.itemgetter(part)), noise, image_size, device
+        ),
+        params.labels.shape[0],
+        _RENDER_CHUNK,
+        image_size,
+        gen,
+        device,
     )
-    for start in range(0, total, _RENDER_CHUNK):
-        part = slice(start, start + _RENDER_CHUNK)
-        chunk = params.map(operator.itemgetter(part))
-        noise = torch.randn((len(chunk.labels), 3, image_size, image_size), generator=gen)
-        rendered = _render(chunk, noise, image_size, device)
-        for output, value in zip((images, masks, evidence, decoys), rendered, strict=True):
-            output[part] = value
     return LocalizationBatch(
         images=images,
         labels=params.labels.to(device),

@@ -38,7 +38,6 @@ never over series or samples), so the same seed gives the same data everywhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -46,6 +45,7 @@ from torch import Tensor
 
 from captum_infocam._validation import check_int, check_real
 from captum_infocam.data._batch import SyntheticBatch
+from captum_infocam.data._scenes import check_range
 
 __all__ = ["SERIES_CLASS_NAMES", "SeriesBatch", "make_series_data"]
 
@@ -218,7 +218,7 @@ def make_series_data(
     decoy_probability = check_real(decoy_probability, "decoy_probability")
     if not 0 <= decoy_probability <= 1:
         raise ValueError(f"decoy_probability must be in [0, 1], got {decoy_probability}")
-    scale = _check_scale(event_scale)
+    scale = check_range(event_scale, "event_scale", 0.15, 0.5)
 
     gen = torch.Generator().manual_seed(seed)
     n = num_series
@@ -297,13 +297,3 @@ def make_series_data(
         decoy_intervals=torch.stack((decoy_start, decoy_start + decoy_duration), dim=1).to(target),
         num_classes=num_classes,
     )
-
-
-def _check_scale(value: Sequence[float]) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"event_scale must be a pair of floats (min, max), got {value!r}") from None
-    if not 0.15 <= low <= high <= 0.5:
-        raise ValueError(f"event_scale must satisfy 0.15 <= min <= max <= 0.5, got {value!r}")
-    return low, high

@@ -56,7 +56,10 @@ from captum_infocam.data._sample import LocalizationSample
 from captum_infocam.data._scenes import (
     bounding_boxes,
     check_range,
+    colour_directions,
     contrasting_colour,
+    render_in_chunks,
+    shuffled_labels,
     uniform,
 )
 from captum_infocam.data._scenes import class_counts as _class_counts
@@ -189,17 +192,9 @@ def _draw_parameters(
     max_occluders: int,
 ) -> _TextureParameters:
     n, d, o = sum(counts), max_distractors, max_occluders
-    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-    labels = labels[torch.randperm(n, generator=gen)]
-
-    def direction(shape: tuple[int, ...]) -> Tensor:
-        # Non-negative unit vectors in RGB: how a colour moves away from the background.
-        v = torch.rand((*shape, 3), generator=gen) + 0.05
-        return v / v.norm(dim=-1, keepdim=True)
-
     low, high = object_scale
     return _TextureParameters(
-        labels=labels,
+        labels=shuffled_labels(gen, counts),
         background_colours=torch.rand((n, 2, 3), generator=gen),
         gradient_colour=torch.rand((n, 3), generator=gen),
         gradient_angle=uniform(gen, (n,), 0.0, 2.0 * math.pi),
@@ -216,7 +211,7 @@ def _draw_parameters(
         object_hole=torch.where(
             torch.rand((n,), generator=gen) < 0.25, uniform(gen, (n,), 0.35, 0.5), 0.0
         ),
-        object_direction=direction((n,)),
+        object_direction=colour_directions(gen, (n,)),
         object_strength=uniform(gen, (n,), 0.4, 0.7),
         texture_noise=torch.randn((n, 1, _NOISE_GRID, _NOISE_GRID), generator=gen),
         texture_angle=uniform(gen, (n,), 0.0, math.pi),
@@ -228,7 +223,7 @@ def _draw_parameters(
         distractor_angle=uniform(gen, (n, d), 0.0, math.pi),
         distractor_wobble=uniform(gen, (n, d), 0.0, 0.08),
         distractor_wobble_phase=uniform(gen, (n, d), 0.0, 2.0 * math.pi),
-        distractor_direction=direction((n, d)),
+        distractor_direction=colour_directions(gen, (n, d)),
         distractor_strength=uniform(gen, (n, d), 0.4, 0.7),
         occluder_present=torch.rand((n, o), generator=gen) < 0.5,
         occluder_centre=torch.rand((n, o, 2), generator=gen),
@@ -460,19 +455,14 @@ def make_texture_data(
 
     gen = torch.Generator().manual_seed(seed)
     params = _draw_parameters(gen, counts, scale, max_distractors, max_occluders)
-    total = params.labels.shape[0]
-    images = torch.empty((total, 3, image_size, image_size), device=device)
-    masks, occluders, distractors = (
-        torch.empty((total, image_size, image_size), dtype=torch.bool, device=device)
-        for _ in range(3)
+    images, masks, occluders, distractors = render_in_chunks(
+        lambda part, noise: _render(params.chunk(part, device), noise.to(device), image_size),
+        params.labels.shape[0],
+        _RENDER_CHUNK,
+        image_size,
+        gen,
+        device,
     )
-    for start in range(0, total, _RENDER_CHUNK):
-        part = slice(start, start + _RENDER_CHUNK)
-        chunk = params.chunk(part, device)
-        noise = torch.randn((len(chunk.labels), 3, image_size, image_size), generator=gen)
-        rendered = _render(chunk, noise.to(device), image_size)
-        for output, value in zip((images, masks, occluders, distractors), rendered, strict=True):
-            output[part] = value
     return TextureBatch(
         images=images,
         labels=params.labels.to(device),
