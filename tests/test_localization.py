@@ -504,9 +504,7 @@ def test_memory_bounded_blocks_give_the_same_result(monkeypatch):
     assert (
         len(
             protocol_module._map_groups(
-                protocol_module._QuantizedMaps(
-                    *protocol_module._quantize(maps, with_fraction=True)
-                ),
+                protocol_module._QuantizedMaps(*protocol_module._quantize_fine(maps)),
                 64,
             )
         )

@@ -64,7 +64,7 @@ def _every_contour_boxes(maps: torch.Tensor, thresholds: list[float]) -> list[li
     taus = torch.tensor(thresholds, dtype=torch.float64)
     levels, level_index = protocol_module._threshold_levels(taus)
     fine, bits = protocol_module._quantize_fine(maps)
-    quantized = protocol_module._QuantizedMaps(None, None, fine=fine, bits=bits)
+    quantized = protocol_module._QuantizedMaps(fine, bits)
     slots, boxes = protocol_module._every_contour_boxes(quantized, levels)
     found: dict[int, list] = {}
     for slot, box in zip(slots.tolist(), boxes.tolist(), strict=True):

@@ -71,7 +71,6 @@ from captum_infocam.localization._inputs import (
 from captum_infocam.localization._level_components import (
     _fill_holes,
     _find_basins,
-    _fine_values,
     _level_components,
     refinement_bits,
 )
@@ -147,27 +146,14 @@ def quantize_maps(maps: Tensor, *, nan_policy: NanPolicy = "raise") -> Tensor:
         tensor([[[  0,  63],
                  [127, 255]]])
     """
-    return _quantize(maps, nan_policy=nan_policy)[0].long()
-
-
-def _quantize(
-    maps: Tensor, with_fraction: bool = False, nan_policy: str = "raise"
-) -> tuple[Tensor, Tensor | None]:
-    """:func:`quantize_maps` as int32, validating the maps on the way (one pass for both).
-
-    With ``with_fraction``, also the fractional part of :math:`255 s` below the quantised
-    level, in ``refinement_bits`` bits: a tie-breaker for pixels of equal level.
-    """
-    fine, bits = _quantize_fine(maps, with_fraction=with_fraction, nan_policy=nan_policy)
-    if not with_fraction:
-        return fine, None
-    return fine >> bits, fine & ((1 << bits) - 1)
+    return _quantize_fine(maps, with_fraction=False, nan_policy=nan_policy)[0].long()
 
 
 def _quantize_fine(
     maps: Tensor, with_fraction: bool = True, nan_policy: str = "raise"
 ) -> tuple[Tensor, int]:
-    r"""The quantised maps with their tie-breakers in the low bits, ``(q << bits) | fraction``.
+    r"""The quantised maps with their tie-breakers in the low bits, ``(q << bits) | fraction``,
+    validating the maps on the way (one pass for both).
 
     Returns ``(fine, bits)``: ``fine`` ``(N, H, W)`` int32 is :math:`\lfloor 255 s \cdot
     2^{bits} \rfloor`, so ``fine >> bits`` is :func:`quantize_maps` and the low ``bits`` are
@@ -226,37 +212,21 @@ class _QuantizedMaps:
     """Quantised maps with their tie-breakers and the background basins, shared by the
     largest-contour and every-contour evaluations of one batch.
 
-    Built from ``quantize_maps``-style values and tie-breakers, or from ``fine`` values
-    ``(q << bits) | fraction`` (see :func:`_quantize_fine`).
+    Built from the ``fine`` values ``(q << bits) | fraction`` of :func:`_quantize_fine`.
     """
 
-    def __init__(
-        self,
-        quantized: Tensor | None,
-        fraction: Tensor | None,
-        *,
-        fine: Tensor | None = None,
-        bits: int = 0,
-    ) -> None:
-        if fine is None:
-            assert quantized is not None
-            fine, bits = _fine_values(quantized, fraction)
+    def __init__(self, fine: Tensor, bits: int) -> None:
         self.fine, self.bits = fine, bits
         # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
         # the tie-breaker reversed too.
         self.background_basins = _find_basins(self.depth(), bits, 4)
-
-    @property
-    def values(self) -> Tensor:
-        """The quantised maps ``(N, H, W)`` int32."""
-        return self.fine >> self.bits
 
     def depth(self) -> Tensor:
         """``((255 - q) << bits) | (2**bits - 1 - fraction)``, the fine values of ``255 - q``."""
         return ((_LEVELS + 1) << self.bits) - 1 - self.fine
 
     def __getitem__(self, group: slice) -> _QuantizedMaps:
-        return _QuantizedMaps(None, None, fine=self.fine[group], bits=self.bits)
+        return _QuantizedMaps(self.fine[group], self.bits)
 
 
 def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
@@ -439,7 +409,7 @@ def _best_iou_per_threshold(
     """Validate the inputs; for each contour rule, the best IoU ``(N, T)`` of each image at
     each threshold. The maps are quantised once for all the rules."""
     check_nan_policy(nan_policy)
-    maps = as_maps(maps, check_finite=False)  # _quantize checks it
+    maps = as_maps(maps, check_finite=False)  # _quantize_fine checks it
     num_maps, height, width = maps.shape
     device = maps.device
     taus = as_unit_interval(thresholds, "thresholds", device)
@@ -462,7 +432,7 @@ def _chunked_best_ious(
     fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
     results: list[list[Tensor]] = [[] for _ in rules]
     for chunk in _chunks(fine):
-        everything = _QuantizedMaps(None, None, fine=fine[chunk], bits=bits)
+        everything = _QuantizedMaps(fine[chunk], bits)
         groups = _map_groups(everything, levels.numel())
         for group in groups:  # one group unless the maps are very noisy
             subset = everything if len(groups) == 1 else everything[group]
@@ -689,15 +659,13 @@ def reference_boxes_from_maps(
         >>> reference_boxes_from_maps(maps, [0.5])  # the region spans pixels (3, 2)..(6, 4)
         tensor([[[3, 2, 7, 5]]])
     """
-    maps = as_maps(maps, check_finite=False)  # _quantize checks it
+    maps = as_maps(maps, check_finite=False)  # _quantize_fine checks it
     taus = as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
     with _one_intra_op_thread(maps.device):
         fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
         boxes = [
-            _largest_component_boxes(
-                _QuantizedMaps(None, None, fine=fine[chunk], bits=bits), levels
-            )
+            _largest_component_boxes(_QuantizedMaps(fine[chunk], bits), levels)
             for chunk in _chunks(fine)
         ]
     return torch.cat(boxes)[:, level_index]

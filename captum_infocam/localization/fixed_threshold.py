@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from captum_infocam._validation import check_class_indices
-from captum_infocam.localization._inputs import as_maps, as_unit_interval
+from captum_infocam.localization._inputs import as_maps, as_masks, as_unit_interval
 from captum_infocam.localization.box_protocol import NanPolicy, box_hits
 from captum_infocam.localization.boxes import GroundTruthBoxes, as_ground_truth_boxes
 
@@ -258,7 +258,7 @@ def pointing_game(
     row = (peak // width).double().view(-1, 1)
     column = (peak % width).double().view(-1, 1)
     if isinstance(gt_boxes, Tensor) and gt_boxes.dtype == torch.bool:
-        near = _near_mask(_as_masks(gt_boxes, maps), row, column, radius)
+        near = _near_mask(_object_masks(gt_boxes, maps), row, column, radius)
     else:
         boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
         x1, y1, x2, y2 = boxes.unbind(-1)
@@ -272,7 +272,7 @@ def pointing_game(
 def _object_pixels(gt_boxes: GroundTruthBoxes, maps: Tensor) -> Tensor:
     """The objects' pixels ``(N, H, W)`` bool: the masks as given, or the union of the boxes."""
     if isinstance(gt_boxes, Tensor) and gt_boxes.dtype == torch.bool:
-        return _as_masks(gt_boxes, maps)
+        return _object_masks(gt_boxes, maps)
     num_maps, height, width = maps.shape
     boxes, valid = as_ground_truth_boxes(gt_boxes, num_maps, height, width, device=maps.device)
     x1, y1, x2, y2 = (coordinate[..., None, None] for coordinate in boxes.unbind(-1))
@@ -297,16 +297,9 @@ def _dilate(pixels: Tensor, radius: float) -> Tensor:
     return counts[:, 0] > 0
 
 
-def _as_masks(masks: Tensor, maps: Tensor) -> Tensor:
-    """Validate bool masks of the maps' shape ``(N, H, W)`` and move them to their device."""
-    if masks.dim() == 4 and masks.shape[1] == 1:
-        masks = masks[:, 0]
-    if masks.shape != maps.shape:
-        raise ValueError(
-            f"masks must have the maps' shape {tuple(maps.shape)} (or with a channel of 1), "
-            f"got {tuple(masks.shape)}"
-        )
-    masks = masks.to(maps.device)
+def _object_masks(masks: Tensor, maps: Tensor) -> Tensor:
+    """Validate the objects' masks (of the maps' shape, none empty) on the maps' device."""
+    masks = as_masks(masks, maps.shape, "masks", maps.device)
     empty = ~masks.flatten(1).any(dim=1)
     if bool(empty.any()):
         raise ValueError(

@@ -77,13 +77,30 @@ def pixel_score_histograms(
         tensor([[0, 1, 1, 0],
                 [2, 0, 0, 0]])
     """
+    return _score_histograms(maps, masks, ignore, nan_policy, thresholds=thresholds)
+
+
+def _score_histograms(
+    maps: Tensor,
+    masks: Tensor,
+    ignore: Tensor | None,
+    nan_policy: str,
+    *,
+    thresholds: Tensor | Sequence[float] | None = None,
+    edges: Tensor | None = None,
+) -> Tensor:
+    """:func:`pixel_score_histograms`, or with ``edges`` already validated by
+    :func:`as_histogram_edges` (a metric's, checked once, not at every batch)."""
     maps = as_maps(maps, check_finite=False)  # map_ranges checks it
     masks = as_masks(masks, maps.shape, "masks", maps.device)
     counted = torch.ones_like(masks)
     if ignore is not None:
         # The reference's get_mask: only background pixels inside ignore boxes are left out.
         counted = masks | ~as_masks(ignore, maps.shape, "ignore", maps.device)
-    edges = as_histogram_edges(threshold_grid() if thresholds is None else thresholds, maps.device)
+    if edges is None:
+        taus = threshold_grid() if thresholds is None else thresholds
+        edges = as_histogram_edges(taus, maps.device)
+    edges = edges.to(maps.device)  # a metric's edges live on the CPU
     low, span, nan_maps = map_ranges(maps, nan_policy)
     shifted = maps.to(torch.float64, copy=True)  # never touch the caller's maps
     if nan_maps is not None:  # the reference's normalize_scoremap: a NaN map becomes zeros
@@ -220,9 +237,7 @@ class PixelAveragePrecision(SumStateMetric):
         Raises:
             TypeError, ValueError: on bad maps or masks; the state is then unchanged.
         """
-        histograms = pixel_score_histograms(
-            maps, masks, self.edges[:-3], ignore, nan_policy=self.nan_policy
-        )
+        histograms = _score_histograms(maps, masks, ignore, self.nan_policy, edges=self.edges)
         self._follow_device(histograms)
         self.histograms += histograms
 
