@@ -310,6 +310,58 @@ def test_fill_holes_is_the_minimax_path_to_the_border():
             assert {tuple(p) for p in (filled[n] > level).nonzero().tolist()} == inside
 
 
+@pytest.mark.parametrize("size", [0, 7, 4096, 4100, 2**14])
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.3, 1.0])
+def test_sparse_nonzero_is_nonzero(size, density):
+    generator = torch.Generator().manual_seed(size)
+    mask = torch.rand(size, generator=generator) < density
+    mask[size // 2 :: 997] = True  # runs of entries in one word and lone ones
+    expected = mask.nonzero().squeeze(1)
+    assert torch.equal(level_module._sparse_nonzero(mask), expected)
+
+
+def test_basin_edges_are_the_largest_crossing_minimum_of_each_pair():
+    generator = torch.Generator().manual_seed(3)
+    values = torch.randint(0, 6, (3, 9, 10), generator=generator)
+    basins = find_basins(values, 8)
+    basin = basins.of_pixel.view(3, 9, 10)
+    brute: dict[tuple[int, int], int] = {}
+    for n, y, x in itertools.product(range(3), range(9), range(10)):
+        for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+            if 0 <= y + dy < 9 and 0 <= x + dx < 10:
+                a, b = int(basin[n, y, x]), int(basin[n, y + dy, x + dx])
+                if a != b:
+                    weight = min(int(values[n, y, x]), int(values[n, y + dy, x + dx]))
+                    pair = (min(a, b), max(a, b))
+                    brute[pair] = max(brute.get(pair, -1), weight)
+    edges = zip(
+        basins.edge_a.tolist(), basins.edge_b.tolist(), basins.edge_weight.tolist(), strict=True
+    )
+    assert {(a, b): w for a, b, w in edges} == brute
+
+
+def test_edge_deduplication_by_table_and_by_sorting_agree():
+    # Codes low * span + (high - low) of pairs within a map; a huge basin count forces the
+    # sort, whose result must be the table's (pairs in the same order, weight -1 dropped).
+    generator = torch.Generator().manual_seed(4)
+    span, count = 7, 40
+    low = torch.randint(0, count - span, (500,), generator=generator)
+    code = low * span + torch.randint(1, span, (500,), generator=generator)
+    weight = torch.randint(-1, 50, (500,), generator=generator)
+    by_table = level_module._dedupe_edges(code, weight, count, span)
+    by_sorting = level_module._dedupe_edges(code, weight, 10**9, span)
+    for table_part, sorted_part in zip(by_table, by_sorting, strict=True):
+        assert torch.equal(table_part, sorted_part)
+    expected: dict[tuple[int, int], int] = {}
+    for c, w in zip(code.tolist(), weight.tolist(), strict=True):
+        if w >= 0:
+            pair = (c // span, c // span + c % span)
+            expected[pair] = max(expected.get(pair, -1), w)
+    low_, high_, weight_ = by_table
+    pairs = zip(low_.tolist(), high_.tolist(), strict=True)
+    assert dict(zip(pairs, weight_.tolist(), strict=True)) == expected
+
+
 def test_contour_area_of_simple_shapes():
     values = torch.zeros(1, 8, 8, dtype=torch.int32)
     values[0, 1:4, 1:4] = 1  # 3x3 square: area 4

@@ -160,7 +160,7 @@ class _Layout:
             the pixels ``a1, a2, b1, b2`` of each step of ``_CROSSINGS``.
         border (Tensor): ``(N * border,)`` int64 flat (unpadded) index of the border pixels.
         border_block (Tensor): ``(N * border,)`` int32 flat block of the border pixels.
-        inside (Tensor): ``(N * blocks, S)`` bool, whether each step leads to a block of the
+        inside (Tensor): ``(S, N * blocks)`` bool, whether each step leads to a block of the
             same map.
     """
 
@@ -213,7 +213,11 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
         )
         .int()
         .view(-1),
-        inside=inside.view(1, -1, len(steps)).expand(num_maps, -1, -1).reshape(-1, len(steps)),
+        inside=inside.view(1, -1, len(steps))
+        .expand(num_maps, -1, -1)
+        .reshape(-1, len(steps))
+        .t()
+        .contiguous(),
     )
 
 
@@ -324,17 +328,21 @@ def _fine_values(values: Tensor, refine: Tensor | None) -> tuple[Tensor, int]:
 def _neighbour_max(key: Tensor, connectivity: int) -> Tensor:
     """Largest key over each pixel and its 4- or 8-neighbours, same shape and dtype.
 
-    Shifted maxima written in place into one buffer (separable for the 3 x 3 window): no
-    padded copy and no fresh temporaries.
+    Shifted maxima written into fresh buffers (separable for the 3 x 3 window): the first
+    column or row is copied, the others are written once and then updated in place.
     """
-    best = key.clone()
-    torch.maximum(best[..., 1:], key[..., :-1], out=best[..., 1:])
+    best = torch.empty_like(key)
+    best[..., 0] = key[..., 0]
+    torch.maximum(key[..., 1:], key[..., :-1], out=best[..., 1:])
     torch.maximum(best[..., :-1], key[..., 1:], out=best[..., :-1])
-    source = key
-    if connectivity == 8:
-        source, best = best, best.clone()
-    torch.maximum(best[:, 1:], source[:, :-1], out=best[:, 1:])
-    torch.maximum(best[:, :-1], source[:, 1:], out=best[:, :-1])
+    if connectivity == 4:
+        torch.maximum(best[:, 1:], key[:, :-1], out=best[:, 1:])
+        torch.maximum(best[:, :-1], key[:, 1:], out=best[:, :-1])
+        return best
+    rows, best = best, torch.empty_like(key)
+    best[:, 0] = rows[:, 0]
+    torch.maximum(rows[:, 1:], rows[:, :-1], out=best[:, 1:])
+    torch.maximum(best[:, :-1], rows[:, 1:], out=best[:, :-1])
     return best
 
 
@@ -343,6 +351,19 @@ def _same(a: Tensor, b: Tensor) -> bool:
     if a.dtype == torch.int32 and a.numel() >= 2**16 and a.numel() % 2 == 0:
         return torch.equal(a.view(torch.int64), b.view(torch.int64))
     return torch.equal(a, b)
+
+
+def _sparse_nonzero(mask: Tensor) -> Tensor:
+    """Indices of the ``True`` entries of a 1-D bool mask that is almost all ``False``, int64.
+
+    ``nonzero`` costs about a nanosecond per entry scanned; the mask is scanned as int64
+    words (eight entries each), and only the words that hold a ``True`` are expanded.
+    """
+    if mask.numel() % 8 or mask.numel() < 2**12:
+        return mask.nonzero().squeeze(1)
+    words = mask.view(torch.int64).nonzero().squeeze(1)
+    word, within = mask.view(-1, 8).index_select(0, words).nonzero().unbind(1)
+    return words.index_select(0, word).mul_(8).add_(within)
 
 
 def _jump_to_roots(parent: Tensor, unchecked: int = 0) -> Tensor:
@@ -409,19 +430,24 @@ def _find_basins(fine: Tensor, bits: int, connectivity: int) -> Basins:
     is_root = leader_best == leader
     parent = layout.block_of.index_select(0, leader_best.bitwise_and_(index_mask))
     parent = parent.view(num_maps, -1).add_(layout.block_offset).view(-1)
-    root_blocks = is_root.nonzero().squeeze(1)
+    root_blocks = _sparse_nonzero(is_root)
     root = _jump_to_roots(parent, unchecked=2)
     count = root_blocks.numel()
     peak = (leader.index_select(0, root_blocks) >> (shift + bits)).long()
     compact = torch.empty_like(root)
     compact[root_blocks] = torch.arange(count, device=device, dtype=torch.int32)
     of_block = compact.index_select(0, root)
-    edge_a, edge_b, edge_weight = _basin_edges(grid, layout, of_block, key, shift + bits, count)
+    map_index = root_blocks // grid.blocks_per_map
+    # Basins are numbered map by map, so two basins of one map differ by less than this.
+    span = int(torch.bincount(map_index).max()) if count else 1
+    edge_a, edge_b, edge_weight = _basin_edges(
+        grid, layout, of_block, key, shift + bits, count, span
+    )
     return Basins(
         of_block=of_block,
         grid=grid,
         count=count,
-        map_index=root_blocks // grid.blocks_per_map,
+        map_index=map_index,
         peak=peak,
         edge_a=edge_a,
         edge_b=edge_b,
@@ -436,6 +462,7 @@ def _basin_edges(
     key: Tensor,
     value_shift: int,
     count: int,
+    span: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Adjacency of basins: for each touching pair, the largest ``min(v(p), v(r))`` over
     adjacent pixels ``p``, ``r`` of the two basins.
@@ -450,20 +477,19 @@ def _basin_edges(
     columns = grid.columns
     crossings = _CROSSINGS[grid.connectivity]
     num_steps = len(crossings)
-    # (block, step) flags, step last: a block's flags read as one int32 (int16 for 2 steps),
-    # so the scan for crossings runs over the blocks, not over every (block, step).
-    # Shifted comparisons of the flattened grid; pairs that wrap around a row or into the
-    # next map are masked out afterwards.
-    differs = torch.zeros(of_block.numel(), num_steps, dtype=torch.bool, device=device)
+    # (step, block) flags from shifted comparisons of the flattened grid (contiguous rows: a
+    # strided output halves the comparisons' speed); pairs that wrap around a row or into
+    # the next map are masked out afterwards. Crossings are a few percent of the flags, in
+    # runs along the basins' borders, so the flags are scanned as words.
+    num_blocks = of_block.numel()
+    differs = torch.zeros(num_steps, num_blocks, dtype=torch.bool, device=device)
     for index, ((dy, dx), _) in enumerate(crossings):
         offset = dy * columns + dx
-        if 0 < offset < of_block.numel():
-            torch.ne(of_block[:-offset], of_block[offset:], out=differs[:-offset, index])
+        if 0 < offset < num_blocks:
+            torch.ne(of_block[:-offset], of_block[offset:], out=differs[index, :-offset])
     differs &= layout.inside
-    packed = differs.view(torch.int32 if num_steps == 4 else torch.int16).view(-1)
-    blocks = packed.nonzero().squeeze(1)
-    which, step = differs.view(-1, num_steps).index_select(0, blocks).nonzero(as_tuple=True)
-    block = blocks.index_select(0, which)
+    flag = _sparse_nonzero(differs.view(-1))
+    step, block = flag // num_blocks, flag % num_blocks
     own = of_block.index_select(0, block)
     other = of_block.index_select(0, block + layout.step_offset.index_select(0, step))
     pixel = layout.corner.index_select(0, block).view(-1, 1) + layout.crossing.index_select(0, step)
@@ -472,27 +498,35 @@ def _basin_edges(
         weight = torch.minimum(torch.maximum(a1, a2), torch.maximum(b1, b2))
     else:
         weight = torch.maximum(torch.minimum(a1, b1), torch.minimum(a2, b2))
-    code = torch.minimum(own, other).long() * count + torch.maximum(own, other)
-    return _dedupe_edges(code, (weight >> value_shift).long(), count)
+    low = torch.minimum(own, other).long()
+    code = (torch.maximum(own, other) - low).add_(low * span)
+    return _dedupe_edges(code, (weight >> value_shift).long(), count, span)
 
 
-def _dedupe_edges(code: Tensor, weight: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One edge per basin pair ``code = low * count + high``, carrying the largest weight.
+def _dedupe_edges(
+    code: Tensor, weight: Tensor, count: int, span: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One edge per basin pair ``code = low * span + (high - low)``, carrying the largest
+    weight, as ``(low, high, weight)``.
 
-    Pairs of weight ``< 0`` (padding only) are dropped. A dense table when the pairs are few
-    enough, else a sort.
+    The two basins of a pair lie in one map, so ``0 < high - low < span``, the largest
+    number of basins in a map: the codes of a batch of maps stay below ``count * span``,
+    not ``count ** 2``. Pairs of weight ``< 0`` (padding only) are dropped. A dense table
+    when the codes are few enough, else a sort.
     """
-    count = max(count, 1)
-    if count * count <= max(_EDGE_TABLE_BUDGET, 8 * code.numel()):
-        table = torch.full((count * count,), -1, dtype=torch.long, device=code.device)
+    size = max(count * span, 1)
+    if size <= max(_EDGE_TABLE_BUDGET, 8 * code.numel()):
+        table = torch.full((size,), -1, dtype=torch.long, device=code.device)
         table.scatter_reduce_(0, code, weight, "amax")
         pair = (table >= 0).nonzero().squeeze(1)
-        return pair // count, pair % count, table.index_select(0, pair)
-    present = weight >= 0
-    pair, inverse = torch.unique(code.masked_select(present), return_inverse=True)
-    edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
-    edge_weight.scatter_reduce_(0, inverse, weight.masked_select(present), "amax")
-    return pair // count, pair % count, edge_weight
+        edge_weight = table.index_select(0, pair)
+    else:
+        present = weight >= 0
+        pair, inverse = torch.unique(code.masked_select(present), return_inverse=True)
+        edge_weight = torch.full(pair.shape, -1, dtype=torch.long, device=pair.device)
+        edge_weight.scatter_reduce_(0, inverse, weight.masked_select(present), "amax")
+    low = pair // span
+    return low, low + pair % span, edge_weight
 
 
 def _levels_table(levels: Tensor) -> Tensor:
