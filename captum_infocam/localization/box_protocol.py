@@ -223,12 +223,10 @@ class _QuantizedMaps:
     def __init__(self, fine: Tensor, bits: int) -> None:
         self.fine, self.bits = fine, bits
         # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
-        # the tie-breaker reversed too.
-        self.background_basins = _find_basins(self.depth(), bits, 4)
-
-    def depth(self) -> Tensor:
-        """``((255 - q) << bits) | (2**bits - 1 - fraction)``, the fine values of ``255 - q``."""
-        return ((_LEVELS + 1) << self.bits) - 1 - self.fine
+        # the tie-breaker reversed too: ``depth`` is ``((255 - q) << bits) | (2**bits - 1 -
+        # fraction)``, the fine values of ``255 - q``.
+        self.depth = ((_LEVELS + 1) << bits) - 1 - fine
+        self.background_basins = _find_basins(self.depth, bits, 4)
 
     def __getitem__(self, group: slice) -> _QuantizedMaps:
         return _QuantizedMaps(self.fine[group], self.bits)
@@ -275,7 +273,7 @@ def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, 
     # Holes: 4-connected components of {q <= l} = {255 - q > 254 - l} off the image border.
     background_levels = (_LEVELS - 1 - levels).flip(0)
     background = _level_components(
-        maps.depth(),
+        maps.depth,
         maps.bits,
         background_levels,
         maps.background_basins,
