@@ -37,8 +37,8 @@ docs: $(VENV)/.installed-docs
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/attribution_speed.py
-	$(PY) benchmarks/wsol_speed.py
+	$(PY) benchmarks/attribution_speed.py --table docs/benchmarks/attribution_speed.rst
+	$(PY) benchmarks/wsol_speed.py --table docs/benchmarks/wsol_speed.md
 
 # On a machine with CUDA: cuda-marked tests and GPU benchmark tables (under 8 minutes).
 # PY=python3 uses another interpreter that has torch and captum (no .venv needed).

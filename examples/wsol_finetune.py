@@ -350,9 +350,12 @@ def print_report(report: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def parser() -> argparse.ArgumentParser:
-    """The options shared with wsol_sharded_eval.py (each script adds --out and --fast)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The options shared with wsol_sharded_eval.py (each script adds --out and --fast),
+    under the calling script's ``description`` (default: this script's)."""
+    if description is None:
+        description = __doc__.splitlines()[0]
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-root", type=Path, required=True, help="dataset/<name>")
     parser.add_argument("--metadata-root", type=Path, required=True, help="metadata/<name>")
     parser.add_argument("--mask-root", type=Path, default=None, help="default: --data-root")

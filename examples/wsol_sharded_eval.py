@@ -61,7 +61,7 @@ def shard(dataset: WSOLMetadataDataset, rank: int, world: int) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    options = parser()
+    options = parser(description=__doc__.splitlines()[0])
     options.add_argument("--out", type=Path, default=Path("outputs"))
     options.add_argument("--fast", "--smoke", action="store_true", help="random weights, tiny")
     options.add_argument("--checkpoint", type=Path, default=None, help="wsol_finetune.py's")
