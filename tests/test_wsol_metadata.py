@@ -6,6 +6,7 @@ masks) for these tests and for the smoke tests of the WSOL examples.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -312,11 +313,38 @@ def test_malformed_lines_name_the_file_and_the_line(cub):
     with pytest.raises(ValueError, match=r"localization\.txt, line 3: a box needs x0 <= x1"):
         WSOLMetadataDataset(data_root, metadata_root, "test")
     _edit(test / "localization.txt", 1, "a,b,c,d")
-    with pytest.raises(ValueError, match=r"localization\.txt: expected 5 comma-separated"):
+    with pytest.raises(ValueError, match=r"localization\.txt, line 1: expected 5 comma-sep"):
         WSOLMetadataDataset(data_root, metadata_root, "test")
     _edit(test / "image_sizes.txt", 4, "x.png,10")
     with pytest.raises(ValueError, match=r"image_sizes\.txt, line 4: expected 3 comma-sep"):
         WSOLMetadataDataset(data_root, metadata_root, "test")
+
+
+@pytest.mark.parametrize("file", ["class_labels.txt", "image_sizes.txt", "localization.txt"])
+def test_a_line_for_an_image_not_in_image_ids_is_an_error(cub, file):
+    # A typo in an id would otherwise drop that line's label, size or box without a word.
+    data_root, metadata_root = cub
+    path = metadata_root / "test" / file
+    lines = path.read_text().splitlines()
+    first = lines[1].split(",", 1)
+    _edit(path, 2, f"{first[0]}.typo,{first[1]}")
+    with pytest.raises(ValueError, match=re.escape(file) + r", line 2: image '.*\.typo' is not"):
+        WSOLMetadataDataset(data_root, metadata_root, "test")
+
+
+def test_images_are_resized_as_torchvision_resize_on_a_pil_image(cub):
+    # The reference pipelines resize PIL images (transforms.Resize then ToTensor); the
+    # readers return the same pixels, not those of a resized tensor (1 to 2 grey levels off).
+    torchvision_transforms = pytest.importorskip("torchvision.transforms")
+    data_root, metadata_root = cub
+    dataset = WSOLMetadataDataset(data_root, metadata_root, "test", image_size=(20, 30))
+    reference = torchvision_transforms.Compose(
+        [torchvision_transforms.Resize((20, 30)), torchvision_transforms.ToTensor()]
+    )
+    for index in range(len(dataset)):
+        with Image.open(dataset.paths[index]) as opened:
+            expected = reference(opened.convert("RGB"))
+        assert torch.equal(dataset[index].image, expected)
 
 
 def test_a_box_outside_the_image_is_an_error_at_construction_or_when_read(cub, openimages):

@@ -39,16 +39,21 @@ def as_image_size(size: ImageSize | None, name: str) -> tuple[int, int] | None:
     return (int(pair[0]), int(pair[1]))
 
 
-def read_rgb(path: Path) -> Tensor:
-    """The image file at ``path`` as a ``(3, H, W)`` uint8 RGB tensor."""
+def read_rgb(path: Path, size: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
+    """The image file at ``path`` as a ``(3, H, W)`` uint8 RGB tensor, and its original
+    ``(height, width)``.
+
+    With ``size`` ``(height, width)``, the image is resized by PIL's bilinear filter before it
+    becomes a tensor: what ``torchvision.transforms.Resize`` does to a PIL image in the
+    reference pipelines, pixel for pixel (torchvision's resize of a tensor differs by one
+    or two grey levels).
+    """
     with Image.open(path) as opened:
-        return TF.pil_to_tensor(opened.convert("RGB"))
-
-
-def resize_image(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """Resize a ``(C, H, W)`` uint8 image to ``size`` ``(height, width)``, bilinear with
-    antialiasing (as ``torchvision.transforms.Resize`` on a PIL image)."""
-    return TF.resize(image, list(size), antialias=True)
+        rgb = opened.convert("RGB")
+    original = (rgb.height, rgb.width)
+    if size is not None and original != size:
+        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return TF.pil_to_tensor(rgb), original
 
 
 def read_table(path: Path, columns: int, name: str) -> list[list[str]]:
@@ -237,10 +242,7 @@ class BoxImageFolder(Dataset[LocalizationSample]):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> LocalizationSample:
-        image = read_rgb(self.paths[index])
-        original_size = (image.shape[1], image.shape[2])
-        if self.image_size is not None:
-            image = resize_image(image, self.image_size)
+        image, original_size = read_rgb(self.paths[index], self.image_size)
         if self.crop_size is not None:
             image = TF.center_crop(image, list(self.crop_size))
         boxes = fit_boxes(

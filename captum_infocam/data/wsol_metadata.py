@@ -18,7 +18,8 @@ supervised split (``train-fullsup``) on which thresholds and hyperparameters are
 ``test`` the split that is reported.
 
 Conventions, as in the reference evaluation: every image is resized to ``image_size``
-(224 x 224, aspect ratio not kept); each box coordinate is rescaled as
+(224 x 224, aspect ratio not kept) by PIL's bilinear filter, as ``transforms.Resize`` resizes
+the reference's PIL images; each box coordinate is rescaled as
 ``int(x * new_width / width)`` (``y`` likewise) with the size from ``image_sizes.txt``; masks are
 resized with nearest-neighbour interpolation (OpenCV's ``INTER_NEAREST`` rule, which
 ``torch.nn.functional.interpolate(mode="nearest")`` shares), a pixel is foreground when its grey
@@ -48,7 +49,6 @@ from captum_infocam.data._box_images import (
     as_image_size,
     fit_boxes,
     read_rgb,
-    resize_image,
 )
 from captum_infocam.data._sample import WSOL_RENAMED, LocalizationSample
 
@@ -78,6 +78,15 @@ def _rows(path: Path, columns: int, *, required: bool) -> list[tuple[int, list[s
             )
         rows.append((number, fields))
     return rows
+
+
+def _check_listed(image_id: str, listed: dict[str, int], path: Path, number: int) -> None:
+    """A metadata line names an image of ``image_ids.txt`` (a typo would drop its data)."""
+    if image_id not in listed:
+        raise ValueError(
+            f"{path}, line {number}: image {image_id!r} is not listed in image_ids.txt; fix the "
+            "id or remove the line (every line must name an image of the split)"
+        )
 
 
 def _integer(text: str, path: Path, number: int, what: str) -> int:
@@ -227,6 +236,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
 
         labels: dict[str, int] = {}
         for number, (image_id, text) in _rows(labels_file, 2, required=True):
+            _check_listed(image_id, listed, labels_file, number)
             label = _integer(text, labels_file, number, "the class index")
             if label < 0:
                 raise ValueError(
@@ -239,6 +249,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
                 )
         self._sizes: dict[str, tuple[int, int, int]] = {}  # image id -> (width, height, line)
         for number, (image_id, width, height) in _rows(sizes_file, 3, required=False):
+            _check_listed(image_id, listed, sizes_file, number)
             size = (
                 _integer(width, sizes_file, number, "the width"),
                 _integer(height, sizes_file, number, "the height"),
@@ -249,7 +260,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
         self._sizes_file = sizes_file
         self._localization_file = localization_file
         self.annotation, self._boxes, self._masks = self._read_localization(
-            localization_file, required=split != "train"
+            localization_file, listed, required=split != "train"
         )
 
         for image_id in chosen:
@@ -273,7 +284,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
                 self._check_boxes(image_id, self._sizes[image_id][:2])
 
     def _read_localization(
-        self, path: Path, *, required: bool
+        self, path: Path, listed: dict[str, int], *, required: bool
     ) -> tuple[Annotation | None, dict[str, list[_Box]], dict[str, _Masks]]:
         """Boxes or masks per image id, from ``localization.txt``."""
         boxes: dict[str, list[_Box]] = {}
@@ -285,7 +296,8 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
                     "and needs boxes or masks"
                 )
             return None, boxes, masks
-        first = next((line for line in path.read_text().splitlines() if line.strip()), None)
+        lines = enumerate(path.read_text().splitlines(), start=1)
+        first_number, first = next(((n, line) for n, line in lines if line.strip()), (0, None))
         if first is None:
             if required:
                 raise ValueError(f"{path} is empty: the {self.split!r} split needs annotations")
@@ -293,14 +305,16 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
         columns = len(first.split(","))
         if columns not in (3, 5):
             raise ValueError(
-                f"{path}: expected 5 comma-separated fields a line (image_id,x0,y0,x1,y1: "
-                f"boxes) or 3 (image_id,mask_path,ignore_path: masks), got {columns}: {first!r}"
+                f"{path}, line {first_number}: expected 5 comma-separated fields a line "
+                "(image_id,x0,y0,x1,y1: boxes) or 3 (image_id,mask_path,ignore_path: masks), "
+                f"got {columns}: {first!r}"
             )
         annotation: Annotation = "boxes" if columns == 5 else "masks"
         if annotation == "masks" and self.split == "train":
             return None, boxes, masks  # training reads labels only; masks are not loaded
         if annotation == "boxes":
             for number, (image_id, *values) in _rows(path, 5, required=True):
+                _check_listed(image_id, listed, path, number)
                 x0, y0, x1, y1 = (_coordinate(value, path, number) for value in values)
                 if x0 > x1 or y0 > y1:
                     raise ValueError(
@@ -311,6 +325,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
             return annotation, boxes, masks
         ignore_lines: dict[str, tuple[str, int]] = {}
         for number, (image_id, mask_path, ignore_path) in _rows(path, 3, required=True):
+            _check_listed(image_id, listed, path, number)
             if not mask_path:
                 raise ValueError(f"{path}, line {number}: the mask path is empty")
             mask_file = self.mask_root / mask_path
@@ -368,8 +383,7 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
 
     def __getitem__(self, index: int) -> LocalizationSample:
         image_id = self.image_ids[index]
-        image = read_rgb(self.paths[index])
-        height, width = image.shape[1], image.shape[2]
+        image, (height, width) = read_rgb(self.paths[index], self.image_size)
         if image_id in self._sizes and self._sizes[image_id][:2] != (width, height):
             listed_width, listed_height, line = self._sizes[image_id]
             raise ValueError(
@@ -377,8 +391,6 @@ class WSOLMetadataDataset(Dataset[LocalizationSample]):
                 f"{listed_width}x{listed_height} but the file {self.paths[index]} is "
                 f"{width}x{height}"
             )
-        if self.image_size is not None:
-            image = resize_image(image, self.image_size)
         out_size = (image.shape[1], image.shape[2])
         boxes = torch.zeros(0, 4, dtype=torch.long)
         if image_id in self._boxes:
