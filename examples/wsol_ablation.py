@@ -49,6 +49,8 @@ from torch import Tensor, nn
 from captum_infocam.data import make_localization_data, make_texture_data
 from captum_infocam.localization import (
     box_hits,
+    histogram_average_precision,
+    pixel_score_histograms,
     reference_boxes_from_maps,
     threshold_grid,
     top1_correct,
@@ -176,40 +178,6 @@ def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
 # --------------------------------------------------------------------------- per-image scores
 
 
-def pixel_histograms(maps: Tensor, masks: Tensor, thresholds: Tensor) -> Tensor:
-    """Per-image foreground and background counts ``(N, 2, T + 2)`` of the normalised scores.
-
-    The bins of :func:`~captum_infocam.localization.pixel_score_histograms`
-    (``[tau_1, tau_2), ..., [tau_T, 1), [1, 2), [2, 3]``) kept per image, so that a
-    bootstrap can resample images; their sum over images is that function's result.
-    """
-    flat = maps.flatten(1).double()
-    low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
-    span = high - low
-    scores = torch.where(span > 0, (flat - low) / torch.where(span > 0, span, 1.0), 0.0)
-    edges = torch.cat([thresholds.double(), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)])
-    num_bins = edges.numel() - 1
-    bins = torch.searchsorted(edges, scores, right=True) - 1
-    bins = torch.where(scores == edges[-1], num_bins - 1, bins).clamp(min=0)
-    background = (~masks.flatten(1)).long()
-    image = torch.arange(flat.shape[0])[:, None]
-    slot = (image * 2 + background) * num_bins + bins
-    counts = torch.bincount(slot.flatten(), minlength=flat.shape[0] * 2 * num_bins)
-    return counts.view(flat.shape[0], 2, num_bins)
-
-
-def average_precision(histograms: Tensor) -> Tensor:
-    """PxAP of summed histograms ``(..., 2, bins)``, the formula of the reference evaluation
-    (and of :func:`~captum_infocam.localization.pixel_average_precision`)."""
-    true_positive = histograms[..., 0, :].double().flip(-1).cumsum(-1)
-    false_positive = histograms[..., 1, :].double().flip(-1).cumsum(-1)
-    predicted = true_positive + false_positive
-    precision = true_positive / torch.where(predicted > 0, predicted, 1.0)
-    recall = true_positive / true_positive[..., -1:]
-    steps = precision[..., 1:] * (recall[..., 1:] - recall[..., :-1])
-    return torch.where(predicted[..., 1:] > 0, steps, 0.0).sum(-1)
-
-
 @dataclass
 class ImageScores:
     """Everything a metric needs, per test image, so that images can be resampled."""
@@ -235,7 +203,7 @@ class ImageScores:
         gt_known = (w @ self.gt_known.double()) / total[:, 0]
         top1 = (w @ (self.gt_known & self.correct).double()) / total[:, 0]
         return 100 * torch.stack(
-            [box.amax(dim=1), v2, average_precision(hist), gt_known, top1], dim=1
+            [box.amax(dim=1), v2, histogram_average_precision(hist), gt_known, top1], dim=1
         )
 
 
@@ -265,7 +233,9 @@ def score_methods(
                 ImageScores(
                     hits=hits,
                     hits_v2=box_hits(image_maps, boxes, thresholds, IOU_V2, multi_contour=True),
-                    histograms=pixel_histograms(image_maps[:, 0], batch.masks, thresholds),
+                    histograms=pixel_score_histograms(
+                        image_maps[:, 0], batch.masks, thresholds, per_image=True
+                    ),
                     gt_known=hits[:, fixed],
                     correct=correct,
                 )

@@ -15,6 +15,7 @@ from captum_infocam.localization import (
     PixelAveragePrecision,
     box_accuracy,
     box_hits,
+    histogram_average_precision,
     localization_accuracy,
     pixel_average_precision,
     pixel_score_histograms,
@@ -355,6 +356,50 @@ def test_pixel_average_precision_extremes_and_accumulation():
     histograms = pixel_score_histograms(maps, masks, threshold_grid(64))
     assert int(histograms.sum()) == masks.numel()
     assert int(histograms[0].sum()) == int(masks.sum())
+
+
+def test_per_image_histograms_sum_to_the_batch_and_give_each_images_pxap():
+    generator = torch.Generator().manual_seed(4)
+    maps = torch.rand(5, 14, 14, generator=generator)
+    masks = torch.rand(5, 14, 14, generator=generator) > 0.6
+    masks[3] = False  # no foreground: PxAP undefined for that image
+    ignore = torch.rand(5, 14, 14, generator=generator) > 0.8
+    ignore[4] = True  # only foreground counts
+    thresholds = threshold_grid(30)
+    per_image = pixel_score_histograms(maps, masks, thresholds, ignore, per_image=True)
+    assert per_image.shape == (5, 2, 32)
+    assert torch.equal(per_image.sum(0), pixel_score_histograms(maps, masks, thresholds, ignore))
+    scores = pixel_average_precision(maps, masks, thresholds, ignore, per_image=True)
+    for image in range(5):
+        if image == 3:
+            assert torch.isnan(scores[image])
+            continue
+        one = pixel_average_precision(
+            maps[image : image + 1], masks[image : image + 1], thresholds, ignore[image : image + 1]
+        )
+        reference = reference_pixel_average_precision(
+            maps[image : image + 1].numpy(),
+            masks[image : image + 1].numpy(),
+            list(thresholds),
+            ignore[image : image + 1].numpy(),
+        )
+        assert float(scores[image]) == float(one) == pytest.approx(reference, abs=1e-12)
+    assert float(scores[4]) == 1.0
+    # A weighted sum of per-image histograms is the PxAP of the images repeated that often.
+    weights = torch.tensor([2, 0, 1, 3, 1])
+    weighted = (weights.view(-1, 1, 1).double() * per_image).sum(0)
+    images = torch.arange(5).repeat_interleave(weights)
+    expected = pixel_average_precision(maps[images], masks[images], thresholds, ignore[images])
+    assert float(histogram_average_precision(weighted)) == pytest.approx(float(expected), abs=1e-12)
+
+
+def test_histogram_average_precision_shapes_and_errors():
+    histograms = torch.tensor([[[0, 1, 1, 0], [2, 0, 0, 0]], [[0, 0, 0, 0], [1, 1, 1, 1]]])
+    scores = histogram_average_precision(histograms)
+    assert float(scores[0]) == 1.0 and torch.isnan(scores[1])
+    assert histogram_average_precision(histograms[0]).dim() == 0
+    with pytest.raises(ValueError, match=r"histograms must be \(\.\.\., 2, bins\)"):
+        histogram_average_precision(torch.zeros(3, 4))
 
 
 def test_pixel_average_precision_nan_policy_and_overflow():

@@ -13,7 +13,9 @@ Right" (CVPR 2020) to the pixel, batched in torch on any device:
 * :func:`localization_accuracy`: GT-known and top-1 loc of one batch (the infoCAM papers'
   metrics at :math:`\\tau = 0.2`);
 * :func:`pixel_average_precision` / :class:`PixelAveragePrecision`: PxAP against masks, of
-  a batch or, as a ``torchmetrics.Metric``, of a dataset;
+  a batch (or of each image) or, as a ``torchmetrics.Metric``, of a dataset;
+  :func:`pixel_score_histograms` and :func:`histogram_average_precision` are its two steps,
+  for per-image or weighted histograms (a bootstrap over images);
 * :func:`pointing_game`: whether the map's maximum falls on the object.
 
 Maps holding NaN are an error by default; ``nan_policy="zero"`` scores them as zero maps
@@ -40,6 +42,7 @@ from captum_infocam.localization.fixed_threshold import (
 )
 from captum_infocam.localization.pixel_precision import (
     PixelAveragePrecision,
+    histogram_average_precision,
     pixel_average_precision,
     pixel_score_histograms,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "box_accuracy",
     "box_hits",
     "box_iou",
+    "histogram_average_precision",
     "localization_accuracy",
     "pixel_average_precision",
     "pixel_score_histograms",

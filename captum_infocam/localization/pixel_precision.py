@@ -39,7 +39,12 @@ from captum_infocam.localization._inputs import (
 )
 from captum_infocam.localization.box_protocol import NanPolicy, threshold_grid
 
-__all__ = ["PixelAveragePrecision", "pixel_average_precision", "pixel_score_histograms"]
+__all__ = [
+    "PixelAveragePrecision",
+    "histogram_average_precision",
+    "pixel_average_precision",
+    "pixel_score_histograms",
+]
 
 
 def pixel_score_histograms(
@@ -49,6 +54,7 @@ def pixel_score_histograms(
     ignore: Tensor | None = None,
     *,
     nan_policy: NanPolicy = "raise",
+    per_image: bool = False,
 ) -> Tensor:
     r"""Histograms of the normalised scores of foreground and background pixels.
 
@@ -62,10 +68,14 @@ def pixel_score_histograms(
             are skipped (foreground pixels always count). Default: None.
         nan_policy (str, optional): ``"raise"`` rejects a map holding NaN; ``"zero"`` scores
             it as zeros, as the reference's ``normalize_scoremap`` does. Default: ``"raise"``.
+        per_image (bool, optional): keep one pair of histograms per image, ``(N, 2, T + 2)``,
+            whose sum over the images is the default result (for per-image scores, or to
+            resample images in a bootstrap). Default: False.
 
     Returns:
-        *Tensor* ``(2, T + 2)`` int64: row 0 the foreground counts, row 1 the background
-        counts, over the bins ``[tau_1, tau_2), ..., [tau_T, 1), [1, 2), [2, 3]``.
+        *Tensor* ``(2, T + 2)`` int64 (``(N, 2, T + 2)`` with ``per_image``): row 0 the
+        foreground counts, row 1 the background counts, over the bins
+        ``[tau_1, tau_2), ..., [tau_T, 1), [1, 2), [2, 3]``.
 
     Raises:
         TypeError, ValueError: on bad maps, masks or thresholds.
@@ -77,7 +87,9 @@ def pixel_score_histograms(
         tensor([[0, 1, 1, 0],
                 [2, 0, 0, 0]])
     """
-    return _score_histograms(maps, masks, ignore, nan_policy, thresholds=thresholds)
+    return _score_histograms(
+        maps, masks, ignore, nan_policy, thresholds=thresholds, per_image=per_image
+    )
 
 
 def _score_histograms(
@@ -88,6 +100,7 @@ def _score_histograms(
     *,
     thresholds: Tensor | Sequence[float] | None = None,
     edges: Tensor | None = None,
+    per_image: bool = False,
 ) -> Tensor:
     """:func:`pixel_score_histograms`, or with ``edges`` already validated by
     :func:`as_histogram_edges` (a metric's, checked once, not at every batch)."""
@@ -114,23 +127,64 @@ def _score_histograms(
     bins = torch.where(scores.reshape(-1) == edges[-1], num_bins - 1, bins)
     counted = counted.reshape(-1) & (bins >= 0)
     slot = bins.clamp(min=0) + num_bins * (~masks.reshape(-1)).long()
-    counts = torch.bincount(slot[counted], minlength=2 * num_bins)
-    return counts.view(2, num_bins)
+    num_images = maps.shape[0] if per_image else 1
+    if per_image:  # each image's own pair of histograms
+        pixels = maps.shape[1] * maps.shape[2]
+        image = torch.arange(maps.shape[0], device=maps.device).repeat_interleave(pixels)
+        slot += image * (2 * num_bins)
+    counts = torch.bincount(slot[counted], minlength=num_images * 2 * num_bins)
+    return counts.view(num_images, 2, num_bins) if per_image else counts.view(2, num_bins)
+
+
+def histogram_average_precision(histograms: Tensor) -> Tensor:
+    r"""PxAP from score histograms: the area under their pixel precision-recall curve.
+
+    The second step of :func:`pixel_average_precision`, for histograms that were summed,
+    kept per image or weighted (a bootstrap's resample weights times the per-image
+    histograms of :func:`pixel_score_histograms`, say).
+
+    Args:
+        histograms (Tensor): ``(..., 2, bins)`` foreground and background counts over the
+            bins of :func:`pixel_score_histograms`, integer or float (weighted counts).
+
+    Returns:
+        *Tensor* ``(...)`` float64 in ``[0, 1]``; NaN where no foreground pixel was counted
+        (PxAP is undefined there).
+
+    Raises:
+        ValueError: if ``histograms`` is not ``(..., 2, bins)``.
+
+    Examples::
+
+        >>> maps = torch.tensor([[[0.0, 0.4], [0.6, 1.0]], [[1.0, 0.4], [0.6, 0.0]]])
+        >>> per_image = pixel_score_histograms(maps, maps > 0.5, [0.0, 0.5], per_image=True)
+        >>> histogram_average_precision(per_image)  # each image on its own
+        tensor([1., 1.], dtype=torch.float64)
+        >>> histogram_average_precision(per_image.sum(0))  # the batch, as pixel_average_precision
+        tensor(1., dtype=torch.float64)
+    """
+    if not isinstance(histograms, Tensor) or histograms.dim() < 2 or histograms.shape[-2] != 2:
+        shape = tuple(histograms.shape) if isinstance(histograms, Tensor) else type(histograms)
+        raise ValueError(
+            "histograms must be (..., 2, bins) foreground and background counts, as "
+            f"pixel_score_histograms returns them, got {shape}"
+        )
+    counts = histograms.double().flip(-1).cumsum(-1)
+    true_positive, false_positive = counts[..., 0, :], counts[..., 1, :]
+    total_positive = true_positive[..., -1:]
+    predicted = true_positive + false_positive
+    precision = true_positive / torch.where(predicted > 0, predicted, 1.0)
+    recall = true_positive / torch.where(total_positive > 0, total_positive, 1.0)
+    steps = precision[..., 1:] * (recall[..., 1:] - recall[..., :-1])
+    area = torch.where(predicted[..., 1:] > 0, steps, 0.0).sum(-1)
+    return torch.where(total_positive[..., 0] > 0, area, torch.nan)
 
 
 def _average_precision(histograms: Tensor) -> Tensor:
-    """PxAP in ``[0, 1]`` from the ``(2, bins)`` histograms (the reference's formula)."""
-    foreground, background = histograms.double()
-    true_positive = foreground.flip(0).cumsum(0)
-    false_positive = background.flip(0).cumsum(0)
-    total_positive = foreground.sum()
-    if float(total_positive) <= 0:
+    """PxAP in ``[0, 1]`` from the ``(2, bins)`` histograms; an error without foreground."""
+    if int(histograms[0].sum()) <= 0:
         raise RuntimeError("no foreground pixel was seen: PxAP is undefined")
-    predicted = true_positive + false_positive
-    precision = true_positive / torch.where(predicted > 0, predicted, 1.0)
-    recall = true_positive / total_positive
-    steps = precision[1:] * (recall[1:] - recall[:-1])
-    return torch.where(predicted[1:] > 0, steps, 0.0).sum()
+    return histogram_average_precision(histograms)
 
 
 def pixel_average_precision(
@@ -140,6 +194,7 @@ def pixel_average_precision(
     ignore: Tensor | None = None,
     *,
     nan_policy: NanPolicy = "raise",
+    per_image: bool = False,
 ) -> Tensor:
     r"""PxAP of a batch of maps against foreground masks.
 
@@ -153,13 +208,17 @@ def pixel_average_precision(
             pixels always count). Default: None.
         nan_policy (str, optional): ``"raise"`` or ``"zero"``; see
             :func:`pixel_score_histograms`. Default: ``"raise"``.
+        per_image (bool, optional): the PxAP of each image on its own, ``(N,)``, NaN for an
+            image without a counted foreground pixel. Default: False (one PxAP of all the
+            pixels of the batch, the reference's).
 
     Returns:
-        *Tensor*, a float64 scalar in ``[0, 1]`` (the reference reports it times 100).
+        *Tensor*, a float64 scalar in ``[0, 1]`` (the reference reports it times 100), or
+        ``(N,)`` with ``per_image``.
 
     Raises:
         TypeError, ValueError: on bad maps, masks or thresholds.
-        RuntimeError: if no foreground pixel is counted.
+        RuntimeError: if no foreground pixel is counted (without ``per_image``).
 
     Examples::
 
@@ -168,10 +227,14 @@ def pixel_average_precision(
         tensor(1., dtype=torch.float64)
         >>> pixel_average_precision(maps, maps < 0.5)  # (1/3) * 0.5 + (2/4) * 0.5
         tensor(0.4167, dtype=torch.float64)
+        >>> masks = torch.stack([maps[0] > 0.5, maps[0] < 0.5])
+        >>> pixel_average_precision(torch.cat([maps, maps]), masks, per_image=True)
+        tensor([1.0000, 0.4167], dtype=torch.float64)
     """
-    return _average_precision(
-        pixel_score_histograms(maps, masks, thresholds, ignore, nan_policy=nan_policy)
+    histograms = pixel_score_histograms(
+        maps, masks, thresholds, ignore, nan_policy=nan_policy, per_image=per_image
     )
+    return histogram_average_precision(histograms) if per_image else _average_precision(histograms)
 
 
 class PixelAveragePrecision(SumStateMetric):
