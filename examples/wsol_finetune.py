@@ -271,6 +271,8 @@ def run_protocol(
             chosen[method] = (setting, score)  # type: ignore[assignment]
     report: dict[str, Any] = {
         "annotation": annotation,
+        "num_thresholds": len(thresholds),
+        "setting_grid": "fast" if fast else "full",
         "val_images": val_images,
         "val_top1": val_correct / val_images,
         "methods": {},
@@ -316,7 +318,14 @@ def run_protocol(
 
 def print_report(report: dict[str, Any]) -> None:
     """The protocol's numbers as a Markdown table (scores in %)."""
-    print(f"\ntop-1 accuracy: val {100 * report['val_top1']:.1f}%, test "
+    caveat = ""
+    if report["setting_grid"] == "fast":
+        caveat = (
+            " (--fast: fewer settings and thresholds, smaller images; not a full run's numbers)"
+        )
+    print(f"\n{report['num_thresholds']} thresholds, the {report['setting_grid']} grid of "
+          f"settings{caveat}")  # fmt: skip
+    print(f"top-1 accuracy: val {100 * report['val_top1']:.1f}%, test "
           f"{100 * report['test_top1']:.1f}%\n")  # fmt: skip
     if report["annotation"] == "masks":
         print("| method (setting chosen on val) | val PxAP | test PxAP |")

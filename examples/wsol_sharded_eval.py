@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     report["processes"] = world
     if rank == 0:
-        print(f"{world} process(es), {len(data['val'])} val and {len(data['test'])} test images")
+        print(
+            f"{world} process(es), {len(data['val'])} val and {len(data['test'])} test images "
+            f"at {args.image_size} x {args.image_size}"
+        )
         print_report(report)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "wsol_protocol.json").write_text(json.dumps(report, indent=2))
