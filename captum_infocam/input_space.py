@@ -26,6 +26,9 @@ __all__ = ["UPSAMPLING_MODES", "as_input_attribution", "upsample_to_input"]
 
 UPSAMPLING_MODES: tuple[str, ...] = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 
+# "bilinear" names multilinear interpolation whatever the number of spatial dimensions.
+_MULTILINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
 
 @overload
 def upsample_to_input(
@@ -57,9 +60,11 @@ def upsample_to_input(
     r"""Upsample layer attributions to the input's height, width and channel count.
 
     The map is interpolated to each input's ``(H, W)`` and repeated over its ``C`` channels, so
-    every colour channel of a pixel gets the pixel's value. With ``single_channel=True`` it
-    keeps its one channel, ``(N, 1, H, W)``: the shape Quantus's localisation metrics compare
-    with their ``(N, 1, H, W)`` masks (a map repeated over the channels is rejected there).
+    every colour channel of a pixel gets the pixel's value. Series ``(N, C, L)`` and volumes
+    ``(N, C, D, H, W)`` work alike, with maps of as many spatial dimensions. With
+    ``single_channel=True`` it keeps its one channel, ``(N, 1, H, W)``: the shape Quantus's
+    localisation metrics compare with their ``(N, 1, H, W)`` masks (a map repeated over the
+    channels is rejected there).
     With ``split_channels=True`` each channel gets the value divided by ``C`` instead, so that
     the channels of a pixel sum to it:
 
@@ -74,11 +79,14 @@ def upsample_to_input(
 
     Args:
         attributions (Tensor): layer attributions of shape ``(N, 1, h, w)``, or ``(N, C, h, w)``
-            with the input's channel count (then only resized).
-        inputs (Tensor or tuple[Tensor, ...]): the model's image inputs, each ``(N, C, H, W)``.
+            with the input's channel count (then only resized); ``(N, 1, l)`` or
+            ``(N, 1, d, h, w)`` for series and volumes.
+        inputs (Tensor or tuple[Tensor, ...]): the model's inputs, each ``(N, C, H, W)`` (or
+            ``(N, C, L)``, ``(N, C, D, H, W)``: as many spatial dimensions as the maps).
         mode (str, optional): interpolation mode of :func:`torch.nn.functional.interpolate`:
-            one of ``"nearest"``, ``"nearest-exact"``, ``"bilinear"``, ``"bicubic"``,
-            ``"area"``. Default: ``"bilinear"``
+            one of ``"nearest"``, ``"nearest-exact"``, ``"bilinear"`` (multilinear: linear
+            for series, trilinear for volumes), ``"bicubic"`` (images only), ``"area"``.
+            Default: ``"bilinear"``
         split_channels (bool, optional): divide a single-channel map by the channel count so
             the channels sum to it. Default: False
         single_channel (bool, optional): return ``(N, 1, H, W)``, the map resized but not
@@ -100,13 +108,16 @@ def upsample_to_input(
         >>> from captum.metrics import infidelity
         >>> scores = infidelity(model, perturb, images, upsample_to_input(maps, images), target=y)
     """
-    if not isinstance(attributions, Tensor) or attributions.dim() != 4:
+    if not isinstance(attributions, Tensor) or attributions.dim() not in (3, 4, 5):
         shape = (
             tuple(attributions.shape)
             if isinstance(attributions, Tensor)
             else type(attributions).__name__
         )
-        raise ValueError(f"attributions must be a tensor of shape (N, 1, h, w), got {shape}")
+        raise ValueError(
+            "attributions must be a tensor of shape (N, 1, h, w) (or (N, 1, l), (N, 1, d, h, w) "
+            f"for series and volumes), got {shape}"
+        )
     if not attributions.is_floating_point():
         raise TypeError(f"attributions must be floating point, got {attributions.dtype}")
     if mode not in UPSAMPLING_MODES:
@@ -133,10 +144,12 @@ def upsample_to_input(
 def _upsample_to(
     attributions: Tensor, image: Tensor, mode: str, split_channels: bool, single_channel: bool
 ) -> Tensor:
-    if image.dim() != 4:
+    dims = attributions.dim() - 2
+    if image.dim() != dims + 2:
+        expected = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[dims]
         raise ValueError(
-            f"inputs must be images of shape (N, C, H, W), got {tuple(image.shape)}: upsampling "
-            "to the input needs a spatial input"
+            f"inputs must be of shape {expected} like the {dims}-D maps, got "
+            f"{tuple(image.shape)}: upsampling to the input needs as many spatial dimensions"
         )
     batch, channels = image.shape[:2]
     if attributions.shape[0] != batch:
@@ -148,13 +161,17 @@ def _upsample_to(
             f"attributions must have 1 channel or the input's {channels}, "
             f"got {attributions.shape[1]}"
         )
-    align = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
-    upsampled = F.interpolate(attributions, size=image.shape[-2:], mode=mode, **align)
+    if mode == "bicubic" and dims != 2:
+        raise ValueError(f"mode='bicubic' needs 2-D maps, got {dims}-D ones: use 'bilinear'")
+    if mode == "bilinear":
+        mode = _MULTILINEAR[dims]
+    align = {"align_corners": False} if mode in (*_MULTILINEAR.values(), "bicubic") else {}
+    upsampled = F.interpolate(attributions, size=image.shape[2:], mode=mode, **align)
     if single_channel or attributions.shape[1] == channels:
         return upsampled
     if split_channels:
         upsampled = upsampled / channels
-    return upsampled.expand(-1, channels, -1, -1).contiguous()
+    return upsampled.expand(-1, channels, *image.shape[2:]).contiguous()
 
 
 def as_input_attribution(

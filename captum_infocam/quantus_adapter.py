@@ -14,9 +14,9 @@ segmentation masks. :func:`quantus_explainer` builds one for any of the package'
   call, so that metrics which explain *other* models work: MPRT explains deep copies of the
   model with randomised layers, and an attribution bound to the original model's layer would
   hook a layer that never runs in the copy;
-* the map is upsampled to the input's resolution with Captum's
-  :meth:`~captum.attr.LayerAttribution.interpolate` and returned as float32 NumPy
-  ``(N, 1, H, W)``, the shape of Quantus's segmentation masks.
+* the map is upsampled to the input's resolution with
+  :func:`~captum_infocam.input_space.upsample_to_input` (``single_channel=True``) and returned
+  as float32 NumPy ``(N, 1, H, W)``, the shape of Quantus's segmentation masks.
 
 Nothing here imports Quantus: the package works without it, and the explanation function is a
 plain function of NumPy arrays and tensors.
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI, find_gap_head
 from captum_infocam.gradient import InfoGradCam
-from captum_infocam.input_space import UPSAMPLING_MODES
+from captum_infocam.input_space import UPSAMPLING_MODES, upsample_to_input
 
 __all__ = ["INTERPOLATE_MODES", "METHODS", "LayerSpec", "quantus_explainer"]
 
@@ -56,7 +56,6 @@ LayerSpec = str | nn.Module | Callable[[nn.Module], nn.Module] | None
 """A layer of the model being explained: its dotted name, the module, a function of the model,
 or ``None`` for the layer that the model's global-average-pooling head averages."""
 
-_MULTILINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 _SET_BY_THE_ADAPTER = {
     "forward_func": "the model that Quantus passes",
     "inputs": "the inputs that Quantus passes (its x_batch)",
@@ -225,21 +224,19 @@ def _as_targets(targets: Any, num_inputs: int, device: torch.device) -> Tensor |
     return targets
 
 
-def _upsample(maps: Tensor, size: torch.Size, mode: str) -> Tensor:
-    dims = len(size)
+def _upsample(maps: Tensor, inputs: Tensor, mode: str) -> Tensor:
+    dims = inputs.dim() - 2
     if not isinstance(maps, Tensor) or maps.dim() != dims + 2 or maps.shape[1] != 1:
         got = tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__
         raise ValueError(
             f"the attribution must return one map per input, (N, 1) and {dims} spatial "
             f"dimension(s) like the inputs, got {got}"
         )
-    if mode == "bilinear":
-        mode = _MULTILINEAR.get(dims, mode)
-    elif mode == "bicubic" and dims != 2:
+    if mode == "bicubic" and dims != 2:
         raise ValueError(f"interpolate_mode='bicubic' needs 2-D maps, got {dims}-D ones")
     maps = maps.detach()
     maps = maps.to(torch.promote_types(maps.dtype, torch.float32))
-    return LayerAttribution.interpolate(maps, tuple(size), mode)
+    return upsample_to_input(maps, inputs, mode, single_channel=True)
 
 
 def quantus_explainer(
@@ -262,8 +259,8 @@ def quantus_explainer(
        *that* model, so that MPRT's randomised copies are explained through their own layers;
     #. runs ``method(model, layer, **constructor options).attribute(inputs, target=targets,
        **attribute options)``;
-    #. upsamples the ``(N, 1, h, w)`` map to the input's resolution with Captum's
-       :meth:`~captum.attr.LayerAttribution.interpolate` and returns it as float32 NumPy
+    #. upsamples the ``(N, 1, h, w)`` map to the input's resolution with
+       :func:`~captum_infocam.input_space.upsample_to_input` and returns it as float32 NumPy
        ``(N, 1, H, W)``.
 
     The maps are returned as the attribution computes them, signed and in its units (nats
@@ -351,7 +348,7 @@ def quantus_explainer(
             layer = _gap_layer(cls, model, x, attribute.get("additional_forward_args"))
         attribution = cls(model, layer, **constructor)
         maps = attribution.attribute(x, target=target, **attribute)
-        upsampled = _upsample(maps, x.shape[2:], interpolate_mode)
+        upsampled = _upsample(maps, x, interpolate_mode)
         return upsampled.to(torch.float32).cpu().numpy()
 
     explain_func.__name__ = explain_func.__qualname__ = f"explain_with_{cls.__name__}"

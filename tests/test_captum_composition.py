@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from captum.attr import LayerAttribution, LayerGradCam, NoiseTunnel
 from captum.attr import visualization as captum_visualization
 from captum.metrics import infidelity, sensitivity_max
@@ -200,12 +201,36 @@ def test_upsample_to_input_single_channel_is_the_first_of_the_repeated_channels(
         upsample_to_input(maps.expand(-1, 3, -1, -1), image, single_channel=True)
 
 
+@pytest.mark.parametrize(
+    ("map_shape", "input_shape", "multilinear"),
+    [((2, 1, 5), (2, 4, 20), "linear"), ((2, 1, 2, 3, 4), (2, 2, 6, 6, 8), "trilinear")],
+)
+def test_upsample_to_input_series_and_volumes(map_shape, input_shape, multilinear):
+    maps = torch.randn(map_shape, dtype=torch.float64)
+    inputs = torch.zeros(input_shape)
+    size = input_shape[2:]
+    expected = F.interpolate(maps, size=size, mode=multilinear, align_corners=False)
+    single = upsample_to_input(maps, inputs, single_channel=True)
+    assert torch.equal(single, expected)
+    assert torch.equal(single, LayerAttribution.interpolate(maps, size, multilinear))
+    repeated = upsample_to_input(maps, inputs, mode="nearest")
+    assert repeated.shape == input_shape and repeated.is_contiguous()
+    for channel in range(input_shape[1]):
+        assert torch.equal(repeated[:, channel : channel + 1], F.interpolate(maps, size=size))
+    split = upsample_to_input(maps, inputs, split_channels=True)
+    torch.testing.assert_close(split.sum(1, keepdim=True), expected)
+
+
 def test_upsample_to_input_errors():
     maps = torch.zeros(2, 1, 2, 3)
     with pytest.raises(ValueError, match=r"attributions must be a tensor of shape \(N, 1, h, w\)"):
         upsample_to_input(torch.zeros(2, 6), torch.zeros(2, 3, 4, 6))
-    with pytest.raises(ValueError, match=r"inputs must be images of shape \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"inputs must be of shape \(N, C, H, W\) like the 2-D"):
         upsample_to_input(maps, torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"inputs must be of shape \(N, C, L\) like the 1-D"):
+        upsample_to_input(torch.zeros(2, 1, 5), torch.zeros(2, 3, 4, 6))
+    with pytest.raises(ValueError, match="mode='bicubic' needs 2-D maps, got 3-D"):
+        upsample_to_input(torch.zeros(2, 1, 2, 2, 2), torch.zeros(2, 1, 4, 4, 4), mode="bicubic")
     with pytest.raises(ValueError, match="attributions hold 2 examples but the inputs hold 3"):
         upsample_to_input(maps, torch.zeros(3, 3, 4, 6))
     with pytest.raises(ValueError, match="1 channel or the input's 3, got 2"):
