@@ -52,21 +52,16 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
             raise TypeError(f"{name} must be a Tensor, got {type(boxes).__name__}")
         if boxes.dim() == 0 or boxes.shape[-1] != 4:
             raise ValueError(f"{name} must have shape (..., 4), got {tuple(boxes.shape)}")
-    first, second = boxes1.double(), boxes2.double()
-    width = (
-        torch.minimum(first[..., 2], second[..., 2])
-        - torch.maximum(first[..., 0], second[..., 0])
-        + 1
-    ).clamp(min=0)
-    height = (
-        torch.minimum(first[..., 3], second[..., 3])
-        - torch.maximum(first[..., 1], second[..., 1])
-        + 1
-    ).clamp(min=0)
-    intersection = width * height
-    area1 = (first[..., 2] - first[..., 0] + 1) * (first[..., 3] - first[..., 1] + 1)
-    area2 = (second[..., 2] - second[..., 0] + 1) * (second[..., 3] - second[..., 1] + 1)
-    union = area1 + area2 - intersection
+    # Few operations (a call on one image's boxes is mostly their fixed cost): the corners
+    # by one unbind, then fresh results updated in place (never the callers' boxes).
+    x1, y1, x2, y2 = boxes1.double().unbind(-1)
+    u1, v1, u2, v2 = boxes2.double().unbind(-1)
+    width = (torch.minimum(x2, u2) - torch.maximum(x1, u1)).add_(1).clamp_(min=0)
+    height = (torch.minimum(y2, v2) - torch.maximum(y1, v1)).add_(1).clamp_(min=0)
+    intersection = width.mul_(height)
+    area1 = (x2 - x1).add_(1).mul_((y2 - y1).add_(1))
+    area2 = (u2 - u1).add_(1).mul_((v2 - v1).add_(1))
+    union = (area1 + area2).sub_(intersection)
     positive = union > 0
     return torch.where(positive, intersection / torch.where(positive, union, 1.0), 0.0)
 
