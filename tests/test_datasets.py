@@ -146,6 +146,14 @@ def test_cub_errors(cub_root):
         CUB200(cub_root)
 
 
+def test_a_short_row_is_named_by_its_line_in_the_file(cub_root):
+    # Blank lines count: the error must point at the line an editor shows.
+    lines = (cub_root / "images.txt").read_text().splitlines()
+    (cub_root / "images.txt").write_text("\n\n".join([*lines[:-1], "4"]) + "\n")
+    with pytest.raises(ValueError, match=rf"images\.txt, line {2 * len(lines) - 1}: expected 2"):
+        CUB200(cub_root)
+
+
 # --------------------------------------------------------------------------- Tiny-ImageNet
 
 WNIDS = ["n01443537", "n01629819"]

@@ -60,10 +60,14 @@ def read_table(path: Path, columns: int, name: str) -> list[list[str]]:
     """The whitespace-separated rows of a text file, each with at least ``columns`` fields."""
     if not path.is_file():
         raise FileNotFoundError(f"{name}: expected the file {path}")
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    for number, row in enumerate(rows, start=1):
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        row = line.split()
+        if not row:
+            continue
         if len(row) < columns:
             raise ValueError(f"{path}, line {number}: expected {columns} fields, got {row}")
+        rows.append(row)
     return rows
 
 
