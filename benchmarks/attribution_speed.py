@@ -460,7 +460,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="also write the reStructuredText table to this file (the docs include "
-        "docs/benchmarks/attribution_speed.rst)",
+        "docs/benchmarks/attribution_speed.rst); omitted or '-': print only",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

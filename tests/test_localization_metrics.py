@@ -400,6 +400,10 @@ def test_histogram_average_precision_shapes_and_errors():
     assert histogram_average_precision(histograms[0]).dim() == 0
     with pytest.raises(ValueError, match=r"histograms must be \(\.\.\., 2, bins\)"):
         histogram_average_precision(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="at least one bin"):
+        histogram_average_precision(torch.zeros(2, 0))
+    with pytest.raises(TypeError, match="histograms must be a Tensor, got list"):
+        histogram_average_precision([[0, 1], [1, 0]])
 
 
 def test_pixel_average_precision_nan_policy_and_overflow():

@@ -320,10 +320,18 @@ def test_malformed_lines_name_the_file_and_the_line(cub):
         WSOLMetadataDataset(data_root, metadata_root, "test")
 
 
-@pytest.mark.parametrize("file", ["class_labels.txt", "image_sizes.txt", "localization.txt"])
-def test_a_line_for_an_image_not_in_image_ids_is_an_error(cub, file):
-    # A typo in an id would otherwise drop that line's label, size or box without a word.
-    data_root, metadata_root = cub
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [
+        ("CUB", "class_labels.txt"),
+        ("CUB", "image_sizes.txt"),
+        ("CUB", "localization.txt"),
+        ("OpenImages", "localization.txt"),  # the masks' format
+    ],
+)
+def test_a_line_for_an_image_not_in_image_ids_is_an_error(tmp_path, name, file):
+    # A typo in an id would otherwise drop that line's label, size, box or mask without a word.
+    data_root, metadata_root = write_wsol_fixture(tmp_path, name)
     path = metadata_root / "test" / file
     lines = path.read_text().splitlines()
     first = lines[1].split(",", 1)

@@ -22,6 +22,9 @@ from torch.utils.data import Dataset
 from captum_infocam._validation import is_int
 from captum_infocam.data._sample import LocalizationSample
 
+# PIL's bilinear filter (``Image.Resampling`` from Pillow 9.1; a module constant before).
+_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
+
 ImageSize = int | tuple[int, int]
 """An image size: one int for a square, or ``(height, width)``."""
 
@@ -52,7 +55,7 @@ def read_rgb(path: Path, size: tuple[int, int] | None = None) -> tuple[Tensor, t
         rgb = opened.convert("RGB")
     original = (rgb.height, rgb.width)
     if size is not None and original != size:
-        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        rgb = rgb.resize((size[1], size[0]), _BILINEAR)
     return TF.pil_to_tensor(rgb), original
 
 

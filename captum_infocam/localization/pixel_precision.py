@@ -152,7 +152,8 @@ def histogram_average_precision(histograms: Tensor) -> Tensor:
         (PxAP is undefined there).
 
     Raises:
-        ValueError: if ``histograms`` is not ``(..., 2, bins)``.
+        TypeError: if ``histograms`` is not a tensor.
+        ValueError: if ``histograms`` is not ``(..., 2, bins)`` with ``bins >= 1``.
 
     Examples::
 
@@ -163,11 +164,12 @@ def histogram_average_precision(histograms: Tensor) -> Tensor:
         >>> histogram_average_precision(per_image.sum(0))  # the batch, as pixel_average_precision
         tensor(1., dtype=torch.float64)
     """
-    if not isinstance(histograms, Tensor) or histograms.dim() < 2 or histograms.shape[-2] != 2:
-        shape = tuple(histograms.shape) if isinstance(histograms, Tensor) else type(histograms)
+    if not isinstance(histograms, Tensor):
+        raise TypeError(f"histograms must be a Tensor, got {type(histograms).__name__}")
+    if histograms.dim() < 2 or histograms.shape[-2] != 2 or histograms.shape[-1] < 1:
         raise ValueError(
-            "histograms must be (..., 2, bins) foreground and background counts, as "
-            f"pixel_score_histograms returns them, got {shape}"
+            "histograms must be (..., 2, bins) foreground and background counts with at least "
+            f"one bin, as pixel_score_histograms returns them, got {tuple(histograms.shape)}"
         )
     counts = histograms.double().flip(-1).cumsum(-1)
     true_positive, false_positive = counts[..., 0, :], counts[..., 1, :]
