@@ -5,6 +5,8 @@
 * :func:`one_torch_thread` runs a module on one torch thread (also where the session's
   default is changed);
 * :func:`run_example` runs a script of ``examples/`` in this process, as ``python`` would;
+* :func:`load_script` imports a script (an example, a benchmark, a docs extension) as a
+  module, to test its functions;
 * :func:`run_processes` runs a worker in fresh processes forked from a server that has already
   imported the package (the gloo tests), so no process imports torch again;
 * :class:`TinyGAPNet`, the small GAP + linear network that the attribution, gradient-form and
@@ -14,12 +16,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import multiprocessing
 import runpy
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -57,6 +61,21 @@ def one_torch_thread():
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_script(path: Path, name: str | None = None) -> ModuleType:
+    """The script at ``path`` imported as a module named ``name`` (default: its file stem).
+
+    The module is registered in ``sys.modules`` before it runs: dataclasses look their module
+    up there while they are built.
+    """
+    name = path.stem if name is None else name
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"cannot import {path}"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_example(name: str, *arguments: str, threads: int | None = None) -> str:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "attribution_speed.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("attribution_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["attribution_speed"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_cpu_peak_memory_sees_a_transient_tensor(bench):

@@ -7,32 +7,24 @@ docstring without its Args / Returns / Examples, a code block on a page that no 
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import math
 import re
-import sys
 from pathlib import Path
-from types import FunctionType, ModuleType
+from types import FunctionType
 
 import pytest
 import torch
 
 import captum_infocam
 
+from conftest import load_script
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-api_pages = _load(DOCS / "_ext" / "api_pages.py")
-markdown_tables = _load(DOCS / "_ext" / "markdown_tables.py")
+api_pages = load_script(DOCS / "_ext" / "api_pages.py")
+markdown_tables = load_script(DOCS / "_ext" / "markdown_tables.py")
 PAGES = api_pages.api_pages()
 DOCUMENTED = [
     pytest.param(getattr(page.module, name), id=f"{page.module.__name__}.{name}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -20,21 +19,16 @@ from captum_infocam.localization import (
     threshold_grid,
 )
 
-from conftest import run_example
+from conftest import load_script, run_example
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wsol_ablation.py"
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("wsol_ablation", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    module = load_script(EXAMPLE)
+    yield module
+    del sys.modules[module.__name__]
 
 
 def _random_maps(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,15 +12,11 @@ import torch
 
 from captum_infocam.data.gaussians import mi_benchmark_mixture
 
-from conftest import EXAMPLES, run_example
+from conftest import EXAMPLES, load_script, run_example
 
 
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def load_example(name: str) -> ModuleType:
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def test_mi_estimation_test_set_standard_error_is_stratified():

@@ -4,14 +4,14 @@ localisation scores against brute force."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from conftest import load_script
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "timeseries_1d.py"
 METHODS = [
@@ -24,15 +24,7 @@ METHODS = [
 ]
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("timeseries_1d", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["timeseries_1d"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_script(EXAMPLE)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ ignore regions (OpenImages, PxAP), with split sizes that 2 does not divide.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import threading
@@ -27,7 +26,7 @@ from captum_infocam.backbones import vgg16_gap
 from captum_infocam.data import WSOLMetadataDataset, collate_localization
 from captum_infocam.localization import PixelAveragePrecision, threshold_grid
 
-from conftest import EXAMPLES, run_example, start_method
+from conftest import EXAMPLES, load_script, run_example, start_method
 
 SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")  # the elastic agent's, by default
 
@@ -116,10 +115,7 @@ def _check_mask_report(report: dict, val_images: int, test_images: int) -> None:
 def _load_example(name: str, monkeypatch: pytest.MonkeyPatch):
     """examples/<name>.py as a module (wsol_sharded_eval imports wsol_finetune from there)."""
     monkeypatch.syspath_prepend(str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def test_shards_hold_each_image_once_though_the_sampler_pads(monkeypatch):
