@@ -7,6 +7,7 @@ read the same way everywhere:
 
 * ints: :func:`is_int`, :func:`check_int`, :func:`check_real`;
 * class indices: :func:`check_class_indices`, :func:`check_target`;
+* one value for all or one per item: :func:`one_or_each`;
 * tensors of the maps: :func:`check_activations`, :func:`check_head`,
   :func:`check_head_parameters`, :func:`check_region_size`, :func:`check_padding`,
   :func:`check_contrast`, :func:`check_contrast_weight`, :func:`check_contrast_logits`;
@@ -49,6 +50,7 @@ __all__ = [
     "compute_dtype",
     "full_precision",
     "is_int",
+    "one_or_each",
 ]
 
 
@@ -252,6 +254,25 @@ def check_target(target: object, num_examples: int | None, num_classes: int) -> 
 
 
 # --------------------------------------------------------------------------- logits
+
+
+def one_or_each(values: Tensor, count: int, name: str, item: str) -> Tensor:
+    """A flat tensor of one value for all ``count`` items, or of one value per item, as
+    ``(count,)`` (a single value is expanded, not copied).
+
+    Examples::
+
+        >>> one_or_each(torch.tensor([3]), 2, "targets", "input")
+        tensor([3, 3])
+    """
+    values = values.reshape(-1)
+    if values.numel() == 1:
+        return values.expand(count)
+    if values.numel() != count:
+        raise ValueError(
+            f"{name} must hold one value for all or one per {item} ({count}), got {values.numel()}"
+        )
+    return values
 
 
 def check_logits(logits: object, name: str = "logits", min_dim: int = 1) -> None:

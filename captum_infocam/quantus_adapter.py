@@ -34,6 +34,7 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
 
+from captum_infocam._validation import one_or_each
 from captum_infocam.attribution import ClassActivationMap, InfoCAM, LayerPMI, find_gap_head
 from captum_infocam.gradient import InfoGradCam
 from captum_infocam.input_space import UPSAMPLING_MODES, upsample_to_input
@@ -213,15 +214,7 @@ def _as_targets(targets: Any, num_inputs: int, device: torch.device) -> Tensor |
             f"targets must hold integer class indices, got {targets.dtype}; pass y_batch as "
             "integers, e.g. y_batch.astype(int)"
         )
-    targets = targets.reshape(-1).to(device=device, dtype=torch.long)
-    if targets.numel() == 1:
-        targets = targets.expand(num_inputs)
-    if targets.numel() != num_inputs:
-        raise ValueError(
-            f"targets must hold one class per input ({num_inputs}) or one for all, got "
-            f"{targets.numel()}"
-        )
-    return targets
+    return one_or_each(targets.to(device=device, dtype=torch.long), num_inputs, "targets", "input")
 
 
 def _upsample(maps: Tensor, inputs: Tensor, mode: str) -> Tensor:

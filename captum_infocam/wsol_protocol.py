@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from captum_infocam._validation import one_or_each
 from captum_infocam.localization import BoxLocalizationResult
 
 __all__ = ["best_thresholds", "box_accuracy_at"]
@@ -128,14 +129,7 @@ def box_accuracy_at(
         raise TypeError(
             f"thresholds must be a float or a 1-D sequence of floats, got {thresholds!r}"
         ) from error
-    num_ious = curves.shape[0]
-    if chosen.numel() == 1:
-        chosen = chosen.expand(num_ious)
-    if chosen.numel() != num_ious:
-        raise ValueError(
-            f"thresholds must hold one threshold or one per IoU threshold ({num_ious}), got "
-            f"{chosen.numel()}"
-        )
+    chosen = one_or_each(chosen, curves.shape[0], "thresholds", "IoU threshold")
     distance = (grid.view(1, -1) - chosen.view(-1, 1)).abs()
     column = distance.argmin(dim=1)
     off_grid = distance.gather(1, column.view(-1, 1)).view(-1) > 1e-12

@@ -398,7 +398,9 @@ def test_bad_arguments_get_clear_errors(trained):
     explain = quantus_explainer(InfoCAM, "features")
     with pytest.raises(TypeError, match=r"targets must hold integer class indices, got .*float"):
         explain(model=model, inputs=x, targets=y.astype(float))
-    with pytest.raises(ValueError, match=r"one class per input \(2\) or one for all, got 3"):
+    with pytest.raises(
+        ValueError, match=r"targets must hold one value for all or one per input \(2\), got 3"
+    ):
         explain(model=model, inputs=x, targets=[0, 1, 2])
     with pytest.raises(TypeError, match="inputs must be a NumPy array or a tensor"):
         explain(model=model, inputs=x.tolist(), targets=y)

@@ -61,7 +61,10 @@ def test_errors_name_what_is_wrong():
     result = _result(*_split(0), threshold_grid(10))
     with pytest.raises(ValueError, match=r"\[0\.25\] are not on the result's threshold grid"):
         box_accuracy_at(result, [0.2, 0.25, 0.3])
-    with pytest.raises(ValueError, match=r"one threshold or one per IoU threshold \(3\), got 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"thresholds must hold one value for all or one per IoU threshold \(3\), got 2",
+    ):
         box_accuracy_at(result, [0.2, 0.3])
     with pytest.raises(TypeError, match="result must be a BoxLocalizationResult"):
         best_thresholds(result.box_accuracy)
