@@ -559,8 +559,7 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
     device = basins.peak.device
     if basins.edge_a.numel() == 0:  # no edges: every basin is its own component
         return torch.arange(count, device=device).expand(num_levels, count)
-    below = torch.bincount(num_levels_below, minlength=num_levels + 1)
-    pairs_per_level = below.flip(0).cumsum(0).flip(0)[1:].tolist()  # edges at j
+    pairs_per_level = _pairs_per_level(num_levels_below, num_levels)
     if sum(pairs_per_level) >= _FOREST_PAIRS:
         # A maximum spanning forest joins the same basins at every level with about half of
         # the (level, edge) pairs; finding it costs a few rounds over the edges alone.
@@ -572,8 +571,7 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
             edge_weight=basins.edge_weight[forest],
         )
         num_levels_below = num_levels_below[forest]
-        below = torch.bincount(num_levels_below, minlength=num_levels + 1)
-        pairs_per_level = below.flip(0).cumsum(0).flip(0)[1:].tolist()
+        pairs_per_level = _pairs_per_level(num_levels_below, num_levels)
     if sum(pairs_per_level) <= _PAIR_BUDGET:
         return _label_level_block(basins, num_levels_below, 0, num_levels)
     labels = torch.empty(num_levels, count, dtype=torch.long, device=device)
@@ -586,6 +584,12 @@ def _label_levels(basins: Basins, num_levels_below: Tensor, num_levels: int) -> 
         labels[start:stop] = _label_level_block(basins, num_levels_below, start, stop)
         start = stop
     return labels
+
+
+def _pairs_per_level(num_levels_below: Tensor, num_levels: int) -> list[int]:
+    """How many edges are present at each level index ``j`` (those with ``j < below``)."""
+    below = torch.bincount(num_levels_below, minlength=num_levels + 1)
+    return below.flip(0).cumsum(0).flip(0)[1:].tolist()
 
 
 def _maximum_spanning_forest(basins: Basins) -> Tensor:
