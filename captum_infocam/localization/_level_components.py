@@ -213,11 +213,7 @@ def _layout(grid: _Grid, device: torch.device) -> _Layout:
         )
         .int()
         .view(-1),
-        inside=inside.view(1, -1, len(steps))
-        .expand(num_maps, -1, -1)
-        .reshape(-1, len(steps))
-        .t()
-        .contiguous(),
+        inside=inside.view(-1, len(steps)).t().repeat(1, num_maps),
     )
 
 
