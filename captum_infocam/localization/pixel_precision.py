@@ -129,9 +129,8 @@ def _score_histograms(
     slot = bins.clamp(min=0) + num_bins * (~masks.reshape(-1)).long()
     num_images = maps.shape[0] if per_image else 1
     if per_image:  # each image's own pair of histograms
-        pixels = maps.shape[1] * maps.shape[2]
-        image = torch.arange(maps.shape[0], device=maps.device).repeat_interleave(pixels)
-        slot += image * (2 * num_bins)
+        image = torch.arange(num_images, device=maps.device).view(-1, 1)
+        slot.view(num_images, -1).add_(image * (2 * num_bins))
     counts = torch.bincount(slot[counted], minlength=num_images * 2 * num_bins)
     return counts.view(num_images, 2, num_bins) if per_image else counts.view(2, num_bins)
 
