@@ -4,6 +4,9 @@
 * CUDA-marked tests skip cleanly on machines without a GPU;
 * :func:`one_torch_thread` runs a module on one torch thread (also where the session's
   default is changed);
+* :func:`box_backend` runs a test of the box protocol on the native CPU kernel and on the
+  torch implementation; :func:`torch_box_backend` on the torch implementation only (tests of
+  its internals);
 * :func:`run_example` runs a script of ``examples/`` in this process, as ``python`` would;
 * :func:`load_script` imports a script (an example, a benchmark, a docs extension) as a
   module, to test its functions;
@@ -58,6 +61,32 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _use_torch_box_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from captum_infocam.localization import _contours
+
+    monkeypatch.setattr(_contours, "available", lambda device: False)
+
+
+@pytest.fixture(params=["native", "torch"])
+def box_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on the box protocol's native CPU kernel, then on its torch implementation
+    (what every other device and a machine without a C compiler use)."""
+    if request.param == "native":
+        from captum_infocam.localization import _contours
+
+        if not _contours.available(torch.device("cpu")):
+            pytest.fail("the native box-protocol kernel did not compile; see the log")
+    else:
+        _use_torch_box_backend(monkeypatch)
+    return request.param
+
+
+@pytest.fixture
+def torch_box_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the test on the box protocol's torch implementation (tests of its internals)."""
+    _use_torch_box_backend(monkeypatch)
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -81,6 +81,7 @@ def test_quantize_maps_is_min_max_then_truncation():
 # --------------------------------------------------------------------------- hand-made maps
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_one_blob_gives_its_box_with_the_reference_convention():
     maps = _blank()
     maps[0, 3:7, 2:9] = 1.0  # rows 3..6, columns 2..8
@@ -109,6 +110,7 @@ def test_boxes_from_maps_is_a_deprecated_alias():
     assert boxes_from_maps(maps, [0.5]).tolist() == [[[3, 2, 7, 5]]]
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_two_blobs_largest_for_maxboxacc_every_one_for_v2():
     maps = _blank(16, 16)
     maps[0, 1:4, 1:4] = 1.0  # small blob, area 4
@@ -126,6 +128,7 @@ def test_two_blobs_largest_for_maxboxacc_every_one_for_v2():
     assert every[0, 0].tolist() == [True, True, True]
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_a_hole_counts_in_the_contour_area_and_has_its_own_box():
     maps = _blank(20, 20)
     maps[0, 2:11, 2:11] = 1.0  # ring: 9x9 square with a 5x5 hole, 56 pixels
@@ -148,6 +151,7 @@ def test_a_hole_counts_in_the_contour_area_and_has_its_own_box():
     assert not box_hits(maps, [hole], [0.5], [25 / 64], multi_contour=False).any()
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_regions_touching_the_border_are_clipped_like_the_reference():
     maps = _blank(10, 14)
     maps[0, 6:10, 9:14] = 1.0  # bottom-right corner
@@ -157,6 +161,7 @@ def test_regions_touching_the_border_are_clipped_like_the_reference():
     assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 4, 3]
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_a_constant_map_gives_the_empty_box_everywhere():
     maps = torch.full((2, 8, 8), 3.0)
     assert reference_boxes_from_maps(maps, threshold_grid(10)).eq(0).all()
@@ -166,6 +171,7 @@ def test_a_constant_map_gives_the_empty_box_everywhere():
     assert accuracy.eq(0.5).all()
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_ties_go_to_the_region_found_last_like_cv2():
     maps = _blank(12, 12)
     maps[0, 1:4, 6:9] = 1.0  # same area, found first in raster order
@@ -178,6 +184,7 @@ def test_ties_go_to_the_region_found_last_like_cv2():
     assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [1, 9, 2, 10]
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_threshold_keeps_values_strictly_above_int_tau_times_255():
     maps = torch.zeros(1, 4, 4, dtype=torch.float64)
     maps[0, 0, 0] = 1.0
@@ -190,6 +197,7 @@ def test_threshold_keeps_values_strictly_above_int_tau_times_255():
     assert reference_boxes_from_maps(maps, [0.5])[0, 0].tolist() == [0, 0, 3, 3]
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_accuracy_is_the_mean_of_hits_and_batches_are_independent():
     generator = torch.Generator().manual_seed(3)
     low = torch.randn(6, 1, 4, 4, generator=generator)
@@ -211,6 +219,7 @@ def test_accuracy_is_the_mean_of_hits_and_batches_are_independent():
         assert (accuracy[0] >= accuracy[1]).all() and (accuracy[1] >= accuracy[2]).all()
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_best_box_iou_gives_both_rules_hits_in_one_pass():
     generator = torch.Generator().manual_seed(4)
     low = torch.randn(6, 1, 4, 4, generator=generator)
@@ -227,6 +236,7 @@ def test_best_box_iou_gives_both_rules_hits_in_one_pass():
     assert (iou.every_contour > iou.largest_contour).any()  # and the rules do differ here
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_the_callers_maps_and_boxes_are_not_modified():
     maps = torch.randn(2, 9, 9)
     boxes = torch.tensor([[1, 1, 4, 4], [0, 2, 8, 8]])
@@ -411,6 +421,7 @@ def test_a_range_beyond_float64_is_a_clear_error():
         quantize_maps(maps)
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_nan_policy_zero_scores_a_nan_map_as_the_reference_does():
     # The reference's normalize_scoremap turns a map with NaN into zeros: a constant map,
     # whose box is the empty (0, 0, 0, 0) at every threshold.
@@ -500,6 +511,7 @@ def test_rows_of_minus_one_are_padding_in_every_form():
     assert torch.equal(boxes, same) and torch.equal(valid, same_valid)
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_padding_never_matches_the_empty_box():
     # A constant map has no foreground: its box is the fallback (0, 0, 0, 0), which must not
     # hit a padding row.
@@ -518,6 +530,7 @@ def test_padding_never_matches_the_empty_box():
         as_ground_truth_boxes([padded[0], -torch.ones(2, 4)], 2, 8, 8)
 
 
+@pytest.mark.usefixtures("box_backend")
 def test_no_images_give_empty_boxes():
     for empty in ([], torch.zeros(0, 3, 4), torch.zeros(0, 4)):
         boxes, valid = as_ground_truth_boxes(empty, 0, 8, 8)
@@ -540,6 +553,7 @@ def test_cuda_matches_cpu():
         assert gpu.is_cuda and torch.equal(cpu, gpu.cpu())
 
 
+@pytest.mark.usefixtures("torch_box_backend")
 def test_memory_bounded_blocks_give_the_same_result(monkeypatch):
     generator = torch.Generator().manual_seed(7)
     maps = torch.rand(5, 20, 24, generator=generator)  # noisy: many basins per map

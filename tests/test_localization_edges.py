@@ -91,9 +91,11 @@ def _assert_boxes_equal_the_reference(maps: torch.Tensor, thresholds: list[float
             assert every[index][t] == expected_every, (index, thresholds[t])
 
 
-@pytest.mark.parametrize(
-    "height, width", [(1, 1), (1, 9), (8, 1), (2, 3), (3, 2), (1, 2), (5, 7), (9, 10)]
-)
+EDGE_SHAPES = [(1, 1), (1, 9), (8, 1), (2, 3), (3, 2), (1, 2), (5, 7), (9, 10)]
+
+
+@pytest.mark.usefixtures("box_backend")
+@pytest.mark.parametrize("height, width", EDGE_SHAPES)
 def test_every_contour_and_the_largest_equal_the_reference_on_padded_shapes(height, width):
     maps = _edge_maps(height, width, seed=height * 31 + width)
     _assert_boxes_equal_the_reference(maps, THRESHOLDS)
@@ -102,6 +104,25 @@ def test_every_contour_and_the_largest_equal_the_reference_on_padded_shapes(heig
     assert torch.equal(single, reference_boxes_from_maps(maps, THRESHOLDS))
 
 
+@pytest.mark.usefixtures("box_backend")
+@pytest.mark.parametrize("height, width", EDGE_SHAPES)
+def test_hits_of_both_rules_equal_the_reference_on_padded_shapes(height, width):
+    maps = _edge_maps(height, width, seed=height * 17 + width)
+    generator = torch.Generator().manual_seed(height * width)
+    # Two boxes per map: sorted pairs of x and of y.
+    x = torch.randint(0, width, (len(maps), 2, 2), generator=generator).sort(-1).values
+    y = torch.randint(0, height, (len(maps), 2, 2), generator=generator).sort(-1).values
+    boxes = list(torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1))
+    deltas = (0.1, 0.3, 0.5, 0.7)
+    for multi in (False, True):
+        expected = reference_box_hits(
+            maps.numpy(), [b.numpy() for b in boxes], THRESHOLDS, deltas, multi
+        )
+        hits = box_hits(maps, boxes, THRESHOLDS, deltas, multi)
+        assert np.array_equal(hits.numpy(), expected), multi
+
+
+@pytest.mark.usefixtures("box_backend")
 @pytest.mark.parametrize("height, width", [(1, 12), (11, 1), (7, 6)])
 def test_a_thousand_thresholds_on_padded_shapes(height, width):
     maps = _edge_maps(height, width, seed=7)
@@ -182,6 +203,7 @@ def test_first_keys_areas_and_borders_on_padded_shapes(connectivity):
             assert torch.equal(order.argsort(), firsts.argsort())
 
 
+@pytest.mark.usefixtures("torch_box_backend")
 def test_small_budgets_split_every_stage_and_keep_parity(monkeypatch):
     """Chunks of maps (with a NaN map in a later chunk), groups within the chunks, blocks of
     levels and edges deduplicated by sorting give the reference's hits and boxes."""
@@ -229,6 +251,7 @@ def test_small_budgets_split_every_stage_and_keep_parity(monkeypatch):
         assert np.array_equal(drawn[index], np.concatenate(expected)), index
 
 
+@pytest.mark.usefixtures("torch_box_backend")
 @pytest.mark.parametrize("height, width", [(1, 9), (5, 7), (9, 10), (16, 13)])
 def test_labelling_on_the_spanning_forest_keeps_parity(monkeypatch, height, width):
     """From _FOREST_PAIRS (level, edge) pairs the levels are labelled on a maximum spanning

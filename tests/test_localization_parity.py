@@ -31,7 +31,7 @@ pytest.importorskip("cv2", reason="the OpenCV reference needs opencv-python-head
 DELTAS = (0.3, 0.5, 0.7)
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "box_backend")
 
 
 def _smooth_maps(count: int, height: int, width: int, seed: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ def _maps() -> torch.Tensor:
     return torch.nn.functional.interpolate(low, size=(40, 36), mode="bicubic")[:, 0]
 
 
-@pytest.mark.usefixtures("two_torch_threads")
+@pytest.mark.usefixtures("two_torch_threads", "torch_box_backend")
 def test_thread_count_is_restored_and_results_do_not_depend_on_it(monkeypatch):
     seen = []
     find_basins = protocol_module._find_basins

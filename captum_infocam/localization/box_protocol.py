@@ -53,6 +53,7 @@ and more when another process kept one of the cores busy.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, NamedTuple
 
@@ -62,6 +63,7 @@ from torch import Tensor
 
 from captum_infocam._deprecation import renamed_attributes
 from captum_infocam._validation import check_int
+from captum_infocam.localization import _contours
 from captum_infocam.localization._inputs import (
     as_maps,
     as_unit_interval,
@@ -69,6 +71,7 @@ from captum_infocam.localization._inputs import (
     map_ranges,
 )
 from captum_infocam.localization._level_components import (
+    Basins,
     _fill_holes,
     _find_basins,
     _level_components,
@@ -214,22 +217,49 @@ def _reference_box(box: Tensor, height: int, width: int, pad: int) -> Tensor:
 
 
 class _QuantizedMaps:
-    """Quantised maps with their tie-breakers and the background basins, shared by the
-    largest-contour and every-contour evaluations of one batch.
+    """Quantised maps, shared by the largest-contour and every-contour evaluations of a batch.
 
-    Built from the ``fine`` values ``(q << bits) | fraction`` of :func:`_quantize_fine`.
+    Built from the ``fine`` values ``(q << bits) | fraction`` of :func:`_quantize_fine`. With
+    ``native``, the maps are evaluated by the native CPU kernel (:mod:`._contours`), which
+    needs no tie-breaker (``bits`` is 0); otherwise by the torch implementation, which builds
+    the background basins once for both evaluations.
     """
 
-    def __init__(self, fine: Tensor, bits: int) -> None:
-        self.fine, self.bits = fine, bits
-        # Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
-        # the tie-breaker reversed too: ``depth`` is ``((255 - q) << bits) | (2**bits - 1 -
-        # fraction)``, the fine values of ``255 - q``.
-        self.depth = ((_LEVELS + 1) << bits) - 1 - fine
-        self.background_basins = _find_basins(self.depth, bits, 4)
+    def __init__(self, fine: Tensor, bits: int, native: bool = False) -> None:
+        self.fine, self.bits, self.native = fine, bits, native
+
+    @functools.cached_property
+    def depth(self) -> Tensor:
+        """Background (4-connected components of {q <= l}) as superlevel sets of 255 - q, with
+        the tie-breaker reversed too: ``((255 - q) << bits) | (2**bits - 1 - fraction)``, the
+        fine values of ``255 - q``."""
+        return ((_LEVELS + 1) << self.bits) - 1 - self.fine
+
+    @functools.cached_property
+    def background_basins(self) -> Basins:
+        return _find_basins(self.depth, self.bits, 4)
+
+    @functools.cached_property
+    def native_filled(self) -> Tensor:
+        """The hole-filled maps in the native kernel's layout (:func:`._contours.fill_holes`)."""
+        return _contours.fill_holes(self.fine)
 
     def __getitem__(self, group: slice) -> _QuantizedMaps:
-        return _QuantizedMaps(self.fine[group], self.bits)
+        return _QuantizedMaps(self.fine[group], self.bits, self.native)
+
+    def has_foreground(self, levels: Tensor) -> Tensor:
+        """``(N, L)`` bool: some pixel of the map is above the level."""
+        peak = self.fine.amax(dim=(1, 2)) >> self.bits
+        return peak.view(-1, 1) > levels.view(1, -1)
+
+
+def _quantized_chunks(maps: Tensor, nan_policy: str) -> Iterator[tuple[slice, _QuantizedMaps]]:
+    """The maps quantised (validating them), in cache-sized chunks of consecutive maps, each
+    ready for the native kernel on the CPU when it is available, else for the torch one."""
+    native = _contours.available(maps.device)
+    fine, bits = _quantize_fine(maps, with_fraction=not native, nan_policy=nan_policy)
+    for chunk in _chunks(fine):
+        yield chunk, _QuantizedMaps(fine[chunk], bits, native)
 
 
 def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
@@ -237,6 +267,11 @@ def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
     num_maps, height, width = maps.fine.shape
     num_levels = levels.numel()
     device = maps.fine.device
+    if maps.native:
+        extents, _ = _contours.box_protocol(maps.fine, maps.native_filled, levels, largest=True)
+        assert extents is not None
+        boxes = _reference_box(extents.long(), height, width, pad=0)
+        return torch.where(maps.has_foreground(levels).unsqueeze(2), boxes, 0)
     # Contour areas include the holes: components of the hole-filled map (a filled pit is
     # flat, with no tie-breaker, so it drains into one basin).
     filled = _fill_holes(maps.fine, maps.bits, maps.background_basins)
@@ -262,7 +297,7 @@ def _largest_component_boxes(maps: _QuantizedMaps, levels: Tensor) -> Tensor:
 
 def _every_contour_boxes(maps: _QuantizedMaps, levels: Tensor) -> tuple[Tensor, Tensor]:
     """Every contour's box (outer and hole) at every level: ``(slots, boxes)``, ``(K,)`` and
-    ``(K, 4)``, where ``slot = map * L + level``."""
+    ``(K, 4)``, where ``slot = map * L + level`` (the torch implementation)."""
     height, width = maps.fine.shape[1:]
     num_levels = levels.numel()
     basins = _find_basins(maps.fine, maps.bits, 8)
@@ -303,6 +338,17 @@ def _best_multi_contour_iou(
     Every contour's box meets its image's ground truth in one IoU computation, and one
     scatter keeps the best per (map, level); -1 where a level has no contour.
     """
+    if maps.native:
+        _, iou = _contours.box_protocol(
+            maps.fine,
+            maps.native_filled,
+            levels,
+            largest=False,
+            gt_boxes=gt_boxes,
+            gt_valid=gt_valid,
+        )
+        assert iou is not None
+        return iou
     num_maps, num_levels = maps.fine.shape[0], levels.numel()
     slots, boxes = _every_contour_boxes(maps, levels)
     image = slots // num_levels
@@ -333,8 +379,7 @@ def _best_ious(
 ) -> list[Tensor]:
     """For each contour rule, the best IoU ``(N, L)`` of each map at each level; a level with
     no pixel above it scores the reference's fallback box ``(0, 0, 0, 0)``."""
-    peak = maps.fine.amax(dim=(1, 2)) >> maps.bits
-    has_foreground = peak.view(-1, 1) > levels.view(1, -1)
+    has_foreground = maps.has_foreground(levels)
     fallback = _empty_box_iou(gt_boxes, gt_valid).view(-1, 1)
     return [
         torch.where(has_foreground, rule(maps, levels, gt_boxes, gt_valid), fallback)
@@ -350,6 +395,8 @@ def _map_groups(maps: _QuantizedMaps, num_levels: int) -> list[slice]:
     few maps at a time to bound the memory.
     """
     num_maps = maps.fine.shape[0]
+    if maps.native:  # the kernel's memory does not grow with the basins
+        return [slice(0, num_maps)]
     per_map = torch.bincount(maps.background_basins.map_index, minlength=num_maps)
     cost = ((per_map + 1) * (num_levels + 1)).tolist()
     if sum(cost) <= _LEVEL_BASIN_BUDGET:
@@ -432,10 +479,8 @@ def _chunked_best_ious(
     nan_policy: str,
 ) -> list[Tensor]:
     """For each contour rule, the best IoU ``(N, L)`` per (map, level), by chunks of maps."""
-    fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
     results: list[list[Tensor]] = [[] for _ in rules]
-    for chunk in _chunks(fine):
-        everything = _QuantizedMaps(fine[chunk], bits)
+    for chunk, everything in _quantized_chunks(maps, nan_policy):
         groups = _map_groups(everything, levels.numel())
         for group in groups:  # one group unless the maps are very noisy
             subset = everything if len(groups) == 1 else everything[group]
@@ -666,10 +711,9 @@ def reference_boxes_from_maps(
     taus = as_unit_interval(thresholds, "thresholds", maps.device)
     levels, level_index = _threshold_levels(taus)
     with _one_intra_op_thread(maps.device):
-        fine, bits = _quantize_fine(maps, nan_policy=nan_policy)
         boxes = [
-            _largest_component_boxes(_QuantizedMaps(fine[chunk], bits), levels)
-            for chunk in _chunks(fine)
+            _largest_component_boxes(quantized, levels)
+            for _, quantized in _quantized_chunks(maps, nan_policy)
         ]
     return torch.cat(boxes)[:, level_index]
 
