@@ -27,7 +27,6 @@
 #include <string.h>
 
 #define CX_VALUES 256
-#define CX_OFF (-1) /* label of a pixel that is not switched on */
 
 typedef struct {
     int32_t size;
@@ -83,7 +82,8 @@ static void ring_tables_init(struct ring_tables *tables) {
    of up[] away. */
 typedef struct {
     int32_t height, width, stride; /* stride: the padded width */
-    int32_t *label;                /* per padded pixel: CX_OFF, or a component */
+    uint8_t *on;                   /* per padded pixel: switched on (1) or not (0) */
+    int32_t *label;                /* per pixel that is on: the component it joined */
     int32_t *up;                   /* per component: the next one towards its root */
     component_t *component;        /* at most one per pixel */
     int32_t *live;                 /* the root components */
@@ -105,6 +105,7 @@ static int forest_alloc(forest_t *forest, int32_t height, int32_t width,
     forest->stride = stride;
     forest->tables = tables;
     forest->label = malloc(sizeof(int32_t) * padded);
+    forest->on = malloc(padded);
     forest->up = malloc(sizeof(int32_t) * pixels);
     forest->component = malloc(sizeof(component_t) * pixels);
     forest->live = malloc(sizeof(int32_t) * pixels);
@@ -120,6 +121,7 @@ static int forest_alloc(forest_t *forest, int32_t height, int32_t width,
 
 static void forest_free(forest_t *forest) {
     free(forest->label);
+    free(forest->on);
     free(forest->up);
     free(forest->component);
     free(forest->live);
@@ -127,7 +129,7 @@ static void forest_free(forest_t *forest) {
 
 static void forest_reset(forest_t *forest) {
     size_t padded = (size_t)(forest->height + 2) * forest->stride;
-    memset(forest->label, 0xff, sizeof(int32_t) * padded); /* all CX_OFF */
+    memset(forest->on, 0, padded);
     forest->num_components = forest->num_live = 0;
     forest->best = -1;
     forest->stale = 0;
@@ -136,6 +138,7 @@ static void forest_reset(forest_t *forest) {
 /* The root of a component (path halving); most are one step away. */
 static inline int32_t find_root(int32_t *up, int32_t id) {
     int32_t above = up[id];
+    if (above == id) return id;
     if (up[above] == above) return above;
     while (up[id] != id) {
         up[id] = up[up[id]];
@@ -227,17 +230,18 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
                          int with_area) {
     int32_t *label = forest->label, *up = forest->up;
     const int32_t *ring = forest->ring;
-    int32_t neighbour[8];
-    unsigned mask = 0;
-    for (int k = 0; k < 8; ++k) {
-        neighbour[k] = label[pixel + ring[k]];
-        mask |= (unsigned)(neighbour[k] != CX_OFF) << k;
-    }
+    const uint8_t *on = forest->on;
+    int32_t stride = forest->stride;
+    const uint8_t *top = on + pixel - stride - 1, *bottom = on + pixel + stride - 1;
+    unsigned mask = (unsigned)top[0] | (unsigned)top[1] << 1 | (unsigned)top[2] << 2 |
+                    (unsigned)on[pixel + 1] << 3 | (unsigned)bottom[2] << 4 |
+                    (unsigned)bottom[1] << 5 | (unsigned)bottom[0] << 6 |
+                    (unsigned)on[pixel - 1] << 7;
     int32_t root = -1;
     if (connectivity == 8) {
         const uint8_t *representative = forest->tables->representative[mask];
         for (int g = 0, groups = forest->tables->groups[mask]; g < groups; ++g) {
-            int32_t other = find_root(up, neighbour[representative[g]]);
+            int32_t other = find_root(up, label[pixel + ring[representative[g]]]);
             if (root < 0)
                 root = other;
             else if (other != root)
@@ -245,8 +249,8 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
         }
     } else {
         for (int k = 1; k < 8; k += 2) {
-            if (neighbour[k] == CX_OFF) continue;
-            int32_t other = find_root(up, neighbour[k]);
+            if (!(mask >> k & 1)) continue;
+            int32_t other = find_root(up, label[pixel + ring[k]]);
             if (root < 0)
                 root = other;
             else if (other != root)
@@ -278,6 +282,7 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
         if (reach < c->reach) c->reach = reach;
     }
     label[pixel] = root;
+    forest->on[pixel] = 1;
     if (with_area) {
         forest->component[root].area2 += forest->tables->windows[mask];
         rescore(forest, root, was_best);
@@ -363,9 +368,12 @@ static void fill_holes(const int32_t *values, int32_t height, int32_t width, int
         for (int32_t p = y * stride + width; p >= y * stride + 1; --p) {
             int32_t f = max32(values[p], min32(filled[p], min32(filled[p + stride], filled[p + 1])));
             filled[p] = f;
-            if ((filled[p + stride] > f && filled[p + stride] > values[p + stride]) ||
-                (filled[p + 1] > f && filled[p + 1] > values[p + 1]))
-                CX_PUSH(p, f);
+            int32_t seed = ((filled[p + stride] > f) & (filled[p + stride] > values[p + stride])) |
+                           ((filled[p + 1] > f) & (filled[p + 1] > values[p + 1]));
+            nodes[2 * count] = p;
+            nodes[2 * count + 1] = head[f];
+            head[f] = seed ? count : head[f];
+            count += seed;
         }
     }
     const int32_t steps[4] = {-stride, -1, 1, stride};
