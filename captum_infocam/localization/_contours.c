@@ -279,7 +279,7 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
         if (x > c->x_max) c->x_max = x;
         if (y > c->y_max) c->y_max = y;
         if (pixel < c->first) c->first = pixel;
-        if (reach < c->reach) c->reach = reach;
+        if (connectivity == 4 && reach < c->reach) c->reach = reach; /* hole pass */
     }
     label[pixel] = root;
     forest->on[pixel] = 1;
