@@ -91,9 +91,6 @@ typedef struct {
     int32_t ring[8];           /* offsets of the 8 neighbours, clockwise from the top left */
     uint64_t divide_by_stride; /* 2**40 / stride rounded up, or 0: divide */
     const struct ring_tables *tables;
-    int32_t best; /* live component of largest (area2, first), -1 if none */
-    int32_t best_area2, best_first;
-    int stale; /* best must be searched for again */
 } forest_t;
 
 static int forest_alloc(forest_t *forest, int32_t height, int32_t width,
@@ -131,8 +128,6 @@ static void forest_reset(forest_t *forest) {
     size_t padded = (size_t)(forest->height + 2) * forest->stride;
     memset(forest->on, 0, padded);
     forest->num_components = forest->num_live = 0;
-    forest->best = -1;
-    forest->stale = 0;
 }
 
 /* The root of a component (path halving); most are one step away. */
@@ -147,53 +142,29 @@ static inline int32_t find_root(int32_t *up, int32_t id) {
     return id;
 }
 
-/* Best tracking (largest-contour pass): a component's score is (area2, first). Adding
-   pixels or windows never lowers area2, but a smaller first pixel at an equal area lowers the
-   score, after which another component may be the best: the best is then searched for again
-   at the end of the level (rare). */
-static inline int beats_best(const forest_t *forest, const component_t *c) {
-    return forest->best < 0 || c->area2 > forest->best_area2 ||
-           (c->area2 == forest->best_area2 && c->first > forest->best_first);
-}
-
-static inline void record_best(forest_t *forest, int32_t id) {
-    const component_t *c = forest->component + id;
-    forest->best = id;
-    forest->best_area2 = c->area2;
-    forest->best_first = c->first;
-}
-
-/* Root component id changed; was_best: it held the best component before the change. */
-static inline void rescore(forest_t *forest, int32_t id, int was_best) {
-    if (forest->stale) return;
-    const component_t *c = forest->component + id;
-    if (!was_best) {
-        if (beats_best(forest, c)) record_best(forest, id);
-    } else if (c->area2 > forest->best_area2 ||
-               (c->area2 == forest->best_area2 && c->first >= forest->best_first)) {
-        record_best(forest, id);
-    } else {
-        forest->stale = 1;
+/* The live component of largest (area2, first), -1 if none: the largest contour, ties to the
+   one whose first pixel comes last in raster order. Searched for at the end of every level
+   (the live components are few where the levels are many: a handful for smooth maps). */
+static int32_t largest_component(const forest_t *forest) {
+    int32_t best = -1;
+    for (int32_t i = 0; i < forest->num_live; ++i) {
+        int32_t id = forest->live[i];
+        const component_t *c = forest->component + id;
+        if (best < 0 || c->area2 > forest->component[best].area2 ||
+            (c->area2 == forest->component[best].area2 && c->first > forest->component[best].first))
+            best = id;
     }
-}
-
-static void search_best(forest_t *forest) {
-    forest->best = -1;
-    forest->stale = 0;
-    for (int32_t i = 0; i < forest->num_live; ++i)
-        if (beats_best(forest, forest->component + forest->live[i]))
-            record_best(forest, forest->live[i]);
+    return best;
 }
 
 /* Join root components a != b; returns the new root. */
-static int32_t unite(forest_t *forest, int32_t a, int32_t b, int track) {
+static int32_t unite(forest_t *forest, int32_t a, int32_t b) {
     if (forest->component[a].size < forest->component[b].size) {
         int32_t swap = a;
         a = b;
         b = swap;
     }
     component_t *ca = forest->component + a, *cb = forest->component + b;
-    int was_best = track && (forest->best == a || forest->best == b);
     forest->up[b] = a;
     ca->size += cb->size;
     if (cb->x_min < ca->x_min) ca->x_min = cb->x_min;
@@ -205,7 +176,6 @@ static int32_t unite(forest_t *forest, int32_t a, int32_t b, int track) {
     int32_t last = forest->live[--forest->num_live];
     forest->live[cb->slot] = last;
     forest->component[last].slot = cb->slot;
-    if (track) rescore(forest, a, was_best);
     return a;
 }
 
@@ -245,7 +215,7 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
             if (root < 0)
                 root = other;
             else if (other != root)
-                root = unite(forest, root, other, with_area);
+                root = unite(forest, root, other);
         }
     } else {
         for (int k = 1; k < 8; k += 2) {
@@ -254,11 +224,10 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
             if (root < 0)
                 root = other;
             else if (other != root)
-                root = unite(forest, root, other, with_area);
+                root = unite(forest, root, other);
         }
     }
     int32_t row = row_of(forest, pixel), x = pixel - row * forest->stride - 1, y = row - 1;
-    int was_best = 0;
     if (root < 0) { /* a new component */
         root = forest->num_components++;
         component_t *c = forest->component + root;
@@ -273,7 +242,6 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
         forest->live[forest->num_live++] = root;
     } else {
         component_t *c = forest->component + root;
-        was_best = forest->best == root;
         c->size += 1;
         if (x < c->x_min) c->x_min = x;
         if (x > c->x_max) c->x_max = x;
@@ -285,7 +253,6 @@ CX_INLINE void switch_on(forest_t *forest, int32_t pixel, int connectivity, int3
     forest->on[pixel] = 1;
     if (with_area) {
         forest->component[root].area2 += forest->tables->windows[mask];
-        rescore(forest, root, was_best);
     }
 }
 
@@ -402,12 +369,11 @@ static void largest_boxes(forest_t *forest, const int32_t *filled, const int64_t
     forest_reset(forest);
     for (int32_t j = num_levels - 1; j >= 0; --j) {
         while (next < until[j]) switch_on(forest, order[next++], 8, 0, 1);
-        if (forest->stale) search_best(forest);
-        int32_t *box = out + (size_t)j * 4;
-        if (forest->best < 0) {
+        int32_t best = largest_component(forest), *box = out + (size_t)j * 4;
+        if (best < 0) {
             box[0] = box[1] = box[2] = box[3] = 0;
         } else {
-            const component_t *c = forest->component + forest->best;
+            const component_t *c = forest->component + best;
             box[0] = c->x_min;
             box[1] = c->first / forest->stride - 1;
             box[2] = c->x_max;
