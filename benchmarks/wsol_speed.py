@@ -14,8 +14,11 @@ thresholds ``T`` and metric (MaxBoxAcc: the largest contour at IoU 0.5; MaxBoxAc
 contour at IoU 0.3, 0.5, 0.7), every repeat times, for one thread and for the default thread
 count in turn, the reference on ``--reference-maps`` maps, captum-infocam on a batch of
 ``--batch-size`` maps and captum-infocam on ``--single-maps`` maps one at a time, so that all
-of them share the machine's state. The table reports medians over the repeats of the time per
-map, the ratio of the medians, and the range of the per-repeat ratios.
+of them share the machine's state. On the CPU, captum-infocam runs its native kernel
+(``captum_infocam/localization/_contours.c``); the batch is also timed on the torch
+implementation (``CAPTUM_INFOCAM_NATIVE=0``), which is what CUDA devices and machines without a
+C compiler run. The table reports medians over the repeats of the time per map, the ratio of
+the medians, and the range of the per-repeat ratios.
 
 Usage::
 
@@ -31,7 +34,9 @@ It prints a Markdown table; with ``--table`` it also writes it there (the docs i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import os
 import platform
 import statistics
 import sys
@@ -45,6 +50,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from captum_infocam.localization import (
+    _contours,
     as_ground_truth_boxes,
     box_hits,
     box_iou,
@@ -132,6 +138,20 @@ def largest_region_ablation(
     return changed, max_box_acc(protocol), max_box_acc(alternative)
 
 
+@contextlib.contextmanager
+def torch_implementation():
+    """Evaluate on the torch implementation instead of the native CPU kernel."""
+    previous = os.environ.get("CAPTUM_INFOCAM_NATIVE")
+    os.environ["CAPTUM_INFOCAM_NATIVE"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["CAPTUM_INFOCAM_NATIVE"]
+        else:
+            os.environ["CAPTUM_INFOCAM_NATIVE"] = previous
+
+
 def pair(values: tuple[float, float], digits: int = 2, suffix: str = "") -> str:
     """``"a / b"``: the one-thread and the default-thread figures of one cell."""
     return " / ".join(f"{value:.{digits}f}{suffix}" for value in values)
@@ -161,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     default_threads = (torch.get_num_threads(), cv2.getNumThreads())
     settings = {"1 thread": (1, 1), "default": default_threads}
 
+    native = _contours.available(device)
+    methods = (
+        ("reference", "batch", "single", "torch") if native else ("reference", "batch", "single")
+    )
     rows = []
     cases = [
         (kind, count, name) for kind in MAP_KINDS for count in args.thresholds for name in METRICS
@@ -189,10 +213,18 @@ def main(argv: list[str] | None = None) -> int:
             for index in range(args.single_maps):
                 box_hits(maps[index : index + 1], boxes[index : index + 1], *case)
 
-        identical = np.array_equal(batched().cpu().numpy()[: args.reference_maps], reference())
+        def torch_batched(maps=device_maps, boxes=device_boxes, case=case):
+            with torch_implementation():
+                return box_hits(maps, boxes, *case)
+
+        expected = reference()
+        identical = np.array_equal(batched().cpu().numpy()[: args.reference_maps], expected)
+        if native:
+            hits = torch_batched().cpu().numpy()[: args.reference_maps]
+            identical = identical and np.array_equal(hits, expected)
         if not identical:
             print(f"{kind}, {name}, T={count}: hits differ from the reference", file=sys.stderr)
-        times = {(s, m): [] for s in settings for m in ("reference", "batch", "single")}
+        times = {(s, m): [] for s in settings for m in methods}
         for repeat in range(args.repeats + 1):  # the first round warms up and is dropped
             for setting, (torch_threads, cv2_threads) in settings.items():
                 torch.set_num_threads(torch_threads)
@@ -201,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                     ("reference", reference, len(reference_maps)),
                     ("batch", batched, args.batch_size),
                     ("single", single, args.single_maps),
+                    ("torch", torch_batched, args.batch_size),
                 ):
+                    if method not in methods:
+                        continue
                     elapsed = timed(call, synchronize) / per * 1000
                     if repeat:
                         times[setting, method].append(elapsed)
@@ -209,33 +244,36 @@ def main(argv: list[str] | None = None) -> int:
         cv2.setNumThreads(default_threads[1])
         rows.append((kind, count, name, times, identical))
 
-    header = (
-        "| T | maps | metric | reference (ms/map) | batch of "
-        f"{args.batch_size} (ms/map) | one map at a time (ms/map) | speed-up, batch "
-        "| speed-up, one map | identical hits |"
+    names = {"batch": f"batch of {args.batch_size}", "single": "one map at a time"}
+    if native:
+        names["torch"] = f"torch implementation, batch of {args.batch_size}"
+    header = "| T | maps | metric | reference (ms/map) | " + " | ".join(
+        [f"{label} (ms/map)" for label in names.values()]
+        + [f"speed-up, {label}" for label in names.values()]
     )
-    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    columns = 3 + 2 * len(names)
+    lines = [header + " | identical hits |", "|---|---|---|" + "---:|" * columns + "---|"]
     for kind, count, name, times, identical in sorted(rows, key=lambda row: row[1]):
         median = {key: statistics.median(values) for key, values in times.items()}
-        cells = {}
-        for method in ("reference", "batch", "single"):
-            cells[method] = pair(tuple(median[s, method] for s in settings))
-        for method in ("batch", "single"):
+        cells = [pair(tuple(median[s, "reference"] for s in settings))]
+        cells += [pair(tuple(median[s, method] for s in settings)) for method in names]
+        for method in names:
             ratios = tuple(median[s, "reference"] / median[s, method] for s in settings)
             spread = [
                 [r / m for r, m in zip(times[s, "reference"], times[s, method], strict=True)]
                 for s in settings
             ]
             ranges = " / ".join(f"{min(values):.1f}-{max(values):.1f}" for values in spread)
-            cells[f"{method} ratio"] = f"{pair(ratios, 1, 'x')} ({ranges})"
+            cells.append(f"{pair(ratios, 1, 'x')} ({ranges})")
         lines.append(
-            f"| {count} | {kind} | {name} | {cells['reference']} | {cells['batch']} "
-            f"| {cells['single']} | {cells['batch ratio']} | {cells['single ratio']} "
-            f"| {'yes' if identical else 'NO'} |"
+            f"| {count} | {kind} | {name} | "
+            + " | ".join(cells)
+            + f" | {'yes' if identical else 'NO'} |"
         )
     ablation_maps = smooth_maps(args.ablation_maps, args.size, MAP_KINDS["smooth (7 x 7 field)"], 0)
     ablation_boxes = random_boxes(args.ablation_maps, args.size, args.seed + 1)
     changed, protocol, alternative = largest_region_ablation(ablation_maps, ablation_boxes)
+    compiled = " ".join(_contours.compile_command("<library>")).replace(f"{REPOSITORY}/", "")
     device_name = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     )
@@ -250,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         "a warm-up, all methods and thread settings interleaved in every repeat.",
         f"Device: {device.type} ({device_name or 'unknown CPU'}), torch {torch.__version__}, "
         f"OpenCV {cv2.__version__}, {datetime.date.today().isoformat()}.",
+        (
+            f"captum-infocam ran its native CPU kernel (compiled with `{compiled}`); the torch "
+            "implementation's column is the same evaluation with `CAPTUM_INFOCAM_NATIVE=0`, as on CUDA devices and machines "
+            "without a C compiler."
+            if native
+            else "captum-infocam ran its torch implementation (no native kernel on this device)."
+        ),
         f"Largest region by pixel count instead of contour area (T=100, {args.ablation_maps} "
         f"smooth maps and their random boxes): {100 * changed:.2f}% of the boxes change and "
         f"MaxBoxAcc (IoU 0.5) moves from {100 * protocol:.1f} to {100 * alternative:.1f}. "

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["available", "box_protocol", "fill_holes", "library_path"]
+__all__ = ["available", "box_protocol", "compile_command", "fill_holes", "library_path"]
 
 _LOGGER = logging.getLogger("captum_infocam")
 _SOURCE = Path(__file__).with_name("_contours.c")
@@ -51,6 +51,11 @@ _SIGNATURES = {
 def _compiler() -> list[str]:
     command = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     return command.split()
+
+
+def compile_command(output: str) -> list[str]:
+    """The command that compiles the kernel into ``output``."""
+    return [*_compiler(), *_FLAGS, str(_SOURCE), "-o", output]
 
 
 def _cache_folder() -> Path:
@@ -74,9 +79,12 @@ def _build(target: Path) -> None:
     handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(handle)
     try:
-        command = [*_compiler(), *_FLAGS, str(_SOURCE), "-o", temporary]
         subprocess.run(
-            command, check=True, capture_output=True, text=True, timeout=_COMPILE_TIMEOUT_S
+            compile_command(temporary),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=_COMPILE_TIMEOUT_S,
         )
         os.replace(temporary, target)
     finally:
