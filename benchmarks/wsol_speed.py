@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         f"OpenCV {cv2.__version__}, {datetime.date.today().isoformat()}.",
         (
             f"captum-infocam ran its native CPU kernel (compiled with `{compiled}`); the torch "
-            "implementation's column is the same evaluation with `CAPTUM_INFOCAM_NATIVE=0`, as on CUDA devices and machines "
-            "without a C compiler."
+            "implementation's column is the same evaluation with `CAPTUM_INFOCAM_NATIVE=0`, "
+            "as on CUDA devices and machines without a C compiler."
             if native
             else "captum-infocam ran its torch implementation (no native kernel on this device)."
         ),
