@@ -35,19 +35,30 @@ with ``nan_policy="zero"``; infinite values are always an error;
 ground-truth coordinates are used as given, where the reference truncates them to ints.
 
 How it is computed: the map takes at most 256 values, so all thresholds share at most 256
-distinct binary masks, and those are nested. The components of every level are found in one
-pass (steepest-ascent basins, then a per-level labelling of the small basin graph; see
-``captum_infocam.localization._level_components``); the contour area is computed exactly
-from 2x2 pixel windows of the hole-filled map, and hole contours from the 4-connected
-components of the background. There is no loop over thresholds, pixels or images: maps are
-batched, the same code runs on CPU and CUDA, and the cost hardly depends on the number of
-thresholds. It grows with the number of local maxima of the maps, so very noisy maps (raw
-gradients, say) are slower and are evaluated a few at a time to bound the memory. On the CPU
-the batch is taken in equal chunks of at most about a million pixels, so that the dense
-passes stay in the caches, and the evaluation runs on one intra-op thread (the caller's
-thread count is restored afterwards): it is a chain of many small operations, which a
-second thread sped up by 1.2x to 1.5x on a quiet two-core machine but slowed down ten times
-and more when another process kept one of the cores busy.
+distinct binary masks, and those are nested. The contour area is computed exactly from 2x2
+pixel windows of the hole-filled map, and hole contours from the 4-connected components of
+the background. There is no loop over thresholds: the components of every level come out of
+one pass over the pixels, so the cost hardly depends on the number of thresholds. Two
+implementations compute the same thing, and the tests hold them equal at every level:
+
+* **On the CPU, a native kernel** (``localization/_contours.c``, plain C99 compiled on first use
+  with the system's C compiler and cached; see ``_contours``): the pixels are sorted by level
+  once and switched on level after level in a union-find forest, after a grayscale hole
+  filling by reconstruction. ``CAPTUM_INFOCAM_NATIVE=0`` turns it off; where it cannot be
+  built (no compiler), the torch implementation is used and a warning is logged once.
+* **On other devices, the torch implementation** (steepest-ascent basins, then a per-level
+  labelling of the small basin graph; see ``captum_infocam.localization._level_components``):
+  maps are batched and the same code runs on CPU and CUDA. Its cost grows with the number of
+  local maxima of the maps, so very noisy maps (raw gradients, say) are evaluated a few at a
+  time to bound the memory.
+
+On the CPU the batch is taken in equal chunks of at most about a million pixels, so that each
+chunk's passes stay in the caches, and the evaluation runs on one intra-op thread (the
+caller's thread count is restored afterwards): the torch implementation is a chain of many
+small operations, which a second thread sped up by 1.2x to 1.5x on a quiet two-core machine
+but slowed down ten times and more when another process kept one of the cores busy; the
+native kernel is single-threaded, and releases the GIL, so threads of the caller can evaluate
+batches at once.
 """
 
 from __future__ import annotations
