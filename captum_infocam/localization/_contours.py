@@ -96,6 +96,8 @@ def _load() -> ctypes.CDLL | None:
     """The kernel's library, compiled on first use; ``None`` if it is turned off or fails."""
     if os.environ.get("CAPTUM_INFOCAM_NATIVE", "1") == "0":
         return None
+    if "library" in _state:  # loaded (or failed) already: no lock needed to read it
+        return _state["library"]
     with _lock:
         if "library" in _state:
             return _state["library"]
