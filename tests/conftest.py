@@ -66,7 +66,7 @@ def one_torch_thread():
 def _use_torch_box_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     from captum_infocam.localization import _contours
 
-    monkeypatch.setattr(_contours, "available", lambda device: False)
+    monkeypatch.setattr(_contours, "available", lambda device, *shape: False)
 
 
 @pytest.fixture(params=["native", "torch"])

@@ -94,10 +94,9 @@ def test_native_hole_filling_equals_the_torch_one(kind):
     assert torch.equal(filled[:, 1:-1, 1:-1], fill_holes(values))
 
 
-def test_maps_wider_than_the_fast_row_division_are_exact():
-    """Beyond (H + 2) * (W + 2)**2 >= 2**40 the kernel divides instead of multiplying by a
-    reciprocal: a single row of 700,000 pixels, whose components are its runs (no 2x2 window,
-    so every contour area is 0 and the largest contour is the last run)."""
+def test_a_very_long_row_is_exact():
+    """A single row of 700,000 pixels, whose components are its runs (no 2x2 window, so every
+    contour area is 0 and the largest contour is the last run)."""
     width = 700_000
     generator = torch.Generator().manual_seed(0)
     row = torch.randint(0, 256, (width,), generator=generator, dtype=torch.int32)

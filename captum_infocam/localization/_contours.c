@@ -89,7 +89,6 @@ typedef struct {
     int32_t *live;                 /* the root components */
     int32_t num_components, num_live;
     int32_t ring[8];           /* offsets of the 8 neighbours, clockwise from the top left */
-    uint64_t divide_by_stride; /* 2**40 / stride rounded up, or 0: divide */
     const struct ring_tables *tables;
 } forest_t;
 
@@ -109,10 +108,7 @@ static int forest_alloc(forest_t *forest, int32_t height, int32_t width,
     const int32_t ring[8] = {-stride - 1, -stride, -stride + 1, 1,
                              stride + 1,  stride,  stride - 1,  -1};
     memcpy(forest->ring, ring, sizeof(ring));
-    /* pixel * magic >> 40 is pixel / stride while pixel * stride < 2**40. */
-    forest->divide_by_stride =
-        (double)(height + 2) * stride * stride < 0x1p40 ? (1ULL << 40) / stride + 1 : 0;
-    return forest->label != NULL && forest->up != NULL && forest->component != NULL &&
+    return forest->on != NULL && forest->label != NULL && forest->up != NULL && forest->component != NULL &&
            forest->live != NULL;
 }
 
@@ -180,8 +176,7 @@ static int32_t unite(forest_t *forest, int32_t a, int32_t b) {
 }
 
 static inline int32_t row_of(const forest_t *forest, int32_t pixel) {
-    return forest->divide_by_stride ? (int32_t)(pixel * forest->divide_by_stride >> 40)
-                                    : pixel / forest->stride;
+    return pixel / forest->stride;
 }
 
 /* Switch a padded pixel on, joined to the components of its switched-on neighbours: the 8
@@ -266,7 +261,7 @@ static void level_bins(const int64_t *levels, int32_t num_levels, int32_t *bin) 
 }
 
 /* The padded ids of the pixels in the order they are switched on: descending bins from the top
-   (above level j from until[j] on... see below), or ascending bins; raster order within a
+   or ascending bins; raster order within a
    bin, which keeps consecutive pixels close. Only pixels with keep[p] set if keep is given;
    values and keep are padded. Descending: the pixels of bin 0 (above no level) are left out
    and until[j] counts the pixels above level j. Ascending: the pixels of bin num_levels

@@ -61,7 +61,12 @@ def compile_command(output: str) -> list[str]:
 def _cache_folder() -> Path:
     if folder := os.environ.get("CAPTUM_INFOCAM_CACHE"):
         return Path(folder)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory (an arbitrary uid in a container)
+            base = str(Path(tempfile.gettempdir()) / f"captum_infocam-{os.getuid()}")
     return Path(base) / "captum_infocam"
 
 
@@ -111,7 +116,7 @@ def _load() -> ctypes.CDLL | None:
                 function = getattr(library, name)
                 function.argtypes = arguments
                 function.restype = ctypes.c_int
-        except (OSError, subprocess.SubprocessError) as error:
+        except Exception as error:
             detail = getattr(error, "stderr", None) or error
             _LOGGER.warning(
                 "captum_infocam: the native box-protocol kernel is unavailable (%s); the torch "
@@ -124,9 +129,15 @@ def _load() -> ctypes.CDLL | None:
         return library
 
 
-def available(device: torch.device) -> bool:
-    """Whether the kernel serves maps on ``device`` (CPU only, when it compiles and loads)."""
-    return device.type == "cpu" and _load() is not None
+_MAX_PADDED_PIXELS = 2**29  # pixel ids are int32, and hole filling indexes 2 x pixels
+
+
+def available(device: torch.device, height: int = 1, width: int = 1) -> bool:
+    """Whether the kernel serves ``height x width`` maps on ``device`` (the CPU, maps below
+    2**29 padded pixels, when it compiles and loads)."""
+    if device.type != "cpu" or (height + 2) * (width + 2) >= _MAX_PADDED_PIXELS:
+        return False
+    return _load() is not None
 
 
 def _library() -> ctypes.CDLL:

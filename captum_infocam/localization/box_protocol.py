@@ -237,6 +237,8 @@ class _QuantizedMaps:
     """
 
     def __init__(self, fine: Tensor, bits: int, native: bool = False) -> None:
+        if native and bits != 0:
+            raise ValueError("the native kernel takes the quantised maps without tie-breakers")
         self.fine, self.bits, self.native = fine, bits, native
 
     @functools.cached_property
@@ -267,7 +269,7 @@ class _QuantizedMaps:
 def _quantized_chunks(maps: Tensor, nan_policy: str) -> Iterator[tuple[slice, _QuantizedMaps]]:
     """The maps quantised (validating them), in cache-sized chunks of consecutive maps, each
     ready for the native kernel on the CPU when it is available, else for the torch one."""
-    native = _contours.available(maps.device)
+    native = _contours.available(maps.device, *maps.shape[-2:])
     fine, bits = _quantize_fine(maps, with_fraction=not native, nan_policy=nan_policy)
     for chunk in _chunks(fine):
         yield chunk, _QuantizedMaps(fine[chunk], bits, native)
