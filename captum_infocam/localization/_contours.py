@@ -21,6 +21,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import platform
 import subprocess
 import sys
 import sysconfig
@@ -73,7 +74,7 @@ def _cache_folder() -> Path:
 def library_path() -> Path:
     """Where the compiled kernel is (or would be) cached for this source, compiler and flags."""
     digest = hashlib.sha256(_SOURCE.read_bytes())
-    digest.update(" ".join([*_compiler(), *_FLAGS, sys.platform]).encode())
+    digest.update(" ".join([*_compiler(), *_FLAGS, sys.platform, platform.machine()]).encode())
     return _cache_folder() / f"contours-{digest.hexdigest()[:16]}.so"
 
 
@@ -121,8 +122,10 @@ def _load() -> ctypes.CDLL | None:
             _LOGGER.warning(
                 "captum_infocam: the native box-protocol kernel is unavailable (%s); the torch "
                 "implementation is used instead (same results, slower on the CPU). Set CC to "
-                "a C compiler, or CAPTUM_INFOCAM_NATIVE=0 to silence this.",
-                str(detail).strip(),
+                "a C compiler, CAPTUM_INFOCAM_CACHE to a writable folder (now %s), or "
+                "CAPTUM_INFOCAM_NATIVE=0 to silence this.",
+                str(detail).strip()[:2000],
+                os.environ.get("CAPTUM_INFOCAM_CACHE", "the user cache"),
             )
             library = None
         _state["library"] = library
